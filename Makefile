@@ -1,0 +1,50 @@
+# SongForge: `make up` serves the app, `make test` runs the whole suite.
+# Both install what is missing first (the wasm32-wasip2 target; later: default models).
+
+CARGO ?= cargo
+LISTEN ?= 127.0.0.1:3000
+RUNTIME_CONFIG ?= runtime-config.toml
+WASM_TARGET := wasm32-wasip2
+WASM_DIR := target/$(WASM_TARGET)/release
+# The app's components (spin.toml) and the test-only probe component.
+COMPONENTS := health media transcribe lyrics instrumental vocals mixer
+TEST_COMPONENTS := probe
+
+.PHONY: up test build host components test-components setup lint fmt bench clean-state
+
+## Serve the app from spin.toml on $(LISTEN) (override: LISTEN=0.0.0.0:8080 make up).
+up: build
+	LISTEN=$(LISTEN) ./target/debug/songforge up --manifest spin.toml --runtime-config $(RUNTIME_CONFIG)
+
+## Build, then run every test: unit tests and the HTTP end-to-end suite.
+test: build test-components
+	$(CARGO) test --workspace --exclude songforge-guest $(addprefix --exclude ,$(COMPONENTS) $(TEST_COMPONENTS))
+	$(CARGO) test -p songforge-guest --lib
+
+build: components host
+
+host:
+	$(CARGO) build -p songforge
+
+components: setup
+	$(CARGO) build --target $(WASM_TARGET) --release $(addprefix -p ,$(COMPONENTS))
+
+test-components: setup
+	$(CARGO) build --target $(WASM_TARGET) --release $(addprefix -p ,$(TEST_COMPONENTS))
+
+## Install what a fresh machine lacks.
+setup:
+	@rustup target list --installed | grep -qx $(WASM_TARGET) || rustup target add $(WASM_TARGET)
+
+## Formatting and lints, native and wasm.
+lint: setup
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy -p songforge -p songforge-inference -p songforge-e2e --all-targets -- -D warnings
+	$(CARGO) clippy --target $(WASM_TARGET) --release $(addprefix -p ,songforge-guest $(COMPONENTS) $(TEST_COMPONENTS)) -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
+
+## Throughput and latency of /api/health, and start-up times (see bench/README.md).
+bench: components
+	bash bench/http.sh

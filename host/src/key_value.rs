@@ -1,0 +1,271 @@
+//! `spin:key-value/key-value@3.0.0` on redb, an embedded, crash-safe (ACID, fsync on commit)
+//! store in pure Rust.
+//!
+//! Each label from the runtime config is one redb file. Guests may open only the labels their
+//! manifest lists. Database work is blocking I/O, so it runs on tokio's blocking pool and never
+//! on the threads that serve HTTP. redb serialises write transactions, so concurrent writers
+//! from many instances are safe.
+
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use wasmtime::component::{Accessor, FutureReader, HasData, Resource, ResourceTable, StreamReader};
+
+mod bindings {
+    wasmtime::component::bindgen!({
+        path: "../wit/spin/spin-key-value@3.0.0",
+        inline: "package songforge:host-kv; world key-value { import spin:key-value/key-value@3.0.0; }",
+        imports: { default: trappable },
+        with: {
+            "spin:key-value/key-value.store": super::StoreHandle,
+        },
+    });
+}
+
+use bindings::spin::key_value::key_value::{self as kv, Error as KvError};
+
+const TABLE: TableDefinition<&str, &[u8]> = TableDefinition::new("key_value");
+
+/// A failure opening the configured stores at start-up.
+#[derive(Debug, thiserror::Error)]
+#[error("key-value store `{label}` at {path}: {message}")]
+pub struct OpenError {
+    label: String,
+    path: PathBuf,
+    message: String,
+}
+
+/// All stores the runtime config defines, opened once at start-up and shared by every instance.
+#[derive(Default)]
+pub struct KeyValueStores {
+    stores: HashMap<String, Arc<Database>>,
+}
+
+impl KeyValueStores {
+    /// Opens (creating if needed) one database file per label.
+    pub fn open(labels: &HashMap<String, PathBuf>) -> Result<Self, OpenError> {
+        let mut stores = HashMap::new();
+        for (label, path) in labels {
+            let err = |message: String| OpenError {
+                label: label.clone(),
+                path: path.clone(),
+                message,
+            };
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent).map_err(|e| err(e.to_string()))?;
+            }
+            let db = Database::create(path).map_err(|e| err(e.to_string()))?;
+            // Create the table up front so readers never see "table does not exist".
+            let tx = db.begin_write().map_err(|e| err(e.to_string()))?;
+            tx.open_table(TABLE).map_err(|e| err(e.to_string()))?;
+            tx.commit().map_err(|e| err(e.to_string()))?;
+            stores.insert(label.clone(), Arc::new(db));
+        }
+        Ok(Self { stores })
+    }
+
+    /// Whether a label is configured.
+    pub fn has(&self, label: &str) -> bool {
+        self.stores.contains_key(label)
+    }
+
+    /// Database path for the default layout: `<state dir>/key-value/<label>.redb`.
+    pub fn default_path(state_dir: &Path, label: &str) -> PathBuf {
+        state_dir.join("key-value").join(format!("{label}.redb"))
+    }
+}
+
+/// Per-instance key-value state: which labels this component may open.
+#[derive(Clone)]
+pub struct KeyValueCtx {
+    stores: Arc<KeyValueStores>,
+    allowed: Arc<[String]>,
+}
+
+impl KeyValueCtx {
+    /// Context for a component allowed to open `allowed` labels.
+    pub fn new(stores: Arc<KeyValueStores>, allowed: Arc<[String]>) -> Self {
+        Self { stores, allowed }
+    }
+}
+
+/// An open store, as the guest's `store` resource.
+pub struct StoreHandle {
+    db: Arc<Database>,
+}
+
+/// Borrowed view the generated bindings work on.
+pub struct KeyValueView<'a> {
+    ctx: &'a KeyValueCtx,
+    table: &'a mut ResourceTable,
+}
+
+impl<'a> KeyValueView<'a> {
+    /// Pairs the context with the store's resource table.
+    pub fn new(ctx: &'a KeyValueCtx, table: &'a mut ResourceTable) -> Self {
+        Self { ctx, table }
+    }
+}
+
+/// Marker tying the bindings to [`KeyValueView`].
+pub struct KeyValue;
+
+impl HasData for KeyValue {
+    type Data<'a> = KeyValueView<'a>;
+}
+
+/// Adds the interface to a linker.
+pub fn add_to_linker<T: Send + 'static>(
+    linker: &mut wasmtime::component::Linker<T>,
+    view: fn(&mut T) -> KeyValueView<'_>,
+) -> wasmtime::Result<()> {
+    kv::add_to_linker::<T, KeyValue>(linker, view)
+}
+
+fn other(e: impl std::fmt::Display) -> KvError {
+    KvError::Other(e.to_string())
+}
+
+async fn blocking<R: Send + 'static>(
+    f: impl FnOnce() -> Result<R, KvError> + Send + 'static,
+) -> wasmtime::Result<Result<R, KvError>> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(r) => Ok(r),
+        Err(e) => Ok(Err(other(format!("key-value task failed: {e}")))),
+    }
+}
+
+fn db_of<T>(
+    accessor: &Accessor<T, KeyValue>,
+    store: &Resource<StoreHandle>,
+) -> wasmtime::Result<Arc<Database>> {
+    accessor.with(|mut access| {
+        let view = access.get();
+        Ok(view.table.get(store)?.db.clone())
+    })
+}
+
+impl kv::Host for KeyValueView<'_> {}
+
+impl kv::HostStore for KeyValueView<'_> {
+    fn drop(&mut self, store: Resource<StoreHandle>) -> wasmtime::Result<()> {
+        self.table.delete(store)?;
+        Ok(())
+    }
+}
+
+impl<T> kv::HostStoreWithStore<T> for KeyValue {
+    async fn open(
+        accessor: &Accessor<T, Self>,
+        label: String,
+    ) -> wasmtime::Result<Result<Resource<StoreHandle>, KvError>> {
+        accessor.with(|mut access| {
+            let view = access.get();
+            if !view.ctx.allowed.iter().any(|l| *l == label) {
+                return Ok(Err(KvError::AccessDenied));
+            }
+            let Some(db) = view.ctx.stores.stores.get(&label) else {
+                return Ok(Err(KvError::NoSuchStore));
+            };
+            let handle = StoreHandle { db: db.clone() };
+            Ok(Ok(view.table.push(handle)?))
+        })
+    }
+
+    async fn get(
+        accessor: &Accessor<T, Self>,
+        store: Resource<StoreHandle>,
+        key: String,
+    ) -> wasmtime::Result<Result<Option<Vec<u8>>, KvError>> {
+        let db = db_of(accessor, &store)?;
+        blocking(move || {
+            let tx = db.begin_read().map_err(other)?;
+            let table = tx.open_table(TABLE).map_err(other)?;
+            Ok(table
+                .get(key.as_str())
+                .map_err(other)?
+                .map(|v| v.value().to_vec()))
+        })
+        .await
+    }
+
+    async fn set(
+        accessor: &Accessor<T, Self>,
+        store: Resource<StoreHandle>,
+        key: String,
+        value: Vec<u8>,
+    ) -> wasmtime::Result<Result<(), KvError>> {
+        let db = db_of(accessor, &store)?;
+        blocking(move || {
+            let tx = db.begin_write().map_err(other)?;
+            {
+                let mut table = tx.open_table(TABLE).map_err(other)?;
+                table
+                    .insert(key.as_str(), value.as_slice())
+                    .map_err(other)?;
+            }
+            tx.commit().map_err(other)
+        })
+        .await
+    }
+
+    async fn delete(
+        accessor: &Accessor<T, Self>,
+        store: Resource<StoreHandle>,
+        key: String,
+    ) -> wasmtime::Result<Result<(), KvError>> {
+        let db = db_of(accessor, &store)?;
+        blocking(move || {
+            let tx = db.begin_write().map_err(other)?;
+            {
+                let mut table = tx.open_table(TABLE).map_err(other)?;
+                table.remove(key.as_str()).map_err(other)?;
+            }
+            tx.commit().map_err(other)
+        })
+        .await
+    }
+
+    async fn exists(
+        accessor: &Accessor<T, Self>,
+        store: Resource<StoreHandle>,
+        key: String,
+    ) -> wasmtime::Result<Result<bool, KvError>> {
+        let db = db_of(accessor, &store)?;
+        blocking(move || {
+            let tx = db.begin_read().map_err(other)?;
+            let table = tx.open_table(TABLE).map_err(other)?;
+            Ok(table.get(key.as_str()).map_err(other)?.is_some())
+        })
+        .await
+    }
+
+    async fn get_keys(
+        accessor: &Accessor<T, Self>,
+        store: Resource<StoreHandle>,
+    ) -> wasmtime::Result<(StreamReader<String>, FutureReader<Result<(), KvError>>)> {
+        let db = db_of(accessor, &store)?;
+        let keys = blocking(move || {
+            let tx = db.begin_read().map_err(other)?;
+            let table = tx.open_table(TABLE).map_err(other)?;
+            let mut keys = Vec::new();
+            for entry in table.iter().map_err(other)? {
+                let (k, _) = entry.map_err(other)?;
+                keys.push(k.value().to_string());
+            }
+            Ok(keys)
+        })
+        .await?;
+        accessor.with(|mut access| {
+            let (keys, result) = match keys {
+                Ok(keys) => (keys, Ok(())),
+                Err(e) => (Vec::new(), Err(e)),
+            };
+            let stream = StreamReader::new(&mut access, keys)?;
+            let future =
+                FutureReader::new(&mut access, async move { Ok::<_, wasmtime::Error>(result) })?;
+            Ok((stream, future))
+        })
+    }
+}

@@ -1,0 +1,146 @@
+//! `songforge`: build and serve the SongForge app.
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use songforge::manifest::Manifest;
+use songforge::{CorsPolicy, Limits, ServerConfig};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(
+    name = "songforge",
+    version,
+    about = "Serve the SongForge Spin app on wasmtime"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run each component's `[component.<id>.build] command`, like `spin build`.
+    Build {
+        /// The Spin manifest.
+        #[arg(
+            short = 'f',
+            long,
+            default_value = "spin.toml",
+            env = "SONGFORGE_MANIFEST"
+        )]
+        manifest: PathBuf,
+    },
+    /// Serve the app.
+    Up(UpArgs),
+}
+
+#[derive(clap::Args)]
+struct UpArgs {
+    /// The Spin manifest.
+    #[arg(
+        short = 'f',
+        long,
+        default_value = "spin.toml",
+        env = "SONGFORGE_MANIFEST"
+    )]
+    manifest: PathBuf,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:3000", env = "LISTEN")]
+    listen: SocketAddr,
+    /// Runtime config (key-value stores, wasi-nn graphs).
+    #[arg(long, env = "SONGFORGE_RUNTIME_CONFIG")]
+    runtime_config: Option<PathBuf>,
+    /// Key-value data directory (default: `.songforge/` beside the manifest).
+    #[arg(long, env = "SONGFORGE_STATE_DIR")]
+    state_dir: Option<PathBuf>,
+    /// Precompiled component cache (default: `<state dir>/cache`).
+    #[arg(long, env = "SONGFORGE_CACHE_DIR")]
+    cache_dir: Option<PathBuf>,
+    /// Largest request body in bytes (413 above).
+    #[arg(long, env = "SONGFORGE_MAX_BODY_BYTES", default_value_t = 100 * 1024 * 1024)]
+    max_body_bytes: u64,
+    /// Linear memory per instance, MiB.
+    #[arg(long, env = "SONGFORGE_MAX_MEMORY_MIB", default_value_t = 2048)]
+    max_memory_mib: usize,
+    /// Request time limit in seconds (504 after).
+    #[arg(long, env = "SONGFORGE_REQUEST_TIMEOUT_SECS", default_value_t = 600.0)]
+    request_timeout_secs: f64,
+    /// Requests served at once.
+    #[arg(long, env = "SONGFORGE_MAX_CONCURRENT", default_value_t = 256)]
+    max_concurrent: usize,
+    /// Browser origins allowed by CORS: comma-separated, or `*`.
+    #[arg(long, env = "CORS_ALLOWED_ORIGINS", default_value = "")]
+    cors_allowed_origins: String,
+}
+
+fn main() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,wasmtime=warn,cranelift=warn".into()),
+        )
+        .with_target(false)
+        .init();
+    match Cli::parse().command {
+        Command::Build { manifest } => build(&manifest),
+        Command::Up(args) => up(args),
+    }
+}
+
+fn build(manifest: &std::path::Path) -> Result<()> {
+    let m = Manifest::load(manifest)?;
+    let mut done = std::collections::HashSet::new();
+    for (id, c) in &m.components {
+        let Some(b) = &c.build else { continue };
+        // Components sharing one command (a workspace build) are built once.
+        if !done.insert((b.command.clone(), b.workdir.clone())) {
+            continue;
+        }
+        eprintln!("building {id}: {}", b.command);
+        let status = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(&b.command)
+            .current_dir(&b.workdir)
+            .status()
+            .with_context(|| format!("cannot run the build command of `{id}`"))?;
+        if !status.success() {
+            bail!("building `{id}` failed ({status}): {}", b.command);
+        }
+    }
+    Ok(())
+}
+
+fn up(args: UpArgs) -> Result<()> {
+    let mut config = ServerConfig::new(args.manifest, args.listen);
+    config.runtime_config = args.runtime_config;
+    if let Some(dir) = args.state_dir {
+        config.cache_dir = dir.join("cache");
+        config.state_dir = dir;
+    }
+    if let Some(dir) = args.cache_dir {
+        config.cache_dir = dir;
+    }
+    if !args.request_timeout_secs.is_finite() || args.request_timeout_secs <= 0.0 {
+        bail!("--request-timeout-secs must be a positive number of seconds");
+    }
+    config.limits = Limits {
+        max_body_bytes: args.max_body_bytes,
+        max_memory_bytes: args.max_memory_mib.saturating_mul(1024 * 1024),
+        request_timeout: Duration::from_secs_f64(args.request_timeout_secs),
+        max_concurrent: args.max_concurrent.max(1),
+        ..Limits::default()
+    };
+    config.cors = CorsPolicy::parse(&args.cors_allowed_origins);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let server = songforge::start(config).await?;
+        eprintln!("songforge listening on http://{}", server.addr);
+        server.run_until_signal().await;
+        anyhow::Ok(())
+    })
+}

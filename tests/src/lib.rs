@@ -1,0 +1,175 @@
+//! Shared plumbing for the end-to-end tests: start a real host on an ephemeral loopback port
+//! and talk HTTP to it.
+
+use bytes::Bytes;
+use http::{HeaderMap, Method, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use songforge::{RunningServer, ServerConfig, StartError};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The app's real manifest.
+pub fn app_manifest() -> PathBuf {
+    repo().join("spin.toml")
+}
+
+/// The test-only manifest with the probe component.
+pub fn probe_manifest() -> PathBuf {
+    repo().join("tests/probe.toml")
+}
+
+/// A fresh, empty directory under `target/e2e/` for one test's state.
+pub fn scratch_dir(name: &str) -> PathBuf {
+    static N: AtomicU64 = AtomicU64::new(0);
+    let dir = repo().join("target/e2e").join(format!(
+        "{name}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create scratch dir");
+    dir
+}
+
+/// Config for `manifest` on a free loopback port, with its own state dir and the shared
+/// compiled-component cache (so only the first test compiles).
+pub fn config(manifest: PathBuf, state_dir: &Path) -> ServerConfig {
+    let mut c = ServerConfig::new(manifest, SocketAddr::from(([127, 0, 0, 1], 0)));
+    c.state_dir = state_dir.to_path_buf();
+    c.cache_dir = repo().join("target/e2e/component-cache");
+    c.limits.max_concurrent = 256;
+    c.limits.max_memory_bytes = 256 * 1024 * 1024;
+    c.env = std::sync::Arc::new(|_| None);
+    c
+}
+
+/// Starts a server or fails the test with the host's message.
+pub async fn start(config: ServerConfig) -> RunningServer {
+    match songforge::start(config).await {
+        Ok(s) => s,
+        Err(e) => panic!("host refused to start: {e}"),
+    }
+}
+
+/// Starts a server, returning the refusal for tests that expect one.
+pub async fn try_start(config: ServerConfig) -> Result<RunningServer, StartError> {
+    songforge::start(config).await
+}
+
+/// A response, fully read.
+#[derive(Debug)]
+pub struct Reply {
+    /// Status.
+    pub status: StatusCode,
+    /// Headers.
+    pub headers: HeaderMap,
+    /// Body.
+    pub body: Bytes,
+}
+
+impl Reply {
+    /// The body as JSON, or a panic showing what came back.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "body is not JSON ({e}): {:?}",
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+
+    /// A header as text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+/// A keep-alive HTTP/1.1 client.
+#[derive(Clone)]
+pub struct Http {
+    client: Client<HttpConnector, Full<Bytes>>,
+    base: String,
+}
+
+impl Http {
+    /// A client for the server at `addr`.
+    pub fn new(addr: SocketAddr) -> Self {
+        Self {
+            client: Client::builder(TokioExecutor::new()).build_http(),
+            base: format!("http://{addr}"),
+        }
+    }
+
+    /// Sends a request and reads the whole response.
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: impl Into<Bytes>,
+    ) -> Reply {
+        let mut req = Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", self.base));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let req = req.body(Full::new(body.into())).expect("request");
+        let res = self.client.request(req).await.expect("HTTP request failed");
+        let (parts, body) = res.into_parts();
+        let body = body.collect().await.expect("read body").to_bytes();
+        Reply {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        }
+    }
+
+    /// GET.
+    pub async fn get(&self, path: &str) -> Reply {
+        self.send(Method::GET, path, &[], Bytes::new()).await
+    }
+
+    /// POST with a JSON body.
+    pub async fn post_json(&self, path: &str, body: &serde_json::Value) -> Reply {
+        self.send(
+            Method::POST,
+            path,
+            &[("content-type", "application/json")],
+            body.to_string(),
+        )
+        .await
+    }
+}
+
+/// A minimal valid 16-bit mono WAV of `samples` samples of a 440 Hz tone at 16 kHz.
+pub fn wav_tone(samples: usize) -> Vec<u8> {
+    let data_len = (samples * 2) as u32;
+    let mut v = Vec::with_capacity(44 + samples * 2);
+    v.extend_from_slice(b"RIFF");
+    v.extend_from_slice(&(36 + data_len).to_le_bytes());
+    v.extend_from_slice(b"WAVEfmt ");
+    v.extend_from_slice(&16u32.to_le_bytes());
+    v.extend_from_slice(&1u16.to_le_bytes());
+    v.extend_from_slice(&1u16.to_le_bytes());
+    v.extend_from_slice(&16000u32.to_le_bytes());
+    v.extend_from_slice(&32000u32.to_le_bytes());
+    v.extend_from_slice(&2u16.to_le_bytes());
+    v.extend_from_slice(&16u16.to_le_bytes());
+    v.extend_from_slice(b"data");
+    v.extend_from_slice(&data_len.to_le_bytes());
+    for i in 0..samples {
+        let s = (f32::sin(i as f32 * 440.0 * std::f32::consts::TAU / 16000.0) * 12000.0) as i16;
+        v.extend_from_slice(&s.to_le_bytes());
+    }
+    v
+}
