@@ -1,0 +1,262 @@
+//! Decoding any supported file into [`Audio`]: WAV through hound (8/16/24/32-bit integer and
+//! 32-bit float, any channel count), everything else (FLAC, MP3, OGG/Vorbis, M4A/AAC, and WAV
+//! variants hound does not read) through symphonia.
+
+use crate::Audio;
+use std::io::Cursor;
+use symphonia::core::audio::SampleBuffer;
+use symphonia::core::codecs::{CODEC_TYPE_NULL, DecoderOptions};
+use symphonia::core::errors::Error as SymphoniaError;
+use symphonia::core::formats::FormatOptions;
+use symphonia::core::io::MediaSourceStream;
+use symphonia::core::meta::MetadataOptions;
+use symphonia::core::probe::Hint;
+
+/// Why bytes could not be decoded; the message is meant for the API caller.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    /// No bytes.
+    #[error("the audio is empty")]
+    Empty,
+    /// The container or codec is not one we read.
+    #[error("unsupported or unrecognised audio format: {0}")]
+    Unsupported(String),
+    /// The file is damaged or truncated.
+    #[error("the audio could not be decoded: {0}")]
+    Corrupt(String),
+    /// Decoded fine but holds no samples.
+    #[error("the audio contains no samples")]
+    NoSamples,
+    /// Longer than the caller allows.
+    #[error("the audio is {seconds:.1} s long; the limit is {limit:.0} s")]
+    TooLong {
+        /// Actual duration.
+        seconds: f64,
+        /// The limit.
+        limit: f64,
+    },
+}
+
+/// Decodes a whole file. `max_seconds` stops early (with [`DecodeError::TooLong`]) instead of
+/// decoding an hour of audio only to refuse it.
+pub fn decode(bytes: &[u8], max_seconds: Option<f64>) -> Result<Audio, DecodeError> {
+    if bytes.is_empty() {
+        return Err(DecodeError::Empty);
+    }
+    let audio = if bytes.starts_with(b"RIFF") && bytes.get(8..12) == Some(b"WAVE") {
+        match decode_wav(bytes, max_seconds) {
+            Ok(a) => a,
+            // hound reads PCM and float; other WAV codecs (ADPCM, A-law…) go to symphonia.
+            Err(DecodeError::Unsupported(_)) => decode_any(bytes, max_seconds)?,
+            Err(e) => return Err(e),
+        }
+    } else {
+        decode_any(bytes, max_seconds)?
+    };
+    if audio.frames() == 0 {
+        return Err(DecodeError::NoSamples);
+    }
+    Ok(audio)
+}
+
+fn check_length(frames: usize, rate: u32, max_seconds: Option<f64>) -> Result<(), DecodeError> {
+    if let Some(limit) = max_seconds {
+        let seconds = frames as f64 / f64::from(rate.max(1));
+        if seconds > limit {
+            return Err(DecodeError::TooLong { seconds, limit });
+        }
+    }
+    Ok(())
+}
+
+fn decode_wav(bytes: &[u8], max_seconds: Option<f64>) -> Result<Audio, DecodeError> {
+    let reader = hound::WavReader::new(Cursor::new(bytes)).map_err(|e| match e {
+        hound::Error::Unsupported => DecodeError::Unsupported("this WAV encoding".into()),
+        other => DecodeError::Corrupt(format!("WAV: {other}")),
+    })?;
+    let spec = reader.spec();
+    let channels = usize::from(spec.channels);
+    if channels == 0 || spec.sample_rate == 0 {
+        return Err(DecodeError::Corrupt("WAV header has no channels or no sample rate".into()));
+    }
+    check_length(reader.duration() as usize, spec.sample_rate, max_seconds)?;
+    let mut planar = vec![Vec::with_capacity(reader.duration() as usize); channels];
+    let mut push = |i: usize, v: f32| planar[i % channels].push(v);
+    match spec.sample_format {
+        hound::SampleFormat::Float => {
+            for (i, s) in reader.into_samples::<f32>().enumerate() {
+                match s {
+                    Ok(s) => push(i, s),
+                    Err(e) if truncated(&e) => break,
+                    Err(e) => return Err(DecodeError::Corrupt(format!("WAV: {e}"))),
+                }
+            }
+        }
+        hound::SampleFormat::Int => {
+            if !(8..=32).contains(&spec.bits_per_sample) {
+                return Err(DecodeError::Unsupported(format!(
+                    "{}-bit integer WAV",
+                    spec.bits_per_sample
+                )));
+            }
+            let scale = 1.0 / (1u64 << (spec.bits_per_sample - 1)) as f32;
+            for (i, s) in reader.into_samples::<i32>().enumerate() {
+                match s {
+                    Ok(s) => push(i, s as f32 * scale),
+                    Err(e) if truncated(&e) => break,
+                    Err(e) => return Err(DecodeError::Corrupt(format!("WAV: {e}"))),
+                }
+            }
+        }
+    }
+    // A truncated file can leave the last frame partial; keep channels equal.
+    let frames = planar.iter().map(Vec::len).min().unwrap_or(0);
+    planar.iter_mut().for_each(|c| c.truncate(frames));
+    Ok(Audio {
+        sample_rate: spec.sample_rate,
+        channels: planar,
+    })
+}
+
+/// A file cut short (a partial upload, a recorder that crashed): keep what arrived, as
+/// players do.
+fn truncated(e: &hound::Error) -> bool {
+    match e {
+        hound::Error::IoError(io) => {
+            io.kind() == std::io::ErrorKind::UnexpectedEof || io.to_string().contains("enough bytes")
+        }
+        _ => false,
+    }
+}
+
+fn decode_any(bytes: &[u8], max_seconds: Option<f64>) -> Result<Audio, DecodeError> {
+    let source = MediaSourceStream::new(Box::new(Cursor::new(bytes.to_vec())), Default::default());
+    let probed = symphonia::default::get_probe()
+        .format(
+            &Hint::new(),
+            source,
+            &FormatOptions::default(),
+            &MetadataOptions::default(),
+        )
+        .map_err(|e| DecodeError::Unsupported(e.to_string()))?;
+    let mut format = probed.format;
+    let track = format
+        .tracks()
+        .iter()
+        .find(|t| t.codec_params.codec != CODEC_TYPE_NULL)
+        .ok_or_else(|| DecodeError::Unsupported("no audio track".into()))?;
+    let track_id = track.id;
+    let mut decoder = symphonia::default::get_codecs()
+        .make(&track.codec_params, &DecoderOptions::default())
+        .map_err(|e| DecodeError::Unsupported(e.to_string()))?;
+    let mut rate = track.codec_params.sample_rate.unwrap_or(0);
+    let mut planar: Vec<Vec<f32>> = Vec::new();
+    let mut buf: Option<SampleBuffer<f32>> = None;
+    loop {
+        let packet = match format.next_packet() {
+            Ok(p) => p,
+            Err(SymphoniaError::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
+            Err(SymphoniaError::ResetRequired) => break,
+            Err(e) => return Err(DecodeError::Corrupt(e.to_string())),
+        };
+        if packet.track_id() != track_id {
+            continue;
+        }
+        let decoded = match decoder.decode(&packet) {
+            Ok(d) => d,
+            // A damaged packet in a lossy stream: skip it, as players do.
+            Err(SymphoniaError::DecodeError(_)) => continue,
+            Err(e) => return Err(DecodeError::Corrupt(e.to_string())),
+        };
+        let spec = *decoded.spec();
+        rate = spec.rate;
+        let channels = spec.channels.count();
+        if planar.is_empty() {
+            planar = vec![Vec::new(); channels];
+        }
+        if channels != planar.len() {
+            return Err(DecodeError::Corrupt("the channel count changes mid-stream".into()));
+        }
+        let sb = match &mut buf {
+            Some(b) if b.capacity() >= decoded.capacity() * channels => b,
+            _ => buf.insert(SampleBuffer::new(decoded.capacity() as u64, spec)),
+        };
+        sb.copy_interleaved_ref(decoded);
+        for (i, s) in sb.samples().iter().enumerate() {
+            planar[i % channels].push(*s);
+        }
+        check_length(planar[0].len(), rate, max_seconds)?;
+    }
+    if planar.is_empty() || rate == 0 {
+        return Err(DecodeError::NoSamples);
+    }
+    Ok(Audio {
+        sample_rate: rate,
+        channels: planar,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::encode::{SampleFormat, encode_flac, encode_wav};
+
+    fn tone(rate: u32, channels: usize, seconds: f32) -> Audio {
+        let frames = (rate as f32 * seconds) as usize;
+        let ch: Vec<f32> = (0..frames)
+            .map(|i| 0.5 * (i as f32 * 440.0 * std::f32::consts::TAU / rate as f32).sin())
+            .collect();
+        Audio {
+            sample_rate: rate,
+            channels: vec![ch; channels],
+        }
+    }
+
+    #[test]
+    fn wav_round_trips_at_every_depth() {
+        let a = tone(22050, 2, 0.2);
+        for (fmt, tol) in [
+            (SampleFormat::Int16, 1e-4),
+            (SampleFormat::Int24, 1e-6),
+            (SampleFormat::Float32, 0.0),
+        ] {
+            let bytes = encode_wav(&a, fmt).unwrap();
+            let b = decode(&bytes, None).unwrap();
+            assert_eq!(b.sample_rate, 22050);
+            assert_eq!(b.channel_count(), 2);
+            assert_eq!(b.frames(), a.frames());
+            let err = a.channels[0]
+                .iter()
+                .zip(&b.channels[0])
+                .fold(0.0f32, |m, (x, y)| m.max((x - y).abs()));
+            assert!(err <= tol, "{fmt:?}: error {err}");
+        }
+    }
+
+    #[test]
+    fn flac_decodes_through_symphonia() {
+        let a = tone(44100, 1, 0.3);
+        let bytes = encode_flac(&a, 16).unwrap();
+        assert!(bytes.starts_with(b"fLaC"));
+        let b = decode(&bytes, None).unwrap();
+        assert_eq!((b.sample_rate, b.channel_count(), b.frames()), (44100, 1, a.frames()));
+        let err = a.channels[0]
+            .iter()
+            .zip(&b.channels[0])
+            .fold(0.0f32, |m, (x, y)| m.max((x - y).abs()));
+        assert!(err < 1e-4, "error {err}");
+    }
+
+    #[test]
+    fn garbage_and_limits_are_reported() {
+        assert!(matches!(decode(b"", None), Err(DecodeError::Empty)));
+        assert!(matches!(
+            decode(b"definitely not audio, just text", None),
+            Err(DecodeError::Unsupported(_))
+        ));
+        let bytes = encode_wav(&tone(8000, 1, 2.0), SampleFormat::Int16).unwrap();
+        assert!(matches!(decode(&bytes, Some(1.0)), Err(DecodeError::TooLong { .. })));
+        let cut = decode(&bytes[..bytes.len() / 2], None);
+        assert!(cut.is_ok(), "a truncated WAV still decodes: {cut:?}");
+    }
+}

@@ -1,0 +1,507 @@
+//! The DSP blocks a mix is built from: biquad filters (RBJ cookbook), an envelope follower,
+//! a feed-forward compressor, side-chain ducking, constant-power panning, edge fades and a
+//! look-ahead true-peak limiter. Each processes whole buffers (offline), in `f64` state.
+
+use crate::{Audio, db_to_gain, gain_to_db};
+use std::collections::VecDeque;
+use std::f64::consts::PI;
+
+/// Filter shapes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum FilterKind {
+    /// 12 dB/octave high-pass.
+    HighPass,
+    /// 12 dB/octave low-pass.
+    LowPass,
+    /// Bell boost or cut.
+    Peak {
+        /// Gain at the centre, dB.
+        gain_db: f64,
+    },
+    /// Low shelf.
+    LowShelf {
+        /// Shelf gain, dB.
+        gain_db: f64,
+    },
+    /// High shelf.
+    HighShelf {
+        /// Shelf gain, dB.
+        gain_db: f64,
+    },
+}
+
+/// A second-order IIR section (transposed direct form II).
+#[derive(Debug, Clone)]
+pub struct Biquad {
+    b: [f64; 3],
+    a: [f64; 2],
+}
+
+impl Biquad {
+    /// Designs a filter at `freq` Hz with quality `q` for `rate`.
+    pub fn new(kind: FilterKind, freq: f64, q: f64, rate: u32) -> Self {
+        let rate = f64::from(rate);
+        let freq = freq.clamp(1.0, rate * 0.49);
+        let w0 = 2.0 * PI * freq / rate;
+        let (sin, cos) = w0.sin_cos();
+        let alpha = sin / (2.0 * q.max(0.05));
+        let (b0, b1, b2, a0, a1, a2) = match kind {
+            FilterKind::HighPass => (
+                (1.0 + cos) / 2.0,
+                -(1.0 + cos),
+                (1.0 + cos) / 2.0,
+                1.0 + alpha,
+                -2.0 * cos,
+                1.0 - alpha,
+            ),
+            FilterKind::LowPass => (
+                (1.0 - cos) / 2.0,
+                1.0 - cos,
+                (1.0 - cos) / 2.0,
+                1.0 + alpha,
+                -2.0 * cos,
+                1.0 - alpha,
+            ),
+            FilterKind::Peak { gain_db } => {
+                let a = 10f64.powf(gain_db / 40.0);
+                (
+                    1.0 + alpha * a,
+                    -2.0 * cos,
+                    1.0 - alpha * a,
+                    1.0 + alpha / a,
+                    -2.0 * cos,
+                    1.0 - alpha / a,
+                )
+            }
+            FilterKind::LowShelf { gain_db } | FilterKind::HighShelf { gain_db } => {
+                let a = 10f64.powf(gain_db / 40.0);
+                let s = 2.0 * a.sqrt() * alpha;
+                if matches!(kind, FilterKind::LowShelf { .. }) {
+                    (
+                        a * ((a + 1.0) - (a - 1.0) * cos + s),
+                        2.0 * a * ((a - 1.0) - (a + 1.0) * cos),
+                        a * ((a + 1.0) - (a - 1.0) * cos - s),
+                        (a + 1.0) + (a - 1.0) * cos + s,
+                        -2.0 * ((a - 1.0) + (a + 1.0) * cos),
+                        (a + 1.0) + (a - 1.0) * cos - s,
+                    )
+                } else {
+                    (
+                        a * ((a + 1.0) + (a - 1.0) * cos + s),
+                        -2.0 * a * ((a - 1.0) + (a + 1.0) * cos),
+                        a * ((a + 1.0) + (a - 1.0) * cos - s),
+                        (a + 1.0) - (a - 1.0) * cos + s,
+                        2.0 * ((a - 1.0) - (a + 1.0) * cos),
+                        (a + 1.0) - (a - 1.0) * cos - s,
+                    )
+                }
+            }
+        };
+        Self {
+            b: [b0 / a0, b1 / a0, b2 / a0],
+            a: [a1 / a0, a2 / a0],
+        }
+    }
+
+    /// Filters one channel in place.
+    pub fn process(&self, samples: &mut [f32]) {
+        let (mut z1, mut z2) = (0.0f64, 0.0f64);
+        for s in samples {
+            let x = f64::from(*s);
+            let y = self.b[0] * x + z1;
+            z1 = self.b[1] * x - self.a[0] * y + z2;
+            z2 = self.b[2] * x - self.a[1] * y;
+            *s = y as f32;
+        }
+    }
+
+    /// Filters every channel of `audio`.
+    pub fn process_audio(&self, audio: &mut Audio) {
+        for ch in &mut audio.channels {
+            self.process(ch);
+        }
+    }
+
+    /// Magnitude response at `freq`, dB (for tests and documentation).
+    pub fn response_db(&self, freq: f64, rate: u32) -> f64 {
+        let w = 2.0 * PI * freq / f64::from(rate);
+        let (z1r, z1i) = (w.cos(), -w.sin());
+        let (z2r, z2i) = ((2.0 * w).cos(), -(2.0 * w).sin());
+        let nr = self.b[0] + self.b[1] * z1r + self.b[2] * z2r;
+        let ni = self.b[1] * z1i + self.b[2] * z2i;
+        let dr = 1.0 + self.a[0] * z1r + self.a[1] * z2r;
+        let di = self.a[0] * z1i + self.a[1] * z2i;
+        10.0 * ((nr * nr + ni * ni) / (dr * dr + di * di)).log10()
+    }
+}
+
+/// One-pole smoothing coefficient for a time constant.
+fn coefficient(ms: f64, rate: u32) -> f64 {
+    if ms <= 0.0 {
+        return 0.0;
+    }
+    (-1.0 / (ms / 1000.0 * f64::from(rate))).exp()
+}
+
+/// Peak envelope (linked across channels) with separate attack and release, in dBFS.
+pub fn envelope_db(audio: &Audio, attack_ms: f64, release_ms: f64) -> Vec<f32> {
+    let (att, rel) = (coefficient(attack_ms, audio.sample_rate), coefficient(release_ms, audio.sample_rate));
+    let mut env = 0.0f64;
+    (0..audio.frames())
+        .map(|i| {
+            let x = audio
+                .channels
+                .iter()
+                .fold(0.0f64, |m, c| m.max(f64::from(c[i].abs())));
+            let coef = if x > env { att } else { rel };
+            env = coef * env + (1.0 - coef) * x;
+            (20.0 * env.max(1e-9).log10()) as f32
+        })
+        .collect()
+}
+
+/// Compressor settings.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Compressor {
+    /// Level above which gain is reduced, dBFS.
+    pub threshold_db: f64,
+    /// Input:output slope above the threshold.
+    pub ratio: f64,
+    /// Attack, ms.
+    pub attack_ms: f64,
+    /// Release, ms.
+    pub release_ms: f64,
+    /// Soft-knee width, dB.
+    pub knee_db: f64,
+    /// Gain added after compression, dB.
+    pub makeup_db: f64,
+}
+
+impl Compressor {
+    /// Static gain reduction (≤ 0 dB) for a detector level.
+    fn reduction_db(&self, level_db: f64) -> f64 {
+        let over = level_db - self.threshold_db;
+        let slope = 1.0 / self.ratio.max(1.0) - 1.0;
+        if 2.0 * over < -self.knee_db {
+            0.0
+        } else if self.knee_db > 0.0 && 2.0 * over.abs() <= self.knee_db {
+            slope * (over + self.knee_db / 2.0).powi(2) / (2.0 * self.knee_db)
+        } else {
+            slope * over
+        }
+    }
+
+    /// Compresses `audio` in place (stereo-linked); returns the largest reduction in dB.
+    pub fn process(&self, audio: &mut Audio) -> f64 {
+        let detector = audio.clone();
+        self.process_keyed(audio, &detector)
+    }
+
+    /// Compresses `audio` driven by the level of `key` (side-chain); returns the largest
+    /// reduction in dB (a positive number).
+    pub fn process_keyed(&self, audio: &mut Audio, key: &Audio) -> f64 {
+        let rate = audio.sample_rate;
+        let (att, rel) = (coefficient(self.attack_ms, rate), coefficient(self.release_ms, rate));
+        let makeup = db_to_gain(self.makeup_db as f32);
+        let mut gr = 0.0f64; // smoothed reduction, dB (≤ 0)
+        let mut deepest = 0.0f64;
+        let frames = audio.frames().min(key.frames());
+        for i in 0..frames {
+            let x = key
+                .channels
+                .iter()
+                .fold(0.0f32, |m, c| m.max(c[i].abs()));
+            let target = self.reduction_db(f64::from(gain_to_db(x.max(1e-9))));
+            // Attack when reduction deepens, release when it recovers.
+            let coef = if target < gr { att } else { rel };
+            gr = coef * gr + (1.0 - coef) * target;
+            deepest = deepest.min(gr);
+            let g = db_to_gain(gr as f32) * makeup;
+            for ch in &mut audio.channels {
+                ch[i] *= g;
+            }
+        }
+        for ch in &mut audio.channels {
+            for s in &mut ch[frames..] {
+                *s *= makeup;
+            }
+        }
+        -deepest
+    }
+}
+
+/// Constant-power pan of a stereo (or mono, first made stereo) signal: −1 left, 0 centre
+/// (−3 dB each side), +1 right.
+pub fn pan(audio: Audio, position: f32) -> Audio {
+    let mut audio = audio.with_channels(2);
+    let theta = (position.clamp(-1.0, 1.0) + 1.0) * std::f32::consts::FRAC_PI_4;
+    let (l, r) = (theta.cos() * std::f32::consts::SQRT_2, theta.sin() * std::f32::consts::SQRT_2);
+    audio.channels[0].iter_mut().for_each(|s| *s *= l);
+    audio.channels[1].iter_mut().for_each(|s| *s *= r);
+    audio
+}
+
+/// Raised-cosine fade-in and fade-out of `ms` at the edges, so a track that starts or ends
+/// mid-waveform does not click.
+pub fn fade_edges(audio: &mut Audio, ms: f64) {
+    let n = ((ms / 1000.0) * f64::from(audio.sample_rate)) as usize;
+    let frames = audio.frames();
+    let n = n.min(frames / 2);
+    for ch in &mut audio.channels {
+        for i in 0..n {
+            let g = (0.5 - 0.5 * (PI * i as f64 / n as f64).cos()) as f32;
+            ch[i] *= g;
+            ch[frames - 1 - i] *= g;
+        }
+    }
+}
+
+/// Windowed-sinc 4× interpolator, the estimate of inter-sample peaks BS.1770 true peak uses.
+struct Oversampler {
+    phases: [[f32; TAPS]; 3],
+}
+
+const TAPS: usize = 16;
+
+impl Oversampler {
+    fn new() -> Self {
+        let mut phases = [[0.0f32; TAPS]; 3];
+        for (p, phase) in phases.iter_mut().enumerate() {
+            let frac = (p + 1) as f64 / 4.0;
+            for (k, tap) in phase.iter_mut().enumerate() {
+                let x = k as f64 - (TAPS / 2 - 1) as f64 - frac;
+                let sinc = if x.abs() < 1e-12 { 1.0 } else { (PI * x).sin() / (PI * x) };
+                let w = 0.42 + 0.5 * (PI * x / (TAPS as f64 / 2.0)).cos()
+                    + 0.08 * (2.0 * PI * x / (TAPS as f64 / 2.0)).cos();
+                *tap = (sinc * w.max(0.0)) as f32;
+            }
+        }
+        Self { phases }
+    }
+
+    /// Per-sample peak of the signal and its three interpolated points after it.
+    fn peaks(&self, ch: &[f32]) -> Vec<f32> {
+        let n = ch.len();
+        let half = TAPS / 2 - 1;
+        (0..n)
+            .map(|i| {
+                let mut peak = ch[i].abs();
+                for phase in &self.phases {
+                    let mut acc = 0.0f32;
+                    for (k, tap) in phase.iter().enumerate() {
+                        let j = i as isize + k as isize - half as isize;
+                        if j >= 0 && (j as usize) < n {
+                            acc += ch[j as usize] * tap;
+                        }
+                    }
+                    peak = peak.max(acc.abs());
+                }
+                peak
+            })
+            .collect()
+    }
+}
+
+/// Look-ahead limiter that keeps the true (inter-sample) peak under a ceiling.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TruePeakLimiter {
+    /// Ceiling, dBTP.
+    pub ceiling_db: f64,
+    /// Look-ahead (and attack), ms.
+    pub lookahead_ms: f64,
+    /// Release, ms.
+    pub release_ms: f64,
+}
+
+impl TruePeakLimiter {
+    /// Limits `audio` in place; returns the deepest gain reduction in dB.
+    ///
+    /// The required gain at each sample (ceiling ÷ oversampled peak) is spread backwards and
+    /// forwards by a sliding minimum over ±look-ahead, then averaged over the look-ahead, so
+    /// the gain is already down when a peak arrives and never above what any peak needs;
+    /// recovery is then slowed by the release.
+    pub fn process(&self, audio: &mut Audio) -> f64 {
+        let frames = audio.frames();
+        if frames == 0 {
+            return 0.0;
+        }
+        let ceiling = db_to_gain(self.ceiling_db as f32);
+        let os = Oversampler::new();
+        let mut required = vec![1.0f32; frames];
+        for ch in &audio.channels {
+            for (r, p) in required.iter_mut().zip(os.peaks(ch)) {
+                if p > ceiling {
+                    *r = r.min(ceiling / p);
+                }
+            }
+        }
+        let look = ((self.lookahead_ms / 1000.0) * f64::from(audio.sample_rate)).max(1.0) as usize;
+        let held = sliding_min(&required, look);
+        let smoothed = moving_average(&held, look / 2);
+        let rel = coefficient(self.release_ms, audio.sample_rate) as f32;
+        let mut g = 1.0f32;
+        let mut deepest = 1.0f32;
+        let gains: Vec<f32> = smoothed
+            .iter()
+            .map(|&target| {
+                g = if target < g { target } else { target + (g - target) * rel };
+                deepest = deepest.min(g);
+                g
+            })
+            .collect();
+        for ch in &mut audio.channels {
+            for (s, g) in ch.iter_mut().zip(&gains) {
+                *s *= g;
+            }
+        }
+        -f64::from(gain_to_db(deepest))
+    }
+}
+
+/// Minimum over the window `[i − radius, i + radius]`, by a monotonic deque.
+fn sliding_min(x: &[f32], radius: usize) -> Vec<f32> {
+    let n = x.len();
+    let mut out = vec![0.0; n];
+    let mut q: VecDeque<usize> = VecDeque::new();
+    let mut next = 0;
+    for (i, o) in out.iter_mut().enumerate() {
+        let hi = (i + radius).min(n - 1);
+        while next <= hi {
+            while q.back().is_some_and(|&b| x[b] >= x[next]) {
+                q.pop_back();
+            }
+            q.push_back(next);
+            next += 1;
+        }
+        while q.front().is_some_and(|&f| f + radius < i) {
+            q.pop_front();
+        }
+        *o = q.front().map_or(1.0, |&f| x[f]);
+    }
+    out
+}
+
+/// Mean over `[i − radius, i + radius]` (edges use the part inside the buffer).
+fn moving_average(x: &[f32], radius: usize) -> Vec<f32> {
+    let n = x.len();
+    let mut prefix = vec![0.0f64; n + 1];
+    for i in 0..n {
+        prefix[i + 1] = prefix[i] + f64::from(x[i]);
+    }
+    (0..n)
+        .map(|i| {
+            let lo = i.saturating_sub(radius);
+            let hi = (i + radius + 1).min(n);
+            ((prefix[hi] - prefix[lo]) / (hi - lo) as f64) as f32
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::loudness::measure;
+
+    fn sine(rate: u32, hz: f32, seconds: f32, amp: f32) -> Vec<f32> {
+        (0..(rate as f32 * seconds) as usize)
+            .map(|i| amp * (i as f32 * hz * std::f32::consts::TAU / rate as f32).sin())
+            .collect()
+    }
+
+    fn rms(x: &[f32]) -> f32 {
+        (x.iter().map(|s| s * s).sum::<f32>() / x.len() as f32).sqrt()
+    }
+
+    #[test]
+    fn filters_have_the_designed_response() {
+        let hp = Biquad::new(FilterKind::HighPass, 100.0, std::f64::consts::FRAC_1_SQRT_2, 48000);
+        assert!((hp.response_db(100.0, 48000) + 3.01).abs() < 0.1);
+        assert!(hp.response_db(25.0, 48000) < -23.0, "12 dB/oct: two octaves down ≈ −24 dB");
+        assert!(hp.response_db(5000.0, 48000).abs() < 0.05);
+        let peak = Biquad::new(FilterKind::Peak { gain_db: 3.0 }, 4000.0, 1.0, 48000);
+        assert!((peak.response_db(4000.0, 48000) - 3.0).abs() < 0.05);
+        let shelf = Biquad::new(FilterKind::HighShelf { gain_db: 2.0 }, 8000.0, 0.7, 48000);
+        assert!((shelf.response_db(18000.0, 48000) - 2.0).abs() < 0.3);
+        assert!(shelf.response_db(200.0, 48000).abs() < 0.1);
+        // And the processed signal agrees with the formula.
+        let mut s = sine(48000, 25.0, 1.0, 1.0);
+        hp.process(&mut s);
+        assert!(rms(&s[24000..]) < 0.07, "{}", rms(&s[24000..]));
+    }
+
+    #[test]
+    fn compressor_reduces_by_the_ratio_above_threshold() {
+        let c = Compressor {
+            threshold_db: -20.0,
+            ratio: 4.0,
+            attack_ms: 1.0,
+            release_ms: 50.0,
+            knee_db: 0.0,
+            makeup_db: 0.0,
+        };
+        assert_eq!(c.reduction_db(-30.0), 0.0);
+        assert!((c.reduction_db(-8.0) + 9.0).abs() < 1e-9, "12 dB over at 4:1 → −9 dB");
+        let mut a = Audio {
+            sample_rate: 48000,
+            channels: vec![vec![0.5; 48000]],
+        };
+        let deepest = c.process(&mut a);
+        // 0.5 is −6 dBFS: 14 dB over → 10.5 dB reduction once settled.
+        assert!((deepest - 10.5).abs() < 0.1, "{deepest}");
+        assert!((gain_to_db(a.channels[0][47999]) - (-16.5)).abs() < 0.1);
+    }
+
+    #[test]
+    fn pan_is_constant_power() {
+        let a = Audio {
+            sample_rate: 8000,
+            channels: vec![vec![1.0; 10]],
+        };
+        let centre = pan(a.clone(), 0.0);
+        assert!((centre.channels[0][0] - 1.0).abs() < 1e-6 && (centre.channels[1][0] - 1.0).abs() < 1e-6);
+        let left = pan(a, -1.0);
+        let power = left.channels[0][0].powi(2) + left.channels[1][0].powi(2);
+        assert!((power - 2.0).abs() < 1e-5 && left.channels[1][0].abs() < 1e-6);
+    }
+
+    #[test]
+    fn limiter_holds_true_peak_under_the_ceiling() {
+        // A loud 1 kHz tone with inter-sample overs, driven 6 dB into the ceiling.
+        let rate = 44100;
+        let s = sine(rate, 11025.0 / 2.0 + 37.0, 2.0, 1.9);
+        let mut a = Audio {
+            sample_rate: rate,
+            channels: vec![s.clone(), s],
+        };
+        let lim = TruePeakLimiter {
+            ceiling_db: -1.0,
+            lookahead_ms: 1.5,
+            release_ms: 60.0,
+        };
+        let deepest = lim.process(&mut a);
+        assert!(deepest > 5.0, "{deepest}");
+        let tp = measure(&a).unwrap().true_peak_dbtp;
+        assert!(tp <= -0.95, "true peak {tp} dBTP");
+        assert!(a.is_finite());
+    }
+
+    #[test]
+    fn fades_remove_edge_discontinuities() {
+        let mut a = Audio {
+            sample_rate: 48000,
+            channels: vec![vec![1.0; 4800]],
+        };
+        fade_edges(&mut a, 5.0);
+        assert_eq!(a.channels[0][0], 0.0);
+        assert!(a.channels[0][4799].abs() < 1e-3);
+        assert_eq!(a.channels[0][2400], 1.0);
+    }
+
+    #[test]
+    fn sliding_min_and_average_windows() {
+        let x = [1.0, 1.0, 0.2, 1.0, 1.0, 1.0];
+        assert_eq!(sliding_min(&x, 1), vec![1.0, 0.2, 0.2, 0.2, 1.0, 1.0]);
+        let avg = moving_average(&[0.0, 3.0, 0.0], 1);
+        assert_eq!(avg, vec![1.5, 1.0, 1.5]);
+    }
+}

@@ -1,0 +1,185 @@
+//! Encoding [`Audio`] to WAV (hound) or FLAC (flacenc), in memory, whole or not at all.
+
+use crate::Audio;
+use std::io::Cursor;
+
+/// Output sample format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SampleFormat {
+    /// 16-bit integer, TPDF-dithered.
+    Int16,
+    /// 24-bit integer.
+    Int24,
+    /// 32-bit IEEE float (WAV only).
+    Float32,
+}
+
+impl SampleFormat {
+    /// Parses the API's `bit_depth` value: `16`, `24` or `32f`/`32`.
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "16" => Some(Self::Int16),
+            "24" => Some(Self::Int24),
+            "32f" | "32" | "float" => Some(Self::Float32),
+            _ => None,
+        }
+    }
+
+    /// The API's name for it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Int16 => "16",
+            Self::Int24 => "24",
+            Self::Float32 => "32f",
+        }
+    }
+}
+
+/// Why encoding failed.
+#[derive(Debug, thiserror::Error)]
+pub enum EncodeError {
+    /// The audio has no channels or no rate.
+    #[error("cannot encode audio with {channels} channels at {rate} Hz")]
+    Shape {
+        /// Channel count.
+        channels: usize,
+        /// Sample rate.
+        rate: u32,
+    },
+    /// The format cannot hold this audio (e.g. float FLAC).
+    #[error("{0}")]
+    Unsupported(String),
+    /// The encoder failed.
+    #[error("encoding failed: {0}")]
+    Encoder(String),
+}
+
+fn check(audio: &Audio) -> Result<(), EncodeError> {
+    if audio.channels.is_empty() || audio.channels.len() > 8 || audio.sample_rate == 0 {
+        return Err(EncodeError::Shape {
+            channels: audio.channels.len(),
+            rate: audio.sample_rate,
+        });
+    }
+    Ok(())
+}
+
+/// A small, fast, deterministic noise source for dither (xorshift).
+struct Dither(u32);
+
+impl Dither {
+    fn next(&mut self) -> f32 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 17;
+        self.0 ^= self.0 << 5;
+        self.0 as f32 / u32::MAX as f32
+    }
+
+    /// Triangular noise of ±1 LSB.
+    fn tpdf(&mut self) -> f32 {
+        self.next() - self.next()
+    }
+}
+
+/// Converts to integers of `bits`, dithering 16-bit output, clipping at full scale.
+fn quantise(audio: &Audio, bits: u32) -> Vec<i32> {
+    let max = ((1i64 << (bits - 1)) - 1) as f32;
+    let min = -((1i64 << (bits - 1)) as f32);
+    let mut dither = Dither(0x9E37_79B9);
+    let frames = audio.frames();
+    let mut out = Vec::with_capacity(frames * audio.channels.len());
+    for i in 0..frames {
+        for ch in &audio.channels {
+            let mut v = ch[i] * max;
+            if bits <= 16 {
+                v += dither.tpdf();
+            }
+            out.push(v.round().clamp(min, max) as i32);
+        }
+    }
+    out
+}
+
+/// Encodes a RIFF/WAVE file.
+pub fn encode_wav(audio: &Audio, format: SampleFormat) -> Result<Vec<u8>, EncodeError> {
+    check(audio)?;
+    let (bits, sample_format) = match format {
+        SampleFormat::Int16 => (16, hound::SampleFormat::Int),
+        SampleFormat::Int24 => (24, hound::SampleFormat::Int),
+        SampleFormat::Float32 => (32, hound::SampleFormat::Float),
+    };
+    let spec = hound::WavSpec {
+        channels: audio.channels.len() as u16,
+        sample_rate: audio.sample_rate,
+        bits_per_sample: bits,
+        sample_format,
+    };
+    let bytes_per_sample = usize::from(bits / 8);
+    let mut buf = Cursor::new(Vec::with_capacity(
+        44 + audio.frames() * audio.channels.len() * bytes_per_sample,
+    ));
+    let err = |e: hound::Error| EncodeError::Encoder(e.to_string());
+    {
+        let mut w = hound::WavWriter::new(&mut buf, spec).map_err(err)?;
+        match format {
+            SampleFormat::Float32 => {
+                for i in 0..audio.frames() {
+                    for ch in &audio.channels {
+                        w.write_sample(ch[i]).map_err(err)?;
+                    }
+                }
+            }
+            SampleFormat::Int16 => {
+                let mut w16 = w.get_i16_writer((audio.frames() * audio.channels.len()) as u32);
+                for s in quantise(audio, 16) {
+                    w16.write_sample(s as i16);
+                }
+                w16.flush().map_err(err)?;
+            }
+            SampleFormat::Int24 => {
+                for s in quantise(audio, 24) {
+                    w.write_sample(s).map_err(err)?;
+                }
+            }
+        }
+        w.finalize().map_err(err)?;
+    }
+    Ok(buf.into_inner())
+}
+
+/// Encodes a FLAC file at 16 or 24 bits.
+pub fn encode_flac(audio: &Audio, bits: u32) -> Result<Vec<u8>, EncodeError> {
+    check(audio)?;
+    if bits != 16 && bits != 24 {
+        return Err(EncodeError::Unsupported(format!(
+            "FLAC holds 16- or 24-bit integers, not {bits}-bit"
+        )));
+    }
+    let samples = quantise(audio, bits);
+    use flacenc::error::Verify;
+    let config = flacenc::config::Encoder::default()
+        .into_verified()
+        .map_err(|(_, e)| EncodeError::Encoder(format!("{e:?}")))?;
+    let source = flacenc::source::MemSource::from_samples(
+        &samples,
+        audio.channels.len(),
+        bits as usize,
+        audio.sample_rate as usize,
+    );
+    let stream = flacenc::encode_with_fixed_block_size(&config, source, config.block_size)
+        .map_err(|e| EncodeError::Encoder(format!("{e:?}")))?;
+    let mut sink = flacenc::bitsink::ByteSink::new();
+    use flacenc::component::BitRepr;
+    stream
+        .write(&mut sink)
+        .map_err(|e| EncodeError::Encoder(format!("{e:?}")))?;
+    let mut bytes = sink.into_inner();
+    // STREAMINFO's minimum block size must exclude the last (short) block; flacenc counts it,
+    // which makes decoders such as symphonia treat the stream as variable-block-size and fail
+    // to find its frames. Bytes 8..10 (min) take the value of 10..12 (max).
+    if bytes.len() > 12 && bytes.starts_with(b"fLaC") {
+        let (min, max) = (8, 10);
+        bytes.copy_within(max..max + 2, min);
+    }
+    Ok(bytes)
+}
