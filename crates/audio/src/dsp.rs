@@ -103,6 +103,12 @@ impl Biquad {
         }
     }
 
+    /// A section from normalised coefficients: `b` numerator, `a` denominator without its
+    /// leading 1.
+    pub fn from_coefficients(b: [f64; 3], a: [f64; 2]) -> Self {
+        Self { b, a }
+    }
+
     /// Filters one channel in place.
     pub fn process(&self, samples: &mut [f32]) {
         let (mut z1, mut z2) = (0.0f64, 0.0f64);
@@ -115,8 +121,26 @@ impl Biquad {
         }
     }
 
-    /// Filters every channel of `audio`.
+    /// Filters every channel of `audio`. Stereo runs both channels in one loop: the two
+    /// recursions are independent, so the CPU overlaps them.
     pub fn process_audio(&self, audio: &mut Audio) {
+        if let [left, right] = audio.channels.as_mut_slice() {
+            let (mut l1, mut l2, mut r1, mut r2) = (0.0f64, 0.0f64, 0.0f64, 0.0f64);
+            let [b0, b1, b2] = self.b;
+            let [a1, a2] = self.a;
+            for (l, r) in left.iter_mut().zip(right.iter_mut()) {
+                let (xl, xr) = (f64::from(*l), f64::from(*r));
+                let yl = b0 * xl + l1;
+                let yr = b0 * xr + r1;
+                l1 = b1 * xl - a1 * yl + l2;
+                r1 = b1 * xr - a1 * yr + r2;
+                l2 = b2 * xl - a2 * yl;
+                r2 = b2 * xr - a2 * yr;
+                *l = yl as f32;
+                *r = yr as f32;
+            }
+            return;
+        }
         for ch in &mut audio.channels {
             self.process(ch);
         }
@@ -193,40 +217,68 @@ impl Compressor {
 
     /// Compresses `audio` in place (stereo-linked); returns the largest reduction in dB.
     pub fn process(&self, audio: &mut Audio) -> f64 {
-        let detector = audio.clone();
-        self.process_keyed(audio, &detector)
+        let (gains, deepest) = self.gain_curve(audio);
+        apply_gain_curve(audio, &gains);
+        deepest
     }
 
     /// Compresses `audio` driven by the level of `key` (side-chain); returns the largest
     /// reduction in dB (a positive number).
     pub fn process_keyed(&self, audio: &mut Audio, key: &Audio) -> f64 {
-        let rate = audio.sample_rate;
-        let (att, rel) = (coefficient(self.attack_ms, rate), coefficient(self.release_ms, rate));
+        let (gains, deepest) = self.gain_curve(key);
+        apply_gain_curve(audio, &gains);
+        deepest
+    }
+
+    /// The per-frame linear gain (make-up included) this compressor applies for a detector
+    /// signal, and the deepest reduction in dB.
+    ///
+    /// Level detection and the gain computer run at a control rate of one value per
+    /// [`CONTROL_BLOCK`] frames (0.36 ms at 44.1 kHz, well under any attack time), and the gain
+    /// is interpolated linearly between blocks: the logarithms per sample were most of the cost.
+    pub fn gain_curve(&self, key: &Audio) -> (Vec<f32>, f64) {
+        let frames = key.frames();
+        let block_rate = (key.sample_rate as usize).div_ceil(CONTROL_BLOCK).max(1) as u32;
+        let (att, rel) = (coefficient(self.attack_ms, block_rate), coefficient(self.release_ms, block_rate));
         let makeup = db_to_gain(self.makeup_db as f32);
-        let mut gr = 0.0f64; // smoothed reduction, dB (≤ 0)
+        let blocks = frames.div_ceil(CONTROL_BLOCK);
+        let mut gr = 0.0f64;
         let mut deepest = 0.0f64;
-        let frames = audio.frames().min(key.frames());
-        for i in 0..frames {
-            let x = key
+        let mut block_gain = Vec::with_capacity(blocks + 1);
+        block_gain.push(makeup);
+        for b in 0..blocks {
+            let range = b * CONTROL_BLOCK..((b + 1) * CONTROL_BLOCK).min(frames);
+            let peak = key
                 .channels
                 .iter()
-                .fold(0.0f32, |m, c| m.max(c[i].abs()));
-            let target = self.reduction_db(f64::from(gain_to_db(x.max(1e-9))));
-            // Attack when reduction deepens, release when it recovers.
+                .map(|c| c[range.clone()].iter().fold(0.0f32, |m, s| m.max(s.abs())))
+                .fold(0.0f32, f32::max);
+            let target = self.reduction_db(f64::from(gain_to_db(peak.max(1e-9))));
             let coef = if target < gr { att } else { rel };
             gr = coef * gr + (1.0 - coef) * target;
             deepest = deepest.min(gr);
-            let g = db_to_gain(gr as f32) * makeup;
-            for ch in &mut audio.channels {
-                ch[i] *= g;
-            }
+            block_gain.push(db_to_gain(gr as f32) * makeup);
         }
-        for ch in &mut audio.channels {
-            for s in &mut ch[frames..] {
-                *s *= makeup;
-            }
+        let mut gains = Vec::with_capacity(frames);
+        for b in 0..blocks {
+            let (g0, g1) = (block_gain[b], block_gain[b + 1]);
+            let n = (frames - b * CONTROL_BLOCK).min(CONTROL_BLOCK);
+            let step = (g1 - g0) / CONTROL_BLOCK as f32;
+            gains.extend((0..n).map(|i| g0 + step * (i + 1) as f32));
         }
-        -deepest
+        (gains, -deepest)
+    }
+}
+
+/// Frames per control-rate step of the dynamics processors.
+pub const CONTROL_BLOCK: usize = 16;
+
+/// Multiplies every channel by a per-frame gain.
+pub fn apply_gain_curve(audio: &mut Audio, gains: &[f32]) {
+    for ch in &mut audio.channels {
+        for (s, g) in ch.iter_mut().zip(gains) {
+            *s *= g;
+        }
     }
 }
 
@@ -261,7 +313,7 @@ struct Oversampler {
     phases: [[f32; TAPS]; 3],
 }
 
-const TAPS: usize = 16;
+const TAPS: usize = 12;
 
 impl Oversampler {
     fn new() -> Self {
@@ -280,26 +332,43 @@ impl Oversampler {
     }
 
     /// Per-sample peak of the signal and its three interpolated points after it.
+    ///
+    /// Each phase is a whole-buffer convolution written as `TAPS` multiply-adds over
+    /// contiguous slices, which the compiler vectorises (SSE/AVX natively, simd128 in wasm);
+    /// a per-sample dot product would not vectorise because of float summation order.
     fn peaks(&self, ch: &[f32]) -> Vec<f32> {
         let n = ch.len();
         let half = TAPS / 2 - 1;
-        (0..n)
-            .map(|i| {
-                let mut peak = ch[i].abs();
-                for phase in &self.phases {
-                    let mut acc = 0.0f32;
-                    for (k, tap) in phase.iter().enumerate() {
-                        let j = i as isize + k as isize - half as isize;
-                        if j >= 0 && (j as usize) < n {
-                            acc += ch[j as usize] * tap;
-                        }
+        // Zero-padded copy so every output index has a full window.
+        let mut padded = vec![0.0f32; n + TAPS];
+        padded[half..half + n].copy_from_slice(ch);
+        let mut peak: Vec<f32> = ch.iter().map(|s| s.abs()).collect();
+        // Cache-sized chunks keep the accumulator and the window in L1.
+        const CHUNK: usize = 2048;
+        let mut acc = [0.0f32; CHUNK];
+        for start in (0..n).step_by(CHUNK) {
+            let len = CHUNK.min(n - start);
+            for phase in &self.phases {
+                let acc = &mut acc[..len];
+                acc.iter_mut().for_each(|a| *a = 0.0);
+                for (k, &tap) in phase.iter().enumerate() {
+                    for (a, &x) in acc.iter_mut().zip(&padded[start + k..start + k + len]) {
+                        *a += x * tap;
                     }
-                    peak = peak.max(acc.abs());
                 }
-                peak
-            })
-            .collect()
+                for (p, a) in peak[start..start + len].iter_mut().zip(acc.iter()) {
+                    *p = p.max(a.abs());
+                }
+            }
+        }
+        peak
     }
+}
+
+/// True peak of one channel as a linear amplitude: the highest of the samples and the three
+/// points a 4× windowed-sinc interpolator places between each pair (as BS.1770-4 Annex 2).
+pub fn true_peak(ch: &[f32]) -> f32 {
+    Oversampler::new().peaks(ch).into_iter().fold(0.0f32, f32::max)
 }
 
 /// Look-ahead limiter that keeps the true (inter-sample) peak under a ceiling.

@@ -1,7 +1,6 @@
 //! Encoding [`Audio`] to WAV (hound) or FLAC (flacenc), in memory, whole or not at all.
 
 use crate::Audio;
-use std::io::Cursor;
 
 /// Output sample format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,51 +99,65 @@ fn quantise(audio: &Audio, bits: u32) -> Vec<i32> {
     out
 }
 
-/// Encodes a RIFF/WAVE file.
+/// Encodes a RIFF/WAVE file (PCM 16/24-bit or IEEE float 32-bit; WAVE_FORMAT_EXTENSIBLE
+/// above two channels, as the format requires). Written in bulk: the sample loop is the only
+/// per-sample work.
 pub fn encode_wav(audio: &Audio, format: SampleFormat) -> Result<Vec<u8>, EncodeError> {
     check(audio)?;
-    let (bits, sample_format) = match format {
-        SampleFormat::Int16 => (16, hound::SampleFormat::Int),
-        SampleFormat::Int24 => (24, hound::SampleFormat::Int),
-        SampleFormat::Float32 => (32, hound::SampleFormat::Float),
+    let channels = audio.channels.len();
+    let (bits, tag): (u16, u16) = match format {
+        SampleFormat::Int16 => (16, 1),
+        SampleFormat::Int24 => (24, 1),
+        SampleFormat::Float32 => (32, 3),
     };
-    let spec = hound::WavSpec {
-        channels: audio.channels.len() as u16,
-        sample_rate: audio.sample_rate,
-        bits_per_sample: bits,
-        sample_format,
-    };
-    let bytes_per_sample = usize::from(bits / 8);
-    let mut buf = Cursor::new(Vec::with_capacity(
-        44 + audio.frames() * audio.channels.len() * bytes_per_sample,
-    ));
-    let err = |e: hound::Error| EncodeError::Encoder(e.to_string());
-    {
-        let mut w = hound::WavWriter::new(&mut buf, spec).map_err(err)?;
-        match format {
-            SampleFormat::Float32 => {
-                for i in 0..audio.frames() {
-                    for ch in &audio.channels {
-                        w.write_sample(ch[i]).map_err(err)?;
-                    }
-                }
-            }
-            SampleFormat::Int16 => {
-                let mut w16 = w.get_i16_writer((audio.frames() * audio.channels.len()) as u32);
-                for s in quantise(audio, 16) {
-                    w16.write_sample(s as i16);
-                }
-                w16.flush().map_err(err)?;
-            }
-            SampleFormat::Int24 => {
-                for s in quantise(audio, 24) {
-                    w.write_sample(s).map_err(err)?;
+    let width = usize::from(bits / 8);
+    let data_len = audio.frames() * channels * width;
+    let data_len32 = u32::try_from(data_len)
+        .ok()
+        .filter(|n| *n <= u32::MAX - 80)
+        .ok_or_else(|| EncodeError::Unsupported("the audio is over 4 GiB, too long for WAV".into()))?;
+    let extensible = channels > 2;
+    let fmt_len: u32 = if extensible { 40 } else { 16 };
+    let mut out = Vec::with_capacity(data_len + 80);
+    out.extend_from_slice(b"RIFF");
+    out.extend_from_slice(&(4 + 8 + fmt_len + 8 + data_len32).to_le_bytes());
+    out.extend_from_slice(b"WAVEfmt ");
+    out.extend_from_slice(&fmt_len.to_le_bytes());
+    out.extend_from_slice(&(if extensible { 0xFFFEu16 } else { tag }).to_le_bytes());
+    out.extend_from_slice(&(channels as u16).to_le_bytes());
+    out.extend_from_slice(&audio.sample_rate.to_le_bytes());
+    out.extend_from_slice(&(audio.sample_rate * (channels * width) as u32).to_le_bytes());
+    out.extend_from_slice(&((channels * width) as u16).to_le_bytes());
+    out.extend_from_slice(&bits.to_le_bytes());
+    if extensible {
+        out.extend_from_slice(&22u16.to_le_bytes());
+        out.extend_from_slice(&bits.to_le_bytes());
+        out.extend_from_slice(&0u32.to_le_bytes()); // channel mask: unspecified
+        out.extend_from_slice(&tag.to_le_bytes());
+        out.extend_from_slice(&[0x00, 0x00, 0x00, 0x00, 0x10, 0x00, 0x80, 0x00, 0x00, 0xAA, 0x00, 0x38, 0x9B, 0x71]);
+    }
+    out.extend_from_slice(b"data");
+    out.extend_from_slice(&data_len32.to_le_bytes());
+    match format {
+        SampleFormat::Float32 => {
+            for i in 0..audio.frames() {
+                for ch in &audio.channels {
+                    out.extend_from_slice(&ch[i].to_le_bytes());
                 }
             }
         }
-        w.finalize().map_err(err)?;
+        SampleFormat::Int16 => {
+            for s in quantise(audio, 16) {
+                out.extend_from_slice(&(s as i16).to_le_bytes());
+            }
+        }
+        SampleFormat::Int24 => {
+            for s in quantise(audio, 24) {
+                out.extend_from_slice(&s.to_le_bytes()[..3]);
+            }
+        }
     }
-    Ok(buf.into_inner())
+    Ok(out)
 }
 
 /// Encodes a FLAC file at 16 or 24 bits.
@@ -182,4 +195,22 @@ pub fn encode_flac(audio: &Audio, bits: u32) -> Result<Vec<u8>, EncodeError> {
         bytes.copy_within(max..max + 2, min);
     }
     Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wav_files_are_read_by_hound_too() {
+        // Our writer must produce files any WAV reader accepts; hound is the strict one.
+        for (fmt, channels) in [(SampleFormat::Int16, 1), (SampleFormat::Int24, 2), (SampleFormat::Float32, 6)] {
+            let a = Audio { sample_rate: 32000, channels: vec![vec![0.25, -0.5, 0.125]; channels] };
+            let bytes = encode_wav(&a, fmt).unwrap();
+            let r = hound::WavReader::new(std::io::Cursor::new(bytes)).unwrap();
+            assert_eq!(r.spec().channels as usize, channels, "{fmt:?}");
+            assert_eq!(r.spec().sample_rate, 32000);
+            assert_eq!(r.duration(), 3);
+        }
+    }
 }
