@@ -7,6 +7,8 @@
 //! (BS.1770 integrated) → true-peak limiter → measured again. A second pass corrects the small
 //! loudness loss the limiter causes, so the result lands within ±0.5 LU of the target.
 
+pub mod api;
+
 use serde::Serialize;
 use songforge_audio::dsp::{
     Biquad, Compressor, FilterKind, TruePeakLimiter, apply_gain_curve, fade_edges, pan,
