@@ -162,7 +162,7 @@ impl<T> kv::HostStoreWithStore<T> for KeyValue {
     ) -> wasmtime::Result<Result<Resource<StoreHandle>, KvError>> {
         accessor.with(|mut access| {
             let view = access.get();
-            if !view.ctx.allowed.iter().any(|l| *l == label) {
+            if !view.ctx.allowed.contains(&label) {
                 return Ok(Err(KvError::AccessDenied));
             }
             let Some(db) = view.ctx.stores.stores.get(&label) else {

@@ -84,13 +84,12 @@ impl Router {
                     return Some(self.matched(index, String::new()));
                 }
                 RoutePattern::Wildcard(prefix)
-                    if path == prefix
+                    if (path == prefix
                         || (path.starts_with(prefix.as_str())
-                            && path.as_bytes().get(prefix.len()) == Some(&b'/')) =>
+                            && path.as_bytes().get(prefix.len()) == Some(&b'/')))
+                        && best.is_none_or(|(_, len)| prefix.len() > len) =>
                 {
-                    if best.is_none_or(|(_, len)| prefix.len() > len) {
-                        best = Some((index, prefix.len()));
-                    }
+                    best = Some((index, prefix.len()));
                 }
                 _ => {}
             }

@@ -94,6 +94,9 @@ impl CorsPolicy {
     }
 }
 
+/// Looks up an environment variable (a closure in tests, the process environment otherwise).
+pub type EnvLookup = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
 /// Everything needed to start a server.
 pub struct ServerConfig {
     /// The Spin manifest.
@@ -111,7 +114,7 @@ pub struct ServerConfig {
     /// CORS policy.
     pub cors: CorsPolicy,
     /// Environment lookup for `SPIN_VARIABLE_*` (the process environment in production).
-    pub env: Arc<dyn Fn(&str) -> Option<String> + Send + Sync>,
+    pub env: EnvLookup,
     /// Graphs registered in code before the config's (tests use this for probe graphs).
     pub graphs: Vec<(String, Arc<dyn songforge_inference::Engine>)>,
 }

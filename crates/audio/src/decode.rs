@@ -48,8 +48,8 @@ pub fn decode(bytes: &[u8], max_seconds: Option<f64>) -> Result<Audio, DecodeErr
             audio
         } else {
             match decode_wav(bytes, max_seconds) {
-            Ok(a) => a,
-            // hound reads PCM and float; other WAV codecs (ADPCM, A-law…) go to symphonia.
+                Ok(a) => a,
+                // hound reads PCM and float; other WAV codecs (ADPCM, A-law…) go to symphonia.
                 Err(DecodeError::Unsupported(_)) => decode_any(bytes, max_seconds)?,
                 Err(e) => return Err(e),
             }
@@ -81,10 +81,17 @@ fn decode_plain_pcm(bytes: &[u8], max_seconds: Option<f64>) -> Result<Option<Aud
     let mut fmt: Option<(u16, usize, u32, u16)> = None;
     while pos + 8 <= bytes.len() {
         let id = &bytes[pos..pos + 4];
-        let size = u32::from_le_bytes([bytes[pos + 4], bytes[pos + 5], bytes[pos + 6], bytes[pos + 7]]) as usize;
+        let size = u32::from_le_bytes([
+            bytes[pos + 4],
+            bytes[pos + 5],
+            bytes[pos + 6],
+            bytes[pos + 7],
+        ]) as usize;
         let body = pos + 8;
         if id == b"fmt " {
-            let Some(f) = bytes.get(body..body + size.min(40)) else { return Ok(None) };
+            let Some(f) = bytes.get(body..body + size.min(40)) else {
+                return Ok(None);
+            };
             if f.len() < 16 {
                 return Ok(None);
             }
@@ -97,7 +104,9 @@ fn decode_plain_pcm(bytes: &[u8], max_seconds: Option<f64>) -> Result<Option<Aud
             let bits = u16::from_le_bytes([f[14], f[15]]);
             fmt = Some((tag, channels, rate, bits));
         } else if id == b"data" {
-            let Some((tag, channels, rate, bits)) = fmt else { return Ok(None) };
+            let Some((tag, channels, rate, bits)) = fmt else {
+                return Ok(None);
+            };
             let width = match (tag, bits) {
                 (1, 16) => 2,
                 (1, 24) => 3,
@@ -105,7 +114,9 @@ fn decode_plain_pcm(bytes: &[u8], max_seconds: Option<f64>) -> Result<Option<Aud
                 _ => return Ok(None),
             };
             if channels == 0 || rate == 0 {
-                return Err(DecodeError::Corrupt("WAV header has no channels or no sample rate".into()));
+                return Err(DecodeError::Corrupt(
+                    "WAV header has no channels or no sample rate".into(),
+                ));
             }
             // Recorders that crash leave the size unset or too large: keep what is there.
             let end = body.saturating_add(size).min(bytes.len());
@@ -119,15 +130,22 @@ fn decode_plain_pcm(bytes: &[u8], max_seconds: Option<f64>) -> Result<Option<Aud
                     let v = match (tag, width) {
                         (1, 2) => f32::from(i16::from_le_bytes([sample[0], sample[1]])) / 32768.0,
                         (1, 3) => {
-                            (i32::from_le_bytes([0, sample[0], sample[1], sample[2]]) >> 8) as f32 / 8_388_608.0
+                            (i32::from_le_bytes([0, sample[0], sample[1], sample[2]]) >> 8) as f32
+                                / 8_388_608.0
                         }
-                        (1, _) => i32::from_le_bytes([sample[0], sample[1], sample[2], sample[3]]) as f32 / 2_147_483_648.0,
+                        (1, _) => {
+                            i32::from_le_bytes([sample[0], sample[1], sample[2], sample[3]]) as f32
+                                / 2_147_483_648.0
+                        }
                         _ => f32::from_le_bytes([sample[0], sample[1], sample[2], sample[3]]),
                     };
                     c.push(v);
                 }
             }
-            return Ok(Some(Audio { sample_rate: rate, channels: planar }));
+            return Ok(Some(Audio {
+                sample_rate: rate,
+                channels: planar,
+            }));
         }
         pos = body.saturating_add(size + (size & 1));
     }
@@ -142,7 +160,9 @@ fn decode_wav(bytes: &[u8], max_seconds: Option<f64>) -> Result<Audio, DecodeErr
     let spec = reader.spec();
     let channels = usize::from(spec.channels);
     if channels == 0 || spec.sample_rate == 0 {
-        return Err(DecodeError::Corrupt("WAV header has no channels or no sample rate".into()));
+        return Err(DecodeError::Corrupt(
+            "WAV header has no channels or no sample rate".into(),
+        ));
     }
     check_length(reader.duration() as usize, spec.sample_rate, max_seconds)?;
     let mut planar = vec![Vec::with_capacity(reader.duration() as usize); channels];
@@ -188,7 +208,8 @@ fn decode_wav(bytes: &[u8], max_seconds: Option<f64>) -> Result<Audio, DecodeErr
 fn truncated(e: &hound::Error) -> bool {
     match e {
         hound::Error::IoError(io) => {
-            io.kind() == std::io::ErrorKind::UnexpectedEof || io.to_string().contains("enough bytes")
+            io.kind() == std::io::ErrorKind::UnexpectedEof
+                || io.to_string().contains("enough bytes")
         }
         _ => false,
     }
@@ -220,7 +241,9 @@ fn decode_any(bytes: &[u8], max_seconds: Option<f64>) -> Result<Audio, DecodeErr
     loop {
         let packet = match format.next_packet() {
             Ok(p) => p,
-            Err(SymphoniaError::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
+            Err(SymphoniaError::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                break;
+            }
             Err(SymphoniaError::ResetRequired) => break,
             Err(e) => return Err(DecodeError::Corrupt(e.to_string())),
         };
@@ -240,7 +263,9 @@ fn decode_any(bytes: &[u8], max_seconds: Option<f64>) -> Result<Audio, DecodeErr
             planar = vec![Vec::new(); channels];
         }
         if channels != planar.len() {
-            return Err(DecodeError::Corrupt("the channel count changes mid-stream".into()));
+            return Err(DecodeError::Corrupt(
+                "the channel count changes mid-stream".into(),
+            ));
         }
         let sb = match &mut buf {
             Some(b) if b.capacity() >= decoded.capacity() * channels => b,
@@ -304,7 +329,10 @@ mod tests {
         let bytes = encode_flac(&a, 16).unwrap();
         assert!(bytes.starts_with(b"fLaC"));
         let b = decode(&bytes, None).unwrap();
-        assert_eq!((b.sample_rate, b.channel_count(), b.frames()), (44100, 1, a.frames()));
+        assert_eq!(
+            (b.sample_rate, b.channel_count(), b.frames()),
+            (44100, 1, a.frames())
+        );
         let err = a.channels[0]
             .iter()
             .zip(&b.channels[0])
@@ -320,7 +348,10 @@ mod tests {
             Err(DecodeError::Unsupported(_))
         ));
         let bytes = encode_wav(&tone(8000, 1, 2.0), SampleFormat::Int16).unwrap();
-        assert!(matches!(decode(&bytes, Some(1.0)), Err(DecodeError::TooLong { .. })));
+        assert!(matches!(
+            decode(&bytes, Some(1.0)),
+            Err(DecodeError::TooLong { .. })
+        ));
         let cut = decode(&bytes[..bytes.len() / 2], None);
         assert!(cut.is_ok(), "a truncated WAV still decodes: {cut:?}");
     }

@@ -169,7 +169,10 @@ fn coefficient(ms: f64, rate: u32) -> f64 {
 
 /// Peak envelope (linked across channels) with separate attack and release, in dBFS.
 pub fn envelope_db(audio: &Audio, attack_ms: f64, release_ms: f64) -> Vec<f32> {
-    let (att, rel) = (coefficient(attack_ms, audio.sample_rate), coefficient(release_ms, audio.sample_rate));
+    let (att, rel) = (
+        coefficient(attack_ms, audio.sample_rate),
+        coefficient(release_ms, audio.sample_rate),
+    );
     let mut env = 0.0f64;
     (0..audio.frames())
         .map(|i| {
@@ -239,7 +242,10 @@ impl Compressor {
     pub fn gain_curve(&self, key: &Audio) -> (Vec<f32>, f64) {
         let frames = key.frames();
         let block_rate = (key.sample_rate as usize).div_ceil(CONTROL_BLOCK).max(1) as u32;
-        let (att, rel) = (coefficient(self.attack_ms, block_rate), coefficient(self.release_ms, block_rate));
+        let (att, rel) = (
+            coefficient(self.attack_ms, block_rate),
+            coefficient(self.release_ms, block_rate),
+        );
         let makeup = db_to_gain(self.makeup_db as f32);
         let blocks = frames.div_ceil(CONTROL_BLOCK);
         let mut gr = 0.0f64;
@@ -287,7 +293,10 @@ pub fn apply_gain_curve(audio: &mut Audio, gains: &[f32]) {
 pub fn pan(audio: Audio, position: f32) -> Audio {
     let mut audio = audio.with_channels(2);
     let theta = (position.clamp(-1.0, 1.0) + 1.0) * std::f32::consts::FRAC_PI_4;
-    let (l, r) = (theta.cos() * std::f32::consts::SQRT_2, theta.sin() * std::f32::consts::SQRT_2);
+    let (l, r) = (
+        theta.cos() * std::f32::consts::SQRT_2,
+        theta.sin() * std::f32::consts::SQRT_2,
+    );
     audio.channels[0].iter_mut().for_each(|s| *s *= l);
     audio.channels[1].iter_mut().for_each(|s| *s *= r);
     audio
@@ -322,8 +331,13 @@ impl Oversampler {
             let frac = (p + 1) as f64 / 4.0;
             for (k, tap) in phase.iter_mut().enumerate() {
                 let x = k as f64 - (TAPS / 2 - 1) as f64 - frac;
-                let sinc = if x.abs() < 1e-12 { 1.0 } else { (PI * x).sin() / (PI * x) };
-                let w = 0.42 + 0.5 * (PI * x / (TAPS as f64 / 2.0)).cos()
+                let sinc = if x.abs() < 1e-12 {
+                    1.0
+                } else {
+                    (PI * x).sin() / (PI * x)
+                };
+                let w = 0.42
+                    + 0.5 * (PI * x / (TAPS as f64 / 2.0)).cos()
                     + 0.08 * (2.0 * PI * x / (TAPS as f64 / 2.0)).cos();
                 *tap = (sinc * w.max(0.0)) as f32;
             }
@@ -368,7 +382,10 @@ impl Oversampler {
 /// True peak of one channel as a linear amplitude: the highest of the samples and the three
 /// points a 4× windowed-sinc interpolator places between each pair (as BS.1770-4 Annex 2).
 pub fn true_peak(ch: &[f32]) -> f32 {
-    Oversampler::new().peaks(ch).into_iter().fold(0.0f32, f32::max)
+    Oversampler::new()
+        .peaks(ch)
+        .into_iter()
+        .fold(0.0f32, f32::max)
 }
 
 /// Look-ahead limiter that keeps the true (inter-sample) peak under a ceiling.
@@ -413,7 +430,11 @@ impl TruePeakLimiter {
         let gains: Vec<f32> = smoothed
             .iter()
             .map(|&target| {
-                g = if target < g { target } else { target + (g - target) * rel };
+                g = if target < g {
+                    target
+                } else {
+                    target + (g - target) * rel
+                };
                 deepest = deepest.min(g);
                 g
             })
@@ -483,9 +504,17 @@ mod tests {
 
     #[test]
     fn filters_have_the_designed_response() {
-        let hp = Biquad::new(FilterKind::HighPass, 100.0, std::f64::consts::FRAC_1_SQRT_2, 48000);
+        let hp = Biquad::new(
+            FilterKind::HighPass,
+            100.0,
+            std::f64::consts::FRAC_1_SQRT_2,
+            48000,
+        );
         assert!((hp.response_db(100.0, 48000) + 3.01).abs() < 0.1);
-        assert!(hp.response_db(25.0, 48000) < -23.0, "12 dB/oct: two octaves down ≈ −24 dB");
+        assert!(
+            hp.response_db(25.0, 48000) < -23.0,
+            "12 dB/oct: two octaves down ≈ −24 dB"
+        );
         assert!(hp.response_db(5000.0, 48000).abs() < 0.05);
         let peak = Biquad::new(FilterKind::Peak { gain_db: 3.0 }, 4000.0, 1.0, 48000);
         assert!((peak.response_db(4000.0, 48000) - 3.0).abs() < 0.05);
@@ -509,7 +538,10 @@ mod tests {
             makeup_db: 0.0,
         };
         assert_eq!(c.reduction_db(-30.0), 0.0);
-        assert!((c.reduction_db(-8.0) + 9.0).abs() < 1e-9, "12 dB over at 4:1 → −9 dB");
+        assert!(
+            (c.reduction_db(-8.0) + 9.0).abs() < 1e-9,
+            "12 dB over at 4:1 → −9 dB"
+        );
         let mut a = Audio {
             sample_rate: 48000,
             channels: vec![vec![0.5; 48000]],
@@ -527,7 +559,10 @@ mod tests {
             channels: vec![vec![1.0; 10]],
         };
         let centre = pan(a.clone(), 0.0);
-        assert!((centre.channels[0][0] - 1.0).abs() < 1e-6 && (centre.channels[1][0] - 1.0).abs() < 1e-6);
+        assert!(
+            (centre.channels[0][0] - 1.0).abs() < 1e-6
+                && (centre.channels[1][0] - 1.0).abs() < 1e-6
+        );
         let left = pan(a, -1.0);
         let power = left.channels[0][0].powi(2) + left.channels[1][0].powi(2);
         assert!((power - 2.0).abs() < 1e-5 && left.channels[1][0].abs() < 1e-6);

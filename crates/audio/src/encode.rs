@@ -115,7 +115,9 @@ pub fn encode_wav(audio: &Audio, format: SampleFormat) -> Result<Vec<u8>, Encode
     let data_len32 = u32::try_from(data_len)
         .ok()
         .filter(|n| *n <= u32::MAX - 80)
-        .ok_or_else(|| EncodeError::Unsupported("the audio is over 4 GiB, too long for WAV".into()))?;
+        .ok_or_else(|| {
+            EncodeError::Unsupported("the audio is over 4 GiB, too long for WAV".into())
+        })?;
     let extensible = channels > 2;
     let fmt_len: u32 = if extensible { 40 } else { 16 };
     let mut out = Vec::with_capacity(data_len + 80);
@@ -134,7 +136,9 @@ pub fn encode_wav(audio: &Audio, format: SampleFormat) -> Result<Vec<u8>, Encode
         out.extend_from_slice(&bits.to_le_bytes());
         out.extend_from_slice(&0u32.to_le_bytes()); // channel mask: unspecified
         out.extend_from_slice(&tag.to_le_bytes());
-        out.extend_from_slice(&[0x00, 0x00, 0x00, 0x00, 0x10, 0x00, 0x80, 0x00, 0x00, 0xAA, 0x00, 0x38, 0x9B, 0x71]);
+        out.extend_from_slice(&[
+            0x00, 0x00, 0x00, 0x00, 0x10, 0x00, 0x80, 0x00, 0x00, 0xAA, 0x00, 0x38, 0x9B, 0x71,
+        ]);
     }
     out.extend_from_slice(b"data");
     out.extend_from_slice(&data_len32.to_le_bytes());
@@ -204,8 +208,15 @@ mod tests {
     #[test]
     fn wav_files_are_read_by_hound_too() {
         // Our writer must produce files any WAV reader accepts; hound is the strict one.
-        for (fmt, channels) in [(SampleFormat::Int16, 1), (SampleFormat::Int24, 2), (SampleFormat::Float32, 6)] {
-            let a = Audio { sample_rate: 32000, channels: vec![vec![0.25, -0.5, 0.125]; channels] };
+        for (fmt, channels) in [
+            (SampleFormat::Int16, 1),
+            (SampleFormat::Int24, 2),
+            (SampleFormat::Float32, 6),
+        ] {
+            let a = Audio {
+                sample_rate: 32000,
+                channels: vec![vec![0.25, -0.5, 0.125]; channels],
+            };
             let bytes = encode_wav(&a, fmt).unwrap();
             let r = hound::WavReader::new(std::io::Cursor::new(bytes)).unwrap();
             assert_eq!(r.spec().channels as usize, channels, "{fmt:?}");

@@ -85,7 +85,9 @@ impl Audio {
 
     /// Whether every sample is a finite number.
     pub fn is_finite(&self) -> bool {
-        self.channels.iter().all(|c| c.iter().all(|s| s.is_finite()))
+        self.channels
+            .iter()
+            .all(|c| c.iter().all(|s| s.is_finite()))
     }
 
     /// Multiplies every sample by a linear gain.

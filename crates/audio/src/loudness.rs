@@ -31,13 +31,21 @@ pub fn measure(audio: &Audio) -> Result<LoudnessReport, String> {
 fn k_weighting(rate: u32) -> (Biquad, Biquad) {
     let rate = f64::from(rate);
     // Stage 1: high shelf.
-    let (f0, gain, q) = (1_681.974_450_955_533, 3.999_843_853_973_347, 0.707_175_236_955_419_6);
+    let (f0, gain, q) = (
+        1_681.974_450_955_533,
+        3.999_843_853_973_347,
+        0.707_175_236_955_419_6,
+    );
     let k = (std::f64::consts::PI * f0 / rate).tan();
     let vh = 10f64.powf(gain / 20.0);
     let vb = vh.powf(0.499_666_774_154_541_6);
     let a0 = 1.0 + k / q + k * k;
     let shelf = Biquad::from_coefficients(
-        [(vh + vb * k / q + k * k) / a0, 2.0 * (k * k - vh) / a0, (vh - vb * k / q + k * k) / a0],
+        [
+            (vh + vb * k / q + k * k) / a0,
+            2.0 * (k * k - vh) / a0,
+            (vh - vb * k / q + k * k) / a0,
+        ],
         [2.0 * (k * k - 1.0) / a0, (1.0 - k / q + k * k) / a0],
     );
     // Stage 2: RLB high-pass, unity numerator as the standard specifies.
@@ -82,18 +90,31 @@ pub fn integrated_lufs(audio: &Audio) -> Result<Option<f64>, String> {
     let mut energy = vec![0.0f64; steps];
     for ch in &weighted.channels {
         for (e, chunk) in energy.iter_mut().zip(ch.chunks_exact(step)) {
-            *e += chunk.iter().map(|&s| f64::from(s) * f64::from(s)).sum::<f64>();
+            *e += chunk
+                .iter()
+                .map(|&s| f64::from(s) * f64::from(s))
+                .sum::<f64>();
         }
     }
     let block_len = (4 * step) as f64;
-    let blocks: Vec<f64> = energy.windows(4).map(|w| w.iter().sum::<f64>() / block_len).collect();
+    let blocks: Vec<f64> = energy
+        .windows(4)
+        .map(|w| w.iter().sum::<f64>() / block_len)
+        .collect();
     let lufs = |ms: f64| -0.691 + 10.0 * ms.log10();
-    let absolute: Vec<f64> = blocks.iter().copied().filter(|&z| lufs(z) > -70.0).collect();
+    let absolute: Vec<f64> = blocks
+        .iter()
+        .copied()
+        .filter(|&z| lufs(z) > -70.0)
+        .collect();
     if absolute.is_empty() {
         return Ok(None);
     }
     let relative_gate = lufs(absolute.iter().sum::<f64>() / absolute.len() as f64) - 10.0;
-    let gated: Vec<f64> = absolute.into_iter().filter(|&z| lufs(z) > relative_gate).collect();
+    let gated: Vec<f64> = absolute
+        .into_iter()
+        .filter(|&z| lufs(z) > relative_gate)
+        .collect();
     if gated.is_empty() {
         return Ok(None);
     }
@@ -119,16 +140,28 @@ mod tests {
         let lufs = r.integrated_lufs.unwrap();
         assert!((lufs + 3.01).abs() < 0.1, "{lufs}");
         assert!(r.true_peak_dbtp.abs() < 0.1, "{}", r.true_peak_dbtp);
-        assert_eq!(measure(&Audio::silence(48000, 2, 48000)).unwrap().integrated_lufs, None);
+        assert_eq!(
+            measure(&Audio::silence(48000, 2, 48000))
+                .unwrap()
+                .integrated_lufs,
+            None
+        );
     }
 
     /// The reference: the ebur128 crate (a port of libebur128).
     fn reference(audio: &Audio) -> (f64, f64) {
         use ebur128::{EbuR128, Mode};
-        let mut m = EbuR128::new(audio.channel_count() as u32, audio.sample_rate, Mode::I | Mode::TRUE_PEAK).unwrap();
+        let mut m = EbuR128::new(
+            audio.channel_count() as u32,
+            audio.sample_rate,
+            Mode::I | Mode::TRUE_PEAK,
+        )
+        .unwrap();
         let planes: Vec<&[f32]> = audio.channels.iter().map(Vec::as_slice).collect();
         m.add_frames_planar_f32(&planes).unwrap();
-        let tp = (0..audio.channel_count() as u32).map(|c| m.true_peak(c).unwrap()).fold(0.0, f64::max);
+        let tp = (0..audio.channel_count() as u32)
+            .map(|c| m.true_peak(c).unwrap())
+            .fold(0.0, f64::max);
         (m.loudness_global().unwrap(), 20.0 * tp.log10())
     }
 
@@ -150,12 +183,22 @@ mod tests {
                 l.push(level * (0.4 * (t * 220.0 * std::f32::consts::TAU).sin() + noise));
                 r.push(level * (0.3 * (t * 3150.0 * std::f32::consts::TAU).sin() + 0.5 * noise));
             }
-            let a = Audio { sample_rate: rate, channels: vec![l, r] };
+            let a = Audio {
+                sample_rate: rate,
+                channels: vec![l, r],
+            };
             let ours = measure(&a).unwrap();
             let (lufs, tp) = reference(&a);
             let got = ours.integrated_lufs.unwrap();
-            assert!((got - lufs).abs() < 0.05, "{rate} Hz: {got} vs libebur128 {lufs}");
-            assert!((ours.true_peak_dbtp - tp).abs() < 0.2, "{rate} Hz: {} vs {tp} dBTP", ours.true_peak_dbtp);
+            assert!(
+                (got - lufs).abs() < 0.05,
+                "{rate} Hz: {got} vs libebur128 {lufs}"
+            );
+            assert!(
+                (ours.true_peak_dbtp - tp).abs() < 0.2,
+                "{rate} Hz: {} vs {tp} dBTP",
+                ours.true_peak_dbtp
+            );
         }
     }
 }

@@ -27,16 +27,12 @@ pub fn resample(audio: Audio, rate: u32) -> Result<Audio, ResampleError> {
         message,
     };
     let channels = audio.channel_count();
-    let mut resampler = FftFixedIn::<f32>::new(
-        audio.sample_rate as usize,
-        rate as usize,
-        1024,
-        2,
-        channels,
-    )
-    .map_err(|e| err(e.to_string()))?;
+    let mut resampler =
+        FftFixedIn::<f32>::new(audio.sample_rate as usize, rate as usize, 1024, 2, channels)
+            .map_err(|e| err(e.to_string()))?;
     let frames = audio.frames();
-    let expected = (frames as u64 * u64::from(rate)).div_ceil(u64::from(audio.sample_rate)) as usize;
+    let expected =
+        (frames as u64 * u64::from(rate)).div_ceil(u64::from(audio.sample_rate)) as usize;
     let delay = resampler.output_delay();
     let mut out: Vec<Vec<f32>> = vec![Vec::with_capacity(expected + delay + 2048); channels];
     let mut pos = 0;
@@ -115,7 +111,12 @@ mod tests {
             channels: vec![sine(48000, 20000.0, 48000)],
         };
         let b = resample(a, 16000).unwrap();
-        let rms = (b.channels[0][1000..15000].iter().map(|s| s * s).sum::<f32>() / 14000.0).sqrt();
+        let rms = (b.channels[0][1000..15000]
+            .iter()
+            .map(|s| s * s)
+            .sum::<f32>()
+            / 14000.0)
+            .sqrt();
         assert!(rms < 0.01, "alias rms {rms}");
     }
 }

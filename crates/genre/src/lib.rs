@@ -78,7 +78,13 @@ impl Genre {
         let t: String = text
             .to_lowercase()
             .chars()
-            .map(|c| if c.is_alphanumeric() || c == '&' { c } else { ' ' })
+            .map(|c| {
+                if c.is_alphanumeric() || c == '&' {
+                    c
+                } else {
+                    ' '
+                }
+            })
             .collect();
         let words: Vec<&str> = t.split_whitespace().collect();
         let joined = words.join("");
@@ -86,17 +92,65 @@ impl Genre {
         // Order matters: more specific names first ("lofi hip hop" is lo-fi, "pop punk" rock).
         let table: [(Genre, &[&str]); 10] = [
             (Genre::LoFi, &["lofi", "lo fi", "chillhop", "chill"]),
-            (Genre::RnB, &["r&b", "rnb", "randb", "soul", "neosoul", "motown"]),
-            (Genre::HipHop, &["hiphop", "rap", "trap", "drill", "boombap", "grime"]),
+            (
+                Genre::RnB,
+                &["r&b", "rnb", "randb", "soul", "neosoul", "motown"],
+            ),
+            (
+                Genre::HipHop,
+                &["hiphop", "rap", "trap", "drill", "boombap", "grime"],
+            ),
             (
                 Genre::Electronic,
-                &["edm", "electronic", "electro", "house", "techno", "trance", "dance", "dubstep", "synthwave", "disco", "dnb", "drumandbass"],
+                &[
+                    "edm",
+                    "electronic",
+                    "electro",
+                    "house",
+                    "techno",
+                    "trance",
+                    "dance",
+                    "dubstep",
+                    "synthwave",
+                    "disco",
+                    "dnb",
+                    "drumandbass",
+                ],
             ),
-            (Genre::Rock, &["rock", "punk", "metal", "grunge", "indie", "alternative", "emo"]),
-            (Genre::Jazz, &["jazz", "swing", "bebop", "bossa", "blues", "lounge"]),
-            (Genre::Country, &["country", "bluegrass", "americana", "western"]),
-            (Genre::Ballad, &["ballad", "piano", "orchestral", "cinematic", "classical"]),
-            (Genre::Folk, &["folk", "acoustic", "singer songwriter", "singersongwriter", "celtic"]),
+            (
+                Genre::Rock,
+                &[
+                    "rock",
+                    "punk",
+                    "metal",
+                    "grunge",
+                    "indie",
+                    "alternative",
+                    "emo",
+                ],
+            ),
+            (
+                Genre::Jazz,
+                &["jazz", "swing", "bebop", "bossa", "blues", "lounge"],
+            ),
+            (
+                Genre::Country,
+                &["country", "bluegrass", "americana", "western"],
+            ),
+            (
+                Genre::Ballad,
+                &["ballad", "piano", "orchestral", "cinematic", "classical"],
+            ),
+            (
+                Genre::Folk,
+                &[
+                    "folk",
+                    "acoustic",
+                    "singer songwriter",
+                    "singersongwriter",
+                    "celtic",
+                ],
+            ),
             (Genre::Pop, &["pop", "kpop", "jpop", "synthpop"]),
         ];
         for (genre, keys) in table {
@@ -119,76 +173,239 @@ impl Genre {
         // forward, how hard the bus is glued, and the tonal tilt of the master.
         let base = MixPreset {
             vocal_highpass_hz: 90.0,
-            vocal_presence: Band { freq_hz: 4000.0, gain_db: 2.5, q: 1.0 },
-            vocal_compressor: Dynamics { threshold_db: -20.0, ratio: 3.0, attack_ms: 8.0, release_ms: 120.0, knee_db: 6.0 },
-            bus_low_shelf: Band { freq_hz: 100.0, gain_db: 1.0, q: 0.7 },
-            bus_high_shelf: Band { freq_hz: 10000.0, gain_db: 1.5, q: 0.7 },
-            bus_compressor: Dynamics { threshold_db: -16.0, ratio: 2.0, attack_ms: 20.0, release_ms: 200.0, knee_db: 6.0 },
+            vocal_presence: Band {
+                freq_hz: 4000.0,
+                gain_db: 2.5,
+                q: 1.0,
+            },
+            vocal_compressor: Dynamics {
+                threshold_db: -20.0,
+                ratio: 3.0,
+                attack_ms: 8.0,
+                release_ms: 120.0,
+                knee_db: 6.0,
+            },
+            bus_low_shelf: Band {
+                freq_hz: 100.0,
+                gain_db: 1.0,
+                q: 0.7,
+            },
+            bus_high_shelf: Band {
+                freq_hz: 10000.0,
+                gain_db: 1.5,
+                q: 0.7,
+            },
+            bus_compressor: Dynamics {
+                threshold_db: -16.0,
+                ratio: 2.0,
+                attack_ms: 20.0,
+                release_ms: 200.0,
+                knee_db: 6.0,
+            },
             ducking_depth_db: 3.0,
         };
         match self {
             Genre::Pop => base,
             Genre::Rock => MixPreset {
-                vocal_presence: Band { freq_hz: 3000.0, gain_db: 3.0, q: 1.0 },
-                bus_low_shelf: Band { freq_hz: 90.0, gain_db: 1.5, q: 0.7 },
-                bus_high_shelf: Band { freq_hz: 8000.0, gain_db: 1.0, q: 0.7 },
-                bus_compressor: Dynamics { threshold_db: -14.0, ratio: 3.0, attack_ms: 10.0, release_ms: 150.0, knee_db: 4.0 },
+                vocal_presence: Band {
+                    freq_hz: 3000.0,
+                    gain_db: 3.0,
+                    q: 1.0,
+                },
+                bus_low_shelf: Band {
+                    freq_hz: 90.0,
+                    gain_db: 1.5,
+                    q: 0.7,
+                },
+                bus_high_shelf: Band {
+                    freq_hz: 8000.0,
+                    gain_db: 1.0,
+                    q: 0.7,
+                },
+                bus_compressor: Dynamics {
+                    threshold_db: -14.0,
+                    ratio: 3.0,
+                    attack_ms: 10.0,
+                    release_ms: 150.0,
+                    knee_db: 4.0,
+                },
                 ducking_depth_db: 2.5,
                 ..base
             },
             Genre::HipHop => MixPreset {
                 vocal_highpass_hz: 100.0,
-                vocal_presence: Band { freq_hz: 5000.0, gain_db: 3.0, q: 1.2 },
-                vocal_compressor: Dynamics { threshold_db: -22.0, ratio: 4.0, attack_ms: 5.0, release_ms: 100.0, knee_db: 4.0 },
-                bus_low_shelf: Band { freq_hz: 70.0, gain_db: 3.0, q: 0.7 },
-                bus_compressor: Dynamics { threshold_db: -15.0, ratio: 3.0, attack_ms: 15.0, release_ms: 120.0, knee_db: 4.0 },
+                vocal_presence: Band {
+                    freq_hz: 5000.0,
+                    gain_db: 3.0,
+                    q: 1.2,
+                },
+                vocal_compressor: Dynamics {
+                    threshold_db: -22.0,
+                    ratio: 4.0,
+                    attack_ms: 5.0,
+                    release_ms: 100.0,
+                    knee_db: 4.0,
+                },
+                bus_low_shelf: Band {
+                    freq_hz: 70.0,
+                    gain_db: 3.0,
+                    q: 0.7,
+                },
+                bus_compressor: Dynamics {
+                    threshold_db: -15.0,
+                    ratio: 3.0,
+                    attack_ms: 15.0,
+                    release_ms: 120.0,
+                    knee_db: 4.0,
+                },
                 ducking_depth_db: 4.0,
                 ..base
             },
             Genre::Electronic => MixPreset {
-                vocal_presence: Band { freq_hz: 5000.0, gain_db: 2.0, q: 1.0 },
-                bus_low_shelf: Band { freq_hz: 60.0, gain_db: 2.5, q: 0.7 },
-                bus_high_shelf: Band { freq_hz: 12000.0, gain_db: 2.0, q: 0.7 },
-                bus_compressor: Dynamics { threshold_db: -14.0, ratio: 4.0, attack_ms: 10.0, release_ms: 100.0, knee_db: 3.0 },
+                vocal_presence: Band {
+                    freq_hz: 5000.0,
+                    gain_db: 2.0,
+                    q: 1.0,
+                },
+                bus_low_shelf: Band {
+                    freq_hz: 60.0,
+                    gain_db: 2.5,
+                    q: 0.7,
+                },
+                bus_high_shelf: Band {
+                    freq_hz: 12000.0,
+                    gain_db: 2.0,
+                    q: 0.7,
+                },
+                bus_compressor: Dynamics {
+                    threshold_db: -14.0,
+                    ratio: 4.0,
+                    attack_ms: 10.0,
+                    release_ms: 100.0,
+                    knee_db: 3.0,
+                },
                 ducking_depth_db: 5.0,
                 ..base
             },
             Genre::LoFi => MixPreset {
-                vocal_presence: Band { freq_hz: 3000.0, gain_db: 1.0, q: 0.8 },
-                bus_low_shelf: Band { freq_hz: 120.0, gain_db: 2.0, q: 0.7 },
-                bus_high_shelf: Band { freq_hz: 7000.0, gain_db: -3.0, q: 0.7 },
-                bus_compressor: Dynamics { threshold_db: -18.0, ratio: 2.5, attack_ms: 30.0, release_ms: 250.0, knee_db: 8.0 },
+                vocal_presence: Band {
+                    freq_hz: 3000.0,
+                    gain_db: 1.0,
+                    q: 0.8,
+                },
+                bus_low_shelf: Band {
+                    freq_hz: 120.0,
+                    gain_db: 2.0,
+                    q: 0.7,
+                },
+                bus_high_shelf: Band {
+                    freq_hz: 7000.0,
+                    gain_db: -3.0,
+                    q: 0.7,
+                },
+                bus_compressor: Dynamics {
+                    threshold_db: -18.0,
+                    ratio: 2.5,
+                    attack_ms: 30.0,
+                    release_ms: 250.0,
+                    knee_db: 8.0,
+                },
                 ducking_depth_db: 2.0,
                 ..base
             },
             Genre::Jazz | Genre::Folk => MixPreset {
                 vocal_highpass_hz: 80.0,
-                vocal_presence: Band { freq_hz: 3500.0, gain_db: 1.5, q: 0.8 },
-                vocal_compressor: Dynamics { threshold_db: -18.0, ratio: 2.0, attack_ms: 15.0, release_ms: 200.0, knee_db: 8.0 },
-                bus_low_shelf: Band { freq_hz: 100.0, gain_db: 0.0, q: 0.7 },
-                bus_high_shelf: Band { freq_hz: 10000.0, gain_db: 0.5, q: 0.7 },
-                bus_compressor: Dynamics { threshold_db: -20.0, ratio: 1.5, attack_ms: 30.0, release_ms: 300.0, knee_db: 10.0 },
+                vocal_presence: Band {
+                    freq_hz: 3500.0,
+                    gain_db: 1.5,
+                    q: 0.8,
+                },
+                vocal_compressor: Dynamics {
+                    threshold_db: -18.0,
+                    ratio: 2.0,
+                    attack_ms: 15.0,
+                    release_ms: 200.0,
+                    knee_db: 8.0,
+                },
+                bus_low_shelf: Band {
+                    freq_hz: 100.0,
+                    gain_db: 0.0,
+                    q: 0.7,
+                },
+                bus_high_shelf: Band {
+                    freq_hz: 10000.0,
+                    gain_db: 0.5,
+                    q: 0.7,
+                },
+                bus_compressor: Dynamics {
+                    threshold_db: -20.0,
+                    ratio: 1.5,
+                    attack_ms: 30.0,
+                    release_ms: 300.0,
+                    knee_db: 10.0,
+                },
                 ducking_depth_db: 1.5,
-                ..base
             },
             Genre::Country => MixPreset {
-                vocal_presence: Band { freq_hz: 3500.0, gain_db: 2.5, q: 1.0 },
-                bus_compressor: Dynamics { threshold_db: -16.0, ratio: 2.0, attack_ms: 20.0, release_ms: 200.0, knee_db: 6.0 },
+                vocal_presence: Band {
+                    freq_hz: 3500.0,
+                    gain_db: 2.5,
+                    q: 1.0,
+                },
+                bus_compressor: Dynamics {
+                    threshold_db: -16.0,
+                    ratio: 2.0,
+                    attack_ms: 20.0,
+                    release_ms: 200.0,
+                    knee_db: 6.0,
+                },
                 ..base
             },
             Genre::Ballad => MixPreset {
                 vocal_highpass_hz: 80.0,
-                vocal_presence: Band { freq_hz: 3000.0, gain_db: 2.0, q: 0.8 },
-                vocal_compressor: Dynamics { threshold_db: -20.0, ratio: 2.5, attack_ms: 12.0, release_ms: 180.0, knee_db: 8.0 },
-                bus_low_shelf: Band { freq_hz: 100.0, gain_db: 0.5, q: 0.7 },
-                bus_compressor: Dynamics { threshold_db: -20.0, ratio: 1.5, attack_ms: 30.0, release_ms: 300.0, knee_db: 10.0 },
+                vocal_presence: Band {
+                    freq_hz: 3000.0,
+                    gain_db: 2.0,
+                    q: 0.8,
+                },
+                vocal_compressor: Dynamics {
+                    threshold_db: -20.0,
+                    ratio: 2.5,
+                    attack_ms: 12.0,
+                    release_ms: 180.0,
+                    knee_db: 8.0,
+                },
+                bus_low_shelf: Band {
+                    freq_hz: 100.0,
+                    gain_db: 0.5,
+                    q: 0.7,
+                },
+                bus_compressor: Dynamics {
+                    threshold_db: -20.0,
+                    ratio: 1.5,
+                    attack_ms: 30.0,
+                    release_ms: 300.0,
+                    knee_db: 10.0,
+                },
                 ducking_depth_db: 2.0,
                 ..base
             },
             Genre::RnB => MixPreset {
-                vocal_presence: Band { freq_hz: 4500.0, gain_db: 2.5, q: 1.0 },
-                bus_low_shelf: Band { freq_hz: 80.0, gain_db: 2.5, q: 0.7 },
-                bus_high_shelf: Band { freq_hz: 11000.0, gain_db: 1.5, q: 0.7 },
+                vocal_presence: Band {
+                    freq_hz: 4500.0,
+                    gain_db: 2.5,
+                    q: 1.0,
+                },
+                bus_low_shelf: Band {
+                    freq_hz: 80.0,
+                    gain_db: 2.5,
+                    q: 0.7,
+                },
+                bus_high_shelf: Band {
+                    freq_hz: 11000.0,
+                    gain_db: 1.5,
+                    q: 0.7,
+                },
                 ducking_depth_db: 3.5,
                 ..base
             },
@@ -266,9 +483,16 @@ mod tests {
     fn every_preset_is_sane() {
         for g in Genre::ALL {
             let p = g.mix_preset();
-            assert!(p.bus_compressor.ratio >= 1.0 && p.vocal_compressor.ratio >= 1.0, "{g:?}");
+            assert!(
+                p.bus_compressor.ratio >= 1.0 && p.vocal_compressor.ratio >= 1.0,
+                "{g:?}"
+            );
             assert!((0.0..=8.0).contains(&p.ducking_depth_db), "{g:?}");
-            assert_eq!(Genre::from_text(g.name()).preset, g, "{g:?} round-trips by name");
+            assert_eq!(
+                Genre::from_text(g.name()).preset,
+                g,
+                "{g:?} round-trips by name"
+            );
         }
     }
 }

@@ -18,11 +18,19 @@ pub struct FieldError {
 }
 
 fn invalid(field: impl Into<String>, message: impl Into<String>) -> FieldError {
-    FieldError { field: field.into(), message: message.into(), status: 422 }
+    FieldError {
+        field: field.into(),
+        message: message.into(),
+        status: 422,
+    }
 }
 
 fn malformed(field: impl Into<String>, message: impl Into<String>) -> FieldError {
-    FieldError { field: field.into(), message: message.into(), status: 400 }
+    FieldError {
+        field: field.into(),
+        message: message.into(),
+        status: 400,
+    }
 }
 
 /// The request body as sent.
@@ -197,7 +205,10 @@ const MAX_OFFSET_MS: f64 = 15.0 * 60.0 * 1000.0;
 
 fn range(field: &str, value: f64, lo: f64, hi: f64, unit: &str) -> Result<(), FieldError> {
     if !value.is_finite() || value < lo || value > hi {
-        return Err(invalid(field, format!("must be between {lo} and {hi}{unit}, got {value}")));
+        return Err(invalid(
+            field,
+            format!("must be between {lo} and {hi}{unit}, got {value}"),
+        ));
     }
     Ok(())
 }
@@ -235,7 +246,11 @@ impl MixRequest {
             tracks.push(t);
         };
         for (field, url, role) in [
-            ("instrumental_url", &self.instrumental_url, Role::Instrumental),
+            (
+                "instrumental_url",
+                &self.instrumental_url,
+                Role::Instrumental,
+            ),
             ("vocals_url", &self.vocals_url, Role::Vocals),
         ] {
             if let Some(url) = url {
@@ -275,7 +290,15 @@ impl MixRequest {
                 Role::Other => format!("track{}", i + 1),
                 r => role_name(r).into(),
             };
-            add(TrackPlan { url: t.url, name, role, gain_db, pan, offset_ms, mute: t.mute.unwrap_or(false) });
+            add(TrackPlan {
+                url: t.url,
+                name,
+                role,
+                gain_db,
+                pan,
+                offset_ms,
+                mute: t.mute.unwrap_or(false),
+            });
         }
         if tracks.is_empty() {
             return Err(malformed(
@@ -284,7 +307,10 @@ impl MixRequest {
             ));
         }
         if tracks.len() > 16 {
-            return Err(invalid("tracks", format!("at most 16 tracks can be mixed, got {}", tracks.len())));
+            return Err(invalid(
+                "tracks",
+                format!("at most 16 tracks can be mixed, got {}", tracks.len()),
+            ));
         }
 
         if let Some(t) = self.target_lufs {
@@ -302,13 +328,22 @@ impl MixRequest {
         if let Some(eq) = &self.eq {
             settings.eq = MasterEq {
                 low_shelf: band("eq.low_shelf", settings.eq.low_shelf, eq.low_shelf.as_ref())?,
-                high_shelf: band("eq.high_shelf", settings.eq.high_shelf, eq.high_shelf.as_ref())?,
+                high_shelf: band(
+                    "eq.high_shelf",
+                    settings.eq.high_shelf,
+                    eq.high_shelf.as_ref(),
+                )?,
             };
         }
         match self.compression {
             None | Some(CompressionRequest::Switch(true)) => {}
             Some(CompressionRequest::Switch(false)) => settings.compression = None,
-            Some(CompressionRequest::Settings { threshold_db, ratio, attack_ms, release_ms }) => {
+            Some(CompressionRequest::Settings {
+                threshold_db,
+                ratio,
+                attack_ms,
+                release_ms,
+            }) => {
                 let base = preset.bus_compressor;
                 let c = Dynamics {
                     threshold_db: threshold_db.unwrap_or(base.threshold_db),
@@ -317,7 +352,13 @@ impl MixRequest {
                     release_ms: release_ms.unwrap_or(base.release_ms),
                     knee_db: base.knee_db,
                 };
-                range("compression.threshold_db", c.threshold_db, -60.0, 0.0, " dB")?;
+                range(
+                    "compression.threshold_db",
+                    c.threshold_db,
+                    -60.0,
+                    0.0,
+                    " dB",
+                )?;
                 range("compression.ratio", c.ratio, 1.0, 20.0, "")?;
                 range("compression.attack_ms", c.attack_ms, 0.1, 500.0, " ms")?;
                 range("compression.release_ms", c.release_ms, 5.0, 5000.0, " ms")?;
@@ -327,7 +368,12 @@ impl MixRequest {
         let format = match self.format.as_deref().unwrap_or("wav") {
             "wav" => OutputFormat::Wav,
             "flac" => OutputFormat::Flac,
-            other => return Err(invalid("format", format!("{other:?} is not one of wav, flac"))),
+            other => {
+                return Err(invalid(
+                    "format",
+                    format!("{other:?} is not one of wav, flac"),
+                ));
+            }
         };
         let sample_format = match &self.bit_depth {
             None => SampleFormat::Int16,
@@ -337,12 +383,16 @@ impl MixRequest {
                     serde_json::Value::String(s) => s.clone(),
                     _ => String::new(),
                 };
-                SampleFormat::parse(&text)
-                    .ok_or_else(|| invalid("bit_depth", format!("{v} is not one of 16, 24, \"32f\"")))?
+                SampleFormat::parse(&text).ok_or_else(|| {
+                    invalid("bit_depth", format!("{v} is not one of 16, 24, \"32f\""))
+                })?
             }
         };
         if format == OutputFormat::Flac && sample_format == SampleFormat::Float32 {
-            return Err(invalid("bit_depth", "FLAC stores 16- or 24-bit integers, not 32-bit float"));
+            return Err(invalid(
+                "bit_depth",
+                "FLAC stores 16- or 24-bit integers, not 32-bit float",
+            ));
         }
         if let Some(rate) = self.sample_rate {
             if ![22050, 32000, 44100, 48000, 88200, 96000].contains(&rate) {
@@ -387,7 +437,9 @@ mod tests {
     use super::*;
 
     fn plan(json: serde_json::Value) -> Result<MixPlan, FieldError> {
-        serde_json::from_value::<MixRequest>(json).expect("shape").plan()
+        serde_json::from_value::<MixRequest>(json)
+            .expect("shape")
+            .plan()
     }
 
     #[test]
@@ -399,11 +451,20 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(p.tracks.len(), 2);
-        assert_eq!((p.tracks[0].role, p.tracks[1].role), (Role::Instrumental, Role::Vocals));
+        assert_eq!(
+            (p.tracks[0].role, p.tracks[1].role),
+            (Role::Instrumental, Role::Vocals)
+        );
         assert_eq!(p.genre.preset, Genre::HipHop);
         assert_eq!(p.settings.target_lufs, -14.0);
-        assert_eq!(p.settings.ducking_db, Some(Genre::HipHop.mix_preset().ducking_depth_db));
-        assert_eq!((p.format, p.sample_format, p.stems), (OutputFormat::Wav, SampleFormat::Int16, false));
+        assert_eq!(
+            p.settings.ducking_db,
+            Some(Genre::HipHop.mix_preset().ducking_depth_db)
+        );
+        assert_eq!(
+            (p.format, p.sample_format, p.stems),
+            (OutputFormat::Wav, SampleFormat::Int16, false)
+        );
     }
 
     #[test]
@@ -426,7 +487,10 @@ mod tests {
         assert!(p.settings.compression.is_none());
         assert_eq!(p.settings.eq.high_shelf.gain_db, -2.0);
         assert_eq!(p.settings.sample_rate, 48000);
-        assert_eq!((p.format, p.sample_format, p.stems), (OutputFormat::Flac, SampleFormat::Int24, true));
+        assert_eq!(
+            (p.format, p.sample_format, p.stems),
+            (OutputFormat::Flac, SampleFormat::Int24, true)
+        );
     }
 
     #[test]
@@ -442,7 +506,9 @@ mod tests {
         assert_eq!(e.field, "format");
         let e = field(serde_json::json!({"vocals_url": "/media/a.wav", "bit_depth": 12}));
         assert_eq!(e.field, "bit_depth");
-        let e = field(serde_json::json!({"vocals_url": "/media/a.wav", "format": "flac", "bit_depth": "32f"}));
+        let e = field(
+            serde_json::json!({"vocals_url": "/media/a.wav", "format": "flac", "bit_depth": "32f"}),
+        );
         assert_eq!(e.field, "bit_depth");
         let e = field(serde_json::json!({"vocals_url": "/media/a.wav", "target_lufs": 3}));
         assert_eq!(e.field, "target_lufs");

@@ -199,10 +199,22 @@ pub fn mix(tracks: Vec<Track>, settings: &MixSettings) -> Result<MixOutput, MixE
         // The vocal chain runs before panning, on the source's own channels (usually mono).
         if settings.master && t.role == Role::Vocals {
             let v = &settings.vocal;
-            Biquad::new(FilterKind::HighPass, v.highpass_hz, std::f64::consts::FRAC_1_SQRT_2, rate)
-                .process_audio(&mut a);
-            Biquad::new(FilterKind::Peak { gain_db: v.presence.gain_db }, v.presence.freq_hz, v.presence.q, rate)
-                .process_audio(&mut a);
+            Biquad::new(
+                FilterKind::HighPass,
+                v.highpass_hz,
+                std::f64::consts::FRAC_1_SQRT_2,
+                rate,
+            )
+            .process_audio(&mut a);
+            Biquad::new(
+                FilterKind::Peak {
+                    gain_db: v.presence.gain_db,
+                },
+                v.presence.freq_hz,
+                v.presence.q,
+                rate,
+            )
+            .process_audio(&mut a);
             compressor(&v.compressor, 0.0).process(&mut a);
         }
         a = pan(a.with_channels(2), t.pan);
@@ -216,7 +228,11 @@ pub fn mix(tracks: Vec<Track>, settings: &MixSettings) -> Result<MixOutput, MixE
         }
         placed.push((t.name, t.role, t.mute, a));
     }
-    let frames = placed.iter().map(|(_, _, _, a)| a.frames()).max().unwrap_or(0);
+    let frames = placed
+        .iter()
+        .map(|(_, _, _, a)| a.frames())
+        .max()
+        .unwrap_or(0);
     for (_, _, _, a) in &mut placed {
         a.set_frames(frames);
     }
@@ -292,10 +308,24 @@ pub fn mix(tracks: Vec<Track>, settings: &MixSettings) -> Result<MixOutput, MixE
     // 4. Master: EQ, glue, loudness, true-peak limit.
     if settings.master {
         let eq = &settings.eq;
-        Biquad::new(FilterKind::LowShelf { gain_db: eq.low_shelf.gain_db }, eq.low_shelf.freq_hz, eq.low_shelf.q, rate)
-            .process_audio(&mut bus);
-        Biquad::new(FilterKind::HighShelf { gain_db: eq.high_shelf.gain_db }, eq.high_shelf.freq_hz, eq.high_shelf.q, rate)
-            .process_audio(&mut bus);
+        Biquad::new(
+            FilterKind::LowShelf {
+                gain_db: eq.low_shelf.gain_db,
+            },
+            eq.low_shelf.freq_hz,
+            eq.low_shelf.q,
+            rate,
+        )
+        .process_audio(&mut bus);
+        Biquad::new(
+            FilterKind::HighShelf {
+                gain_db: eq.high_shelf.gain_db,
+            },
+            eq.high_shelf.freq_hz,
+            eq.high_shelf.q,
+            rate,
+        )
+        .process_audio(&mut bus);
         if let Some(c) = &settings.compression {
             report.bus_reduction_max_db = compressor(c, 0.0).process(&mut bus);
         }
@@ -330,7 +360,10 @@ pub fn mix(tracks: Vec<Track>, settings: &MixSettings) -> Result<MixOutput, MixE
     let m = measure(&bus).map_err(MixError::Measure)?;
     report.loudness_lufs = m.integrated_lufs;
     report.true_peak_dbtp = m.true_peak_dbtp;
-    let stems = placed.into_iter().map(|(name, _, _, a)| (name, a)).collect();
+    let stems = placed
+        .into_iter()
+        .map(|(name, _, _, a)| (name, a))
+        .collect();
     Ok(MixOutput {
         mix: bus,
         stems,
@@ -347,7 +380,10 @@ mod tests {
         let s: Vec<f32> = (0..(rate as f32 * seconds) as usize)
             .map(|i| amp * (i as f32 * hz * std::f32::consts::TAU / rate as f32).sin())
             .collect();
-        Audio { sample_rate: rate, channels: vec![s] }
+        Audio {
+            sample_rate: rate,
+            channels: vec![s],
+        }
     }
 
     /// A "vocal" that sings for a second, rests for a second, repeatedly.
@@ -362,7 +398,15 @@ mod tests {
     }
 
     fn track(name: &str, audio: Audio, role: Role) -> Track {
-        Track { name: name.into(), audio, role, gain_db: 0.0, pan: 0.0, offset_ms: 0.0, mute: false }
+        Track {
+            name: name.into(),
+            audio,
+            role,
+            gain_db: 0.0,
+            pan: 0.0,
+            offset_ms: 0.0,
+            mute: false,
+        }
     }
 
     fn rms(x: &[f32]) -> f32 {
@@ -375,7 +419,11 @@ mod tests {
             let settings = MixSettings::for_preset(&genre.mix_preset());
             let out = mix(
                 vec![
-                    track("instrumental", tone(48000, 110.0, 8.0, 0.6), Role::Instrumental),
+                    track(
+                        "instrumental",
+                        tone(48000, 110.0, 8.0, 0.6),
+                        Role::Instrumental,
+                    ),
                     track("vocals", phrases(22050, 8.0), Role::Vocals),
                 ],
                 &settings,
@@ -383,7 +431,11 @@ mod tests {
             .unwrap();
             let lufs = out.report.loudness_lufs.unwrap();
             assert!((lufs + 14.0).abs() <= 0.5, "{genre:?}: {lufs} LUFS");
-            assert!(out.report.true_peak_dbtp <= -1.0, "{genre:?}: {} dBTP", out.report.true_peak_dbtp);
+            assert!(
+                out.report.true_peak_dbtp <= -1.0,
+                "{genre:?}: {} dBTP",
+                out.report.true_peak_dbtp
+            );
             assert!(out.mix.is_finite());
             assert_eq!(out.mix.sample_rate, 44100);
             assert_eq!(out.mix.channel_count(), 2);
@@ -396,7 +448,11 @@ mod tests {
         let settings = MixSettings::for_preset(&Genre::HipHop.mix_preset());
         let out = mix(
             vec![
-                track("instrumental", tone(44100, 110.0, 6.0, 0.5), Role::Instrumental),
+                track(
+                    "instrumental",
+                    tone(44100, 110.0, 6.0, 0.5),
+                    Role::Instrumental,
+                ),
                 track("vocals", phrases(44100, 6.0), Role::Vocals),
             ],
             &settings,
@@ -408,7 +464,10 @@ mod tests {
         let resting = rms(&inst[3 * 44100 + 20000..4 * 44100 - 2000]);
         let dip = 20.0 * (singing / resting).log10();
         let depth = Genre::HipHop.mix_preset().ducking_depth_db as f32;
-        assert!(dip < -1.5 && dip >= -depth - 0.1, "dip {dip} dB (depth {depth})");
+        assert!(
+            dip < -1.5 && dip >= -depth - 0.1,
+            "dip {dip} dB (depth {depth})"
+        );
     }
 
     #[test]
@@ -419,13 +478,20 @@ mod tests {
         late.offset_ms = 500.0;
         late.pan = -1.0;
         late.gain_db = -6.0;
-        let out = mix(vec![track("a", tone(44100, 220.0, 1.0, 0.5), Role::Other), late], &settings).unwrap();
+        let out = mix(
+            vec![track("a", tone(44100, 220.0, 1.0, 0.5), Role::Other), late],
+            &settings,
+        )
+        .unwrap();
         assert_eq!(out.mix.frames(), 66150, "longest track plus its offset");
         for (_, s) in &out.stems {
             assert_eq!(s.frames(), 66150);
         }
         let late = &out.stems[1].1;
-        assert!(late.channels[0][..22050].iter().all(|s| *s == 0.0), "silent before its offset");
+        assert!(
+            late.channels[0][..22050].iter().all(|s| *s == 0.0),
+            "silent before its offset"
+        );
         assert!(rms(&late.channels[1]) < 1e-6, "hard left");
         let left = rms(&late.channels[0][30000..60000]);
         let expected = 0.5 / std::f32::consts::SQRT_2 * std::f32::consts::SQRT_2 * 0.5012;
