@@ -167,6 +167,8 @@ impl OutputFormat {
 pub struct TrackPlan {
     /// Where it comes from.
     pub url: String,
+    /// The request field it came from, for errors (`vocals_url`, `tracks[2].url`).
+    pub field: String,
     /// Stem name (`vocals`, `instrumental`, `track3`…).
     pub name: String,
     /// Role.
@@ -257,6 +259,7 @@ impl MixRequest {
                 check_url(field, url)?;
                 add(TrackPlan {
                     url: url.clone(),
+                    field: field.into(),
                     name: role_name(role).into(),
                     role,
                     gain_db: 0.0,
@@ -292,6 +295,7 @@ impl MixRequest {
             };
             add(TrackPlan {
                 url: t.url,
+                field: at("url"),
                 name,
                 role,
                 gain_db,

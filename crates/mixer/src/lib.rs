@@ -501,6 +501,41 @@ mod tests {
     }
 
     #[test]
+    fn without_mastering_the_stems_sum_to_the_mix() {
+        let mut settings = MixSettings::for_preset(&Genre::Rock.mix_preset());
+        settings.master = false;
+        let mut v = track("vocals", phrases(44100, 2.0), Role::Vocals);
+        v.pan = 0.4;
+        let out = mix(vec![track("instrumental", tone(44100, 110.0, 2.0, 0.4), Role::Instrumental), v], &settings)
+            .unwrap();
+        for c in 0..2 {
+            for i in (0..out.mix.frames()).step_by(97) {
+                let sum: f32 = out.stems.iter().map(|(_, s)| s.channels[c][i]).sum();
+                assert!((sum - out.mix.channels[c][i]).abs() < 1e-6, "channel {c} frame {i}");
+            }
+        }
+    }
+
+    #[test]
+    fn two_sines_sum_as_expected() {
+        let mut settings = MixSettings::for_preset(&Genre::Pop.mix_preset());
+        settings.master = false;
+        let out = mix(
+            vec![
+                track("a", tone(44100, 440.0, 1.0, 0.25), Role::Other),
+                track("b", tone(44100, 660.0, 1.0, 0.25), Role::Other),
+            ],
+            &settings,
+        )
+        .unwrap();
+        // Mono sources panned centre keep their level in each channel (constant power, ×√2·cos45°).
+        let i = 10000;
+        let expected = 0.25 * ((i as f32 * 440.0 * std::f32::consts::TAU / 44100.0).sin()
+            + (i as f32 * 660.0 * std::f32::consts::TAU / 44100.0).sin());
+        assert!((out.mix.channels[0][i] - expected).abs() < 1e-4);
+    }
+
+    #[test]
     fn muted_tracks_stay_out_of_the_sum_and_silence_is_reported() {
         let settings = MixSettings::for_preset(&Genre::Pop.mix_preset());
         let mut t = track("x", tone(44100, 440.0, 1.0, 0.5), Role::Other);
