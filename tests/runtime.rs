@@ -125,7 +125,6 @@ async fn routing_errors_are_json_with_the_right_status() {
         "/api/generate-lyrics",
         "/api/generate-instrumental/",
         "/api/generate-vocals",
-        "/api/mix-audio/",
     ] {
         let r = http
             .post_json(

@@ -70,6 +70,18 @@ impl KeyValueStores {
         self.stores.contains_key(label)
     }
 
+    /// Every key of one store, sorted (for tools and tests; components use `get-keys`).
+    pub fn keys(&self, label: &str) -> Result<Vec<String>, String> {
+        let db = self.stores.get(label).ok_or_else(|| format!("no store `{label}`"))?;
+        let tx = db.begin_read().map_err(|e| e.to_string())?;
+        let table = tx.open_table(TABLE).map_err(|e| e.to_string())?;
+        let mut keys = Vec::new();
+        for entry in table.iter().map_err(|e| e.to_string())? {
+            keys.push(entry.map_err(|e| e.to_string())?.0.value().to_string());
+        }
+        Ok(keys)
+    }
+
     /// Database path for the default layout: `<state dir>/key-value/<label>.redb`.
     pub fn default_path(state_dir: &Path, label: &str) -> PathBuf {
         state_dir.join("key-value").join(format!("{label}.redb"))

@@ -173,3 +173,13 @@ pub fn wav_tone(samples: usize) -> Vec<u8> {
     }
     v
 }
+
+/// Keys in the `default` key-value store of a stopped server's state directory.
+pub fn stored_keys(state_dir: &Path) -> Vec<String> {
+    let path = songforge::key_value::KeyValueStores::default_path(state_dir, "default");
+    let stores = songforge::key_value::KeyValueStores::open(
+        &[("default".to_string(), path)].into_iter().collect(),
+    )
+    .expect("open the key-value store");
+    stores.keys("default").expect("list keys")
+}
