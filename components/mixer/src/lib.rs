@@ -1,0 +1,210 @@
+//! `POST /api/mix-audio/`: tracks in, a mastered mix out.
+//!
+//! Thin by design: parse and validate the request (`songforge_mixer::api`), fetch and decode
+//! each track, run the mixer, encode, store. Outputs are stored only after everything else has
+//! succeeded, stems before the mix, and anything stored is removed again if a later write
+//! fails, so a failed request leaves nothing behind.
+
+use serde::Serialize;
+use songforge_audio::{Audio, decode, encode_flac, encode_wav};
+use songforge_guest::media::{StoredMedia, delete_media, get_media, put_media};
+use songforge_guest::request::{parse_json, read_body, require_method};
+use songforge_guest::{ApiError, Reply, success};
+use songforge_mixer::api::{MixPlan, MixRequest, OutputFormat, TrackPlan};
+use songforge_mixer::{MixReport, Track, mix};
+use spin_sdk::http::body::IncomingBodyExt;
+use spin_sdk::http::{Method, Request};
+use spin_sdk::http_service;
+use std::collections::BTreeMap;
+
+/// Default longest track, seconds (override with the `mix_max_track_seconds` variable).
+const DEFAULT_MAX_TRACK_SECONDS: f64 = 15.0 * 60.0;
+
+#[derive(Serialize)]
+struct GenreInfo<'a> {
+    input: &'a str,
+    preset: &'static str,
+    recognised: bool,
+}
+
+#[derive(Serialize)]
+struct TrackInfo<'a> {
+    name: &'a str,
+    role: songforge_mixer::Role,
+    url: &'a str,
+}
+
+#[derive(Serialize)]
+struct MixResponse<'a> {
+    url: String,
+    duration: f64,
+    format: &'static str,
+    sample_rate: u32,
+    channels: usize,
+    bit_depth: &'static str,
+    loudness_lufs: Option<f64>,
+    true_peak_dbtp: f64,
+    target_lufs: f64,
+    master: bool,
+    engine: &'static str,
+    genre: GenreInfo<'a>,
+    tracks: Vec<TrackInfo<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stems: Option<BTreeMap<String, String>>,
+    report: &'a MixReport,
+}
+
+fn round2(v: f64) -> f64 {
+    (v * 100.0).round() / 100.0
+}
+
+/// Mixes and masters the request's tracks.
+#[http_service]
+async fn handle(req: Request) -> Result<Reply, ApiError> {
+    require_method(&req, &[Method::POST])?;
+    let (parts, body) = read_body(req).await?;
+    let request: MixRequest = parse_json(&parts.headers, &body)?;
+    let plan = request.plan().map_err(|e| {
+        let err = if e.status == 400 { ApiError::bad_request(e.message) } else { ApiError::unprocessable(e.message) };
+        err.with_field(e.field)
+    })?;
+    let max_seconds = spin_sdk::variables::get("mix_max_track_seconds")
+        .await
+        .ok()
+        .and_then(|v| v.parse::<f64>().ok())
+        .filter(|v| *v > 0.0)
+        .unwrap_or(DEFAULT_MAX_TRACK_SECONDS);
+
+    let mut tracks = Vec::with_capacity(plan.tracks.len());
+    for t in &plan.tracks {
+        let audio = load_track(t, max_seconds).await?;
+        tracks.push(Track {
+            name: t.name.clone(),
+            audio,
+            role: t.role,
+            gain_db: t.gain_db,
+            pan: t.pan,
+            offset_ms: t.offset_ms,
+            mute: t.mute,
+        });
+    }
+    let out = mix(tracks, &plan.settings).map_err(|e| ApiError::unprocessable(e.to_string()))?;
+
+    // Encode everything before storing anything.
+    let mix_bytes = encode(&out.mix, &plan)?;
+    let mut stem_bytes = Vec::new();
+    if plan.stems {
+        for (name, audio) in &out.stems {
+            stem_bytes.push((name.clone(), encode(audio, &plan)?));
+        }
+    }
+    let stored = store_outputs(&plan, mix_bytes, stem_bytes).await?;
+    let (mix_media, stems) = stored;
+
+    let response = MixResponse {
+        url: mix_media.url,
+        duration: (out.report.duration_s * 1000.0).round() / 1000.0,
+        format: plan.format.extension(),
+        sample_rate: out.mix.sample_rate,
+        channels: out.mix.channel_count(),
+        bit_depth: plan.sample_format.name(),
+        loudness_lufs: out.report.loudness_lufs.map(round2),
+        true_peak_dbtp: round2(out.report.true_peak_dbtp),
+        target_lufs: plan.settings.target_lufs,
+        master: plan.settings.master,
+        engine: "songforge-mixer",
+        genre: GenreInfo {
+            input: &plan.genre_input,
+            preset: plan.genre.preset.name(),
+            recognised: plan.genre.recognised,
+        },
+        tracks: plan
+            .tracks
+            .iter()
+            .map(|t| TrackInfo { name: &t.name, role: t.role, url: &t.url })
+            .collect(),
+        stems: plan.stems.then(|| stems.into_iter().map(|(n, m)| (n, m.url)).collect()),
+        report: &out.report,
+    };
+    Ok(success(&response))
+}
+
+/// Fetches and decodes one track; errors name the request field it came from.
+async fn load_track(t: &TrackPlan, max_seconds: f64) -> Result<Audio, ApiError> {
+    let bytes = if let Some(name) = t.url.strip_prefix("/media/") {
+        match get_media(name).await {
+            Ok(Some((_, bytes))) => bytes,
+            Ok(None) => {
+                return Err(ApiError::not_found(format!("no media named `{name}`")).with_field(t.field.clone()));
+            }
+            Err(e) => return Err(ApiError::from(e).with_field(t.field.clone())),
+        }
+    } else {
+        fetch(&t.url).await.map_err(|e| e.with_field(t.field.clone()))?
+    };
+    decode(&bytes, Some(max_seconds))
+        .map_err(|e| ApiError::unprocessable(format!("{}: {e}", t.url)).with_field(t.field.clone()))
+}
+
+/// Fetches an absolute URL; the host refuses any destination not in `allowed_outbound_hosts`.
+async fn fetch(url: &str) -> Result<Vec<u8>, ApiError> {
+    let response = spin_sdk::http::get(url).await.map_err(|e| {
+        ApiError::unprocessable(format!(
+            "{url} could not be fetched ({e:?}); absolute URLs work only for hosts in the mixer's allowed_outbound_hosts"
+        ))
+    })?;
+    let status = response.status();
+    if !status.is_success() {
+        return Err(ApiError::unprocessable(format!("{url} answered HTTP {status}")));
+    }
+    let (_, body) = response.into_parts();
+    let bytes = body
+        .bytes()
+        .await
+        .map_err(|e| ApiError::unprocessable(format!("{url}: the body could not be read ({e:?})")))?;
+    Ok(bytes.to_vec())
+}
+
+fn encode(audio: &Audio, plan: &MixPlan) -> Result<Vec<u8>, ApiError> {
+    let result = match plan.format {
+        OutputFormat::Wav => encode_wav(audio, plan.sample_format),
+        OutputFormat::Flac => encode_flac(
+            audio,
+            if plan.sample_format == songforge_audio::SampleFormat::Int24 { 24 } else { 16 },
+        ),
+    };
+    result.map_err(|e| ApiError::internal(format!("the mix could not be encoded: {e}")))
+}
+
+/// Stores stems, then the mix; on any failure removes what this request stored.
+async fn store_outputs(
+    plan: &MixPlan,
+    mix_bytes: Vec<u8>,
+    stems: Vec<(String, Vec<u8>)>,
+) -> Result<(StoredMedia, Vec<(String, StoredMedia)>), ApiError> {
+    let (ext, content_type) = (plan.format.extension(), plan.format.content_type());
+    let mut written: Vec<(String, StoredMedia)> = Vec::new();
+    for (name, bytes) in stems {
+        match put_media(&format!("stem-{name}"), ext, content_type, &bytes).await {
+            Ok(m) => written.push((name, m)),
+            Err(e) => {
+                remove_all(&written).await;
+                return Err(e.into());
+            }
+        }
+    }
+    match put_media("mix", ext, content_type, &mix_bytes).await {
+        Ok(m) => Ok((m, written)),
+        Err(e) => {
+            remove_all(&written).await;
+            Err(e.into())
+        }
+    }
+}
+
+async fn remove_all(written: &[(String, StoredMedia)]) {
+    for (_, m) in written {
+        // Best effort: the request already failed; the error reported is the first one.
+        let _ = delete_media(&m.name).await;
+    }
+}

@@ -1,0 +1,22 @@
+//! What every SongForge component shares, so that components stay thin.
+//!
+//! - [`envelope`]: the `{"success": ...}` JSON envelope and [`ApiError`], the one error type
+//!   handlers return.
+//! - [`request`]: method checks, path and query, JSON and `multipart/form-data` bodies.
+//! - [`media`]: the key-value media store behind `/media/<name>`.
+//! - [`conditional`]: `Range`, `If-None-Match` and `If-Range` decisions for serving media.
+//! - [`nn`]: the wasi-nn client and its error mapping.
+//! - [`host_info`]: what the host says about itself (version, device, components).
+//!
+//! Handlers look like
+//! `async fn handle(req: Request) -> Result<Reply, ApiError>`: spin-sdk turns the error side
+//! into its JSON response, so `?` works everywhere.
+
+pub mod conditional;
+pub mod envelope;
+pub mod host_info;
+pub mod media;
+pub mod nn;
+pub mod request;
+
+pub use envelope::{ApiError, ErrorCode, Reply, success, success_with_status};
