@@ -65,7 +65,11 @@ async fn handle(req: Request) -> Result<Reply, ApiError> {
     let (parts, body) = read_body(req).await?;
     let request: MixRequest = parse_json(&parts.headers, &body)?;
     let plan = request.plan().map_err(|e| {
-        let err = if e.status == 400 { ApiError::bad_request(e.message) } else { ApiError::unprocessable(e.message) };
+        let err = if e.status == 400 {
+            ApiError::bad_request(e.message)
+        } else {
+            ApiError::unprocessable(e.message)
+        };
         err.with_field(e.field)
     })?;
     let max_seconds = spin_sdk::variables::get("mix_max_track_seconds")
@@ -121,9 +125,15 @@ async fn handle(req: Request) -> Result<Reply, ApiError> {
         tracks: plan
             .tracks
             .iter()
-            .map(|t| TrackInfo { name: &t.name, role: t.role, url: &t.url })
+            .map(|t| TrackInfo {
+                name: &t.name,
+                role: t.role,
+                url: &t.url,
+            })
             .collect(),
-        stems: plan.stems.then(|| stems.into_iter().map(|(n, m)| (n, m.url)).collect()),
+        stems: plan
+            .stems
+            .then(|| stems.into_iter().map(|(n, m)| (n, m.url)).collect()),
         report: &out.report,
     };
     Ok(success(&response))
@@ -135,12 +145,15 @@ async fn load_track(t: &TrackPlan, max_seconds: f64) -> Result<Audio, ApiError> 
         match get_media(name).await {
             Ok(Some((_, bytes))) => bytes,
             Ok(None) => {
-                return Err(ApiError::not_found(format!("no media named `{name}`")).with_field(t.field.clone()));
+                return Err(ApiError::not_found(format!("no media named `{name}`"))
+                    .with_field(t.field.clone()));
             }
             Err(e) => return Err(ApiError::from(e).with_field(t.field.clone())),
         }
     } else {
-        fetch(&t.url).await.map_err(|e| e.with_field(t.field.clone()))?
+        fetch(&t.url)
+            .await
+            .map_err(|e| e.with_field(t.field.clone()))?
     };
     decode(&bytes, Some(max_seconds))
         .map_err(|e| ApiError::unprocessable(format!("{}: {e}", t.url)).with_field(t.field.clone()))
@@ -155,13 +168,14 @@ async fn fetch(url: &str) -> Result<Vec<u8>, ApiError> {
     })?;
     let status = response.status();
     if !status.is_success() {
-        return Err(ApiError::unprocessable(format!("{url} answered HTTP {status}")));
+        return Err(ApiError::unprocessable(format!(
+            "{url} answered HTTP {status}"
+        )));
     }
     let (_, body) = response.into_parts();
-    let bytes = body
-        .bytes()
-        .await
-        .map_err(|e| ApiError::unprocessable(format!("{url}: the body could not be read ({e:?})")))?;
+    let bytes = body.bytes().await.map_err(|e| {
+        ApiError::unprocessable(format!("{url}: the body could not be read ({e:?})"))
+    })?;
     Ok(bytes.to_vec())
 }
 
@@ -170,7 +184,11 @@ fn encode(audio: &Audio, plan: &MixPlan) -> Result<Vec<u8>, ApiError> {
         OutputFormat::Wav => encode_wav(audio, plan.sample_format),
         OutputFormat::Flac => encode_flac(
             audio,
-            if plan.sample_format == songforge_audio::SampleFormat::Int24 { 24 } else { 16 },
+            if plan.sample_format == songforge_audio::SampleFormat::Int24 {
+                24
+            } else {
+                16
+            },
         ),
     };
     result.map_err(|e| ApiError::internal(format!("the mix could not be encoded: {e}")))

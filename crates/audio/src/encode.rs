@@ -151,8 +151,25 @@ pub fn encode_wav(audio: &Audio, format: SampleFormat) -> Result<Vec<u8>, Encode
             }
         }
         SampleFormat::Int16 => {
-            for s in quantise(audio, 16) {
-                out.extend_from_slice(&(s as i16).to_le_bytes());
+            // The common case, written without an intermediate buffer.
+            let mut dither = Dither(0x9E37_79B9);
+            let mut put = |v: f32| {
+                let q = (v * 32767.0 + dither.tpdf())
+                    .round()
+                    .clamp(-32768.0, 32767.0) as i16;
+                out.extend_from_slice(&q.to_le_bytes());
+            };
+            if let [l, r] = audio.channels.as_slice() {
+                for (a, b) in l.iter().zip(r) {
+                    put(*a);
+                    put(*b);
+                }
+            } else {
+                for i in 0..audio.frames() {
+                    for ch in &audio.channels {
+                        put(ch[i]);
+                    }
+                }
             }
         }
         SampleFormat::Int24 => {

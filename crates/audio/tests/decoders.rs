@@ -19,7 +19,11 @@ fn lossy_formats_decode_to_the_right_tone() {
         assert_eq!(audio.sample_rate, 44100, "{file}");
         assert_eq!(audio.channel_count(), 2, "{file}");
         // Encoders add priming and padding: allow 0.45–0.6 s.
-        assert!((0.45..0.6).contains(&audio.duration_s()), "{file}: {} s", audio.duration_s());
+        assert!(
+            (0.45..0.6).contains(&audio.duration_s()),
+            "{file}: {} s",
+            audio.duration_s()
+        );
         let hz = dominant_hz(&audio.channels[0], audio.sample_rate);
         assert!((hz - 440.0).abs() < 5.0, "{file}: {hz} Hz");
         let peak = audio.sample_peak();

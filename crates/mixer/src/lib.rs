@@ -217,8 +217,13 @@ pub fn mix(tracks: Vec<Track>, settings: &MixSettings) -> Result<MixOutput, MixE
             .process_audio(&mut a);
             compressor(&v.compressor, 0.0).process(&mut a);
         }
-        a = pan(a.with_channels(2), t.pan);
-        a.apply_gain(db_to_gain(t.gain_db));
+        a = a.with_channels(2);
+        if t.pan != 0.0 {
+            a = pan(a, t.pan);
+        }
+        if t.gain_db != 0.0 {
+            a.apply_gain(db_to_gain(t.gain_db));
+        }
         fade_edges(&mut a, 3.0);
         let offset = ((t.offset_ms.max(0.0) / 1000.0) * f64::from(rate)).round() as usize;
         if offset > 0 {
@@ -506,12 +511,25 @@ mod tests {
         settings.master = false;
         let mut v = track("vocals", phrases(44100, 2.0), Role::Vocals);
         v.pan = 0.4;
-        let out = mix(vec![track("instrumental", tone(44100, 110.0, 2.0, 0.4), Role::Instrumental), v], &settings)
-            .unwrap();
+        let out = mix(
+            vec![
+                track(
+                    "instrumental",
+                    tone(44100, 110.0, 2.0, 0.4),
+                    Role::Instrumental,
+                ),
+                v,
+            ],
+            &settings,
+        )
+        .unwrap();
         for c in 0..2 {
             for i in (0..out.mix.frames()).step_by(97) {
                 let sum: f32 = out.stems.iter().map(|(_, s)| s.channels[c][i]).sum();
-                assert!((sum - out.mix.channels[c][i]).abs() < 1e-6, "channel {c} frame {i}");
+                assert!(
+                    (sum - out.mix.channels[c][i]).abs() < 1e-6,
+                    "channel {c} frame {i}"
+                );
             }
         }
     }
@@ -530,8 +548,9 @@ mod tests {
         .unwrap();
         // Mono sources panned centre keep their level in each channel (constant power, ×√2·cos45°).
         let i = 10000;
-        let expected = 0.25 * ((i as f32 * 440.0 * std::f32::consts::TAU / 44100.0).sin()
-            + (i as f32 * 660.0 * std::f32::consts::TAU / 44100.0).sin());
+        let expected = 0.25
+            * ((i as f32 * 440.0 * std::f32::consts::TAU / 44100.0).sin()
+                + (i as f32 * 660.0 * std::f32::consts::TAU / 44100.0).sin());
         assert!((out.mix.channels[0][i] - expected).abs() < 1e-4);
     }
 
