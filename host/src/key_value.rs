@@ -72,7 +72,10 @@ impl KeyValueStores {
 
     /// Every key of one store, sorted (for tools and tests; components use `get-keys`).
     pub fn keys(&self, label: &str) -> Result<Vec<String>, String> {
-        let db = self.stores.get(label).ok_or_else(|| format!("no store `{label}`"))?;
+        let db = self
+            .stores
+            .get(label)
+            .ok_or_else(|| format!("no store `{label}`"))?;
         let tx = db.begin_read().map_err(|e| e.to_string())?;
         let table = tx.open_table(TABLE).map_err(|e| e.to_string())?;
         let mut keys = Vec::new();
