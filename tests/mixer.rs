@@ -10,7 +10,10 @@ fn tone(rate: u32, channels: usize, hz: f32, seconds: f32, amp: f32) -> Audio {
     let s: Vec<f32> = (0..(rate as f32 * seconds) as usize)
         .map(|i| amp * (i as f32 * hz * std::f32::consts::TAU / rate as f32).sin())
         .collect();
-    Audio { sample_rate: rate, channels: vec![s; channels] }
+    Audio {
+        sample_rate: rate,
+        channels: vec![s; channels],
+    }
 }
 
 /// A vocal-like part: a gliding tone that sings every other second.
@@ -26,7 +29,14 @@ fn phrases(rate: u32, seconds: f32) -> Audio {
 
 async fn upload(http: &Http, audio: &Audio) -> String {
     let wav = encode_wav(audio, SampleFormat::Int16).expect("encode");
-    let r = http.send(Method::POST, "/media/", &[("content-type", "audio/wav")], wav).await;
+    let r = http
+        .send(
+            Method::POST,
+            "/media/",
+            &[("content-type", "audio/wav")],
+            wav,
+        )
+        .await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
     r.json()["url"].as_str().expect("url").to_string()
 }
@@ -40,7 +50,10 @@ async fn the_seed_request_returns_a_mastered_mix() {
     let voc = upload(&http, &phrases(22050, 5.0)).await;
 
     let r = http
-        .post_json("/api/mix-audio/", &serde_json::json!({"instrumental_url": inst, "vocals_url": voc, "genre": "pop"}))
+        .post_json(
+            "/api/mix-audio/",
+            &serde_json::json!({"instrumental_url": inst, "vocals_url": voc, "genre": "pop"}),
+        )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     let j = r.json();
@@ -50,10 +63,16 @@ async fn the_seed_request_returns_a_mastered_mix() {
     assert_eq!(j["channels"], 2);
     assert_eq!(j["engine"], "songforge-mixer");
     assert!((j["duration"].as_f64().unwrap() - 6.0).abs() < 0.01, "{j}");
-    assert!((j["loudness_lufs"].as_f64().unwrap() + 14.0).abs() <= 0.5, "{j}");
+    assert!(
+        (j["loudness_lufs"].as_f64().unwrap() + 14.0).abs() <= 0.5,
+        "{j}"
+    );
     assert!(j["true_peak_dbtp"].as_f64().unwrap() <= -1.0, "{j}");
     let url = j["url"].as_str().unwrap();
-    assert!(url.starts_with("/media/mix_") && url.ends_with(".wav"), "{url}");
+    assert!(
+        url.starts_with("/media/mix_") && url.ends_with(".wav"),
+        "{url}"
+    );
 
     // Measure what was stored, independently of what the response claims.
     let file = http.get(url).await;
@@ -64,7 +83,10 @@ async fn the_seed_request_returns_a_mastered_mix() {
     assert!((audio.duration_s() - 6.0).abs() < 0.01);
     let m = measure(&audio).unwrap();
     assert!((m.integrated_lufs.unwrap() + 14.0).abs() <= 0.5, "{m:?}");
-    assert!(m.true_peak_dbtp <= -0.9, "{m:?} (16-bit dither adds a hair)");
+    assert!(
+        m.true_peak_dbtp <= -0.9,
+        "{m:?} (16-bit dither adds a hair)"
+    );
     assert!(audio.is_finite());
     server.shutdown().await;
 }
@@ -93,8 +115,14 @@ async fn extended_tracks_offsets_flac_and_stems() {
     let j = r.json();
     assert_eq!(j["format"], "flac");
     assert_eq!(j["genre"]["preset"], "lo-fi");
-    assert!((j["duration"].as_f64().unwrap() - 4.0).abs() < 0.01, "longest track plus offset: {j}");
-    assert!((j["loudness_lufs"].as_f64().unwrap() + 16.0).abs() <= 0.5, "{j}");
+    assert!(
+        (j["duration"].as_f64().unwrap() - 4.0).abs() < 0.01,
+        "longest track plus offset: {j}"
+    );
+    assert!(
+        (j["loudness_lufs"].as_f64().unwrap() + 16.0).abs() <= 0.5,
+        "{j}"
+    );
     let mix = decode(&http.get(j["url"].as_str().unwrap()).await.body, None).unwrap();
     assert_eq!(mix.sample_rate, 48000);
     assert_eq!(mix.frames(), 192000);
@@ -102,10 +130,21 @@ async fn extended_tracks_offsets_flac_and_stems() {
     assert_eq!(stems.len(), 2);
     for url in stems.values() {
         let stem = decode(&http.get(url.as_str().unwrap()).await.body, None).unwrap();
-        assert_eq!(stem.frames(), mix.frames(), "stems are aligned and equal in length");
+        assert_eq!(
+            stem.frames(),
+            mix.frames(),
+            "stems are aligned and equal in length"
+        );
     }
-    let vocal = decode(&http.get(stems["vocals"].as_str().unwrap()).await.body, None).unwrap();
-    assert!(vocal.channels[0][..95000].iter().all(|s| s.abs() < 1e-3), "silent before its offset");
+    let vocal = decode(
+        &http.get(stems["vocals"].as_str().unwrap()).await.body,
+        None,
+    )
+    .unwrap();
+    assert!(
+        vocal.channels[0][..95000].iter().all(|s| s.abs() < 1e-3),
+        "silent before its offset"
+    );
     server.shutdown().await;
 }
 
@@ -115,17 +154,52 @@ async fn bad_inputs_fail_cleanly_and_write_nothing() {
     let server = start(config(app_manifest(), &state)).await;
     let http = Http::new(server.addr);
     let good = upload(&http, &tone(44100, 1, 440.0, 1.0, 0.3)).await;
-    let r = http.send(Method::POST, "/media/", &[("content-type", "audio/wav")], b"RIFF....WAVEjunkjunk".to_vec()).await;
+    let r = http
+        .send(
+            Method::POST,
+            "/media/",
+            &[("content-type", "audio/wav")],
+            b"RIFF....WAVEjunkjunk".to_vec(),
+        )
+        .await;
     let junk = r.json()["url"].as_str().expect("url").to_string();
 
     let cases = [
-        (serde_json::json!({"vocals_url": "/media/vocals_0000000000000000.wav"}), StatusCode::NOT_FOUND, "vocals_url"),
-        (serde_json::json!({"vocals_url": good, "instrumental_url": junk}), StatusCode::UNPROCESSABLE_ENTITY, "instrumental_url"),
-        (serde_json::json!({"tracks": [{"url": good, "pan": 2}]}), StatusCode::UNPROCESSABLE_ENTITY, "tracks[0].pan"),
-        (serde_json::json!({"vocals_url": good, "format": "ogg"}), StatusCode::UNPROCESSABLE_ENTITY, "format"),
-        (serde_json::json!({"vocals_url": good, "bit_depth": 20}), StatusCode::UNPROCESSABLE_ENTITY, "bit_depth"),
-        (serde_json::json!({"genre": "pop"}), StatusCode::BAD_REQUEST, "tracks"),
-        (serde_json::json!({"vocals_url": 7}), StatusCode::BAD_REQUEST, "vocals_url"),
+        (
+            serde_json::json!({"vocals_url": "/media/vocals_0000000000000000.wav"}),
+            StatusCode::NOT_FOUND,
+            "vocals_url",
+        ),
+        (
+            serde_json::json!({"vocals_url": good, "instrumental_url": junk}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "instrumental_url",
+        ),
+        (
+            serde_json::json!({"tracks": [{"url": good, "pan": 2}]}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "tracks[0].pan",
+        ),
+        (
+            serde_json::json!({"vocals_url": good, "format": "ogg"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "format",
+        ),
+        (
+            serde_json::json!({"vocals_url": good, "bit_depth": 20}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "bit_depth",
+        ),
+        (
+            serde_json::json!({"genre": "pop"}),
+            StatusCode::BAD_REQUEST,
+            "tracks",
+        ),
+        (
+            serde_json::json!({"vocals_url": 7}),
+            StatusCode::BAD_REQUEST,
+            "vocals_url",
+        ),
     ];
     for (body, status, field) in cases {
         let r = http.post_json("/api/mix-audio/", &body).await;
@@ -133,9 +207,23 @@ async fn bad_inputs_fail_cleanly_and_write_nothing() {
         assert_eq!(r.json()["success"], false);
         assert_eq!(r.json()["error"]["field"], field, "{body}");
     }
-    let r = http.send(Method::POST, "/api/mix-audio/", &[("content-type", "text/plain")], "hi").await;
+    let r = http
+        .send(
+            Method::POST,
+            "/api/mix-audio/",
+            &[("content-type", "text/plain")],
+            "hi",
+        )
+        .await;
     assert_eq!(r.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
-    let r = http.send(Method::POST, "/api/mix-audio/", &[("content-type", "application/json")], "{not json").await;
+    let r = http
+        .send(
+            Method::POST,
+            "/api/mix-audio/",
+            &[("content-type", "application/json")],
+            "{not json",
+        )
+        .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     server.shutdown().await;
 

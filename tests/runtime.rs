@@ -672,3 +672,32 @@ async fn a_restart_loads_precompiled_components_from_the_cache() {
     );
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_lets_in_flight_requests_finish_and_stops_accepting() {
+    let server = start(probe_config("shutdown")).await;
+    let addr = server.addr;
+    let http = Http::new(addr);
+    let in_flight = {
+        let http = http.clone();
+        tokio::spawn(async move { http.get("/probe/spin?ms=600").await })
+    };
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let started = Instant::now();
+    server.shutdown().await;
+    let r = in_flight.await.expect("join");
+    assert_eq!(
+        r.status,
+        StatusCode::OK,
+        "the in-flight request completed: {:?}",
+        r.body
+    );
+    assert!(
+        started.elapsed() >= Duration::from_millis(300),
+        "shutdown waited for it"
+    );
+    assert!(
+        tokio::net::TcpStream::connect(addr).await.is_err(),
+        "no longer accepting connections"
+    );
+}

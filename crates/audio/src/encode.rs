@@ -93,7 +93,7 @@ fn quantise(audio: &Audio, bits: u32) -> Vec<i32> {
             if bits <= 16 {
                 v += dither.tpdf();
             }
-            out.push(v.round().clamp(min, max) as i32);
+            out.push(v.round_ties_even().clamp(min, max) as i32);
         }
     }
     out
