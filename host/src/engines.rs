@@ -20,10 +20,10 @@ pub fn register_configured(
 ) -> Result<(), StartError> {
     for (name, graph) in &config.wasi_nn.graphs {
         if !KNOWN_ENGINES.contains(&graph.engine.as_str()) {
-            return Err(crate::runtime_config::RuntimeConfigError::Field {
-                file: file.map(Path::to_path_buf).unwrap_or_default(),
-                field: format!("wasi_nn.graphs.{name}.engine"),
-                problem: format!(
+            return Err(crate::config_file::ConfigFileError::field(
+                file.unwrap_or(Path::new("runtime config")),
+                format!("wasi_nn.graphs.{name}.engine"),
+                format!(
                     "engine {:?} is not built into this host (known: {})",
                     graph.engine,
                     if KNOWN_ENGINES.is_empty() {
@@ -32,7 +32,7 @@ pub fn register_configured(
                         KNOWN_ENGINES.join(", ")
                     }
                 ),
-            }
+            )
             .into());
         }
         registry.register_unavailable(name, format!("model `{}` is not installed", graph.model));

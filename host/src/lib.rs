@@ -2,6 +2,7 @@
 //! variables and wasi-nn inference.
 
 pub mod component;
+pub mod config_file;
 pub mod engines;
 pub mod key_value;
 pub mod manifest;

@@ -9,36 +9,7 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-/// A manifest problem, always naming the file and the offending field.
-#[derive(Debug, thiserror::Error)]
-pub enum ManifestError {
-    /// The file could not be read.
-    #[error("{file}: cannot read the manifest: {source}")]
-    Read {
-        /// Manifest path.
-        file: PathBuf,
-        /// Underlying I/O error.
-        source: std::io::Error,
-    },
-    /// TOML syntax or a field of the wrong shape (the message names the field).
-    #[error("{file}: {message}")]
-    Syntax {
-        /// Manifest path.
-        file: PathBuf,
-        /// The parser's message, with the field and line.
-        message: String,
-    },
-    /// A field has a value the host cannot honour.
-    #[error("{file}: field `{field}`: {problem}")]
-    Field {
-        /// Manifest path.
-        file: PathBuf,
-        /// Dotted path of the field, e.g. `component.health.source`.
-        field: String,
-        /// What is wrong with it.
-        problem: String,
-    },
-}
+pub use crate::config_file::ConfigFileError as ManifestError;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -268,19 +239,12 @@ fn is_component_id(id: &str) -> bool {
 impl Manifest {
     /// Reads and validates a manifest file.
     pub fn load(file: &Path) -> Result<Self, ManifestError> {
-        let text = std::fs::read_to_string(file).map_err(|source| ManifestError::Read {
-            file: file.to_path_buf(),
-            source,
-        })?;
-        Self::parse(file, &text)
+        Self::parse(file, &crate::config_file::read(file)?)
     }
 
     /// Validates manifest text; `file` names it in errors and anchors relative paths.
     pub fn parse(file: &Path, text: &str) -> Result<Self, ManifestError> {
-        let raw: RawManifest = toml::from_str(text).map_err(|e| ManifestError::Syntax {
-            file: file.to_path_buf(),
-            message: e.to_string().trim_end().replace('\n', " "),
-        })?;
+        let raw: RawManifest = crate::config_file::parse(file, text)?;
         let dir = file
             .parent()
             .map(|p| {
@@ -293,11 +257,7 @@ impl Manifest {
             .unwrap_or(Path::new("."))
             .to_path_buf();
         let dir = std::path::absolute(&dir).unwrap_or(dir);
-        let field = |field: &str, problem: String| ManifestError::Field {
-            file: file.to_path_buf(),
-            field: field.to_string(),
-            problem,
-        };
+        let field = |field: &str, problem: String| ManifestError::field(file, field, problem);
 
         if raw.spin_manifest_version.as_integer() != Some(2) {
             return Err(field(

@@ -19,36 +19,7 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-/// A runtime config problem, naming the file and field.
-#[derive(Debug, thiserror::Error)]
-pub enum RuntimeConfigError {
-    /// The file could not be read.
-    #[error("{file}: cannot read the runtime config: {source}")]
-    Read {
-        /// Config path.
-        file: PathBuf,
-        /// Underlying I/O error.
-        source: std::io::Error,
-    },
-    /// Syntax or shape error (the message names the field).
-    #[error("{file}: {message}")]
-    Syntax {
-        /// Config path.
-        file: PathBuf,
-        /// Parser message.
-        message: String,
-    },
-    /// A value the host cannot honour.
-    #[error("{file}: field `{field}`: {problem}")]
-    Field {
-        /// Config path.
-        file: PathBuf,
-        /// Dotted field path.
-        field: String,
-        /// What is wrong.
-        problem: String,
-    },
-}
+pub use crate::config_file::ConfigFileError as RuntimeConfigError;
 
 /// Parsed runtime config; everything has a default so the file is optional.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -129,14 +100,8 @@ fn default_target() -> String {
 impl RuntimeConfig {
     /// Reads a config file; relative paths in it are resolved against its directory.
     pub fn load(file: &Path) -> Result<Self, RuntimeConfigError> {
-        let text = std::fs::read_to_string(file).map_err(|source| RuntimeConfigError::Read {
-            file: file.to_path_buf(),
-            source,
-        })?;
-        let mut config: Self = toml::from_str(&text).map_err(|e| RuntimeConfigError::Syntax {
-            file: file.to_path_buf(),
-            message: e.to_string().trim_end().replace('\n', " "),
-        })?;
+        let text = crate::config_file::read(file)?;
+        let mut config: Self = crate::config_file::parse(file, &text)?;
         let dir = file.parent().unwrap_or(Path::new("."));
         for (label, store) in &mut config.key_value_store {
             if store.kind != "redb" {
@@ -152,11 +117,11 @@ impl RuntimeConfig {
         }
         for (name, graph) in &config.wasi_nn.graphs {
             if !matches!(graph.target.as_str(), "cpu" | "gpu" | "auto") {
-                return Err(RuntimeConfigError::Field {
-                    file: file.to_path_buf(),
-                    field: format!("wasi_nn.graphs.{name}.target"),
-                    problem: format!("{:?} is not one of cpu, gpu, auto", graph.target),
-                });
+                return Err(RuntimeConfigError::field(
+                    file,
+                    format!("wasi_nn.graphs.{name}.target"),
+                    format!("{:?} is not one of cpu, gpu, auto", graph.target),
+                ));
             }
         }
         Ok(config)

@@ -2,10 +2,11 @@
 //! component instance per request.
 
 use crate::component::{LoadError, LoadedComponent};
+use crate::config_file::ConfigFileError;
 use crate::key_value::{KeyValueCtx, KeyValueStores};
 use crate::manifest::{Manifest, ManifestError};
 use crate::router::Router;
-use crate::runtime_config::{RuntimeConfig, RuntimeConfigError};
+use crate::runtime_config::RuntimeConfig;
 use crate::state::HostState;
 use crate::variables::{MissingVariable, ResolvedVariables};
 use crate::wasi_nn::{GraphRegistry, WasiNnCtx};
@@ -143,12 +144,9 @@ impl ServerConfig {
 /// Why the server refused to start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    /// The manifest is invalid.
+    /// The manifest or the runtime config is invalid.
     #[error(transparent)]
-    Manifest(#[from] ManifestError),
-    /// The runtime config is invalid.
-    #[error(transparent)]
-    RuntimeConfig(#[from] RuntimeConfigError),
+    Config(#[from] ConfigFileError),
     /// A required variable has no value.
     #[error(transparent)]
     Variable(#[from] MissingVariable),

@@ -13,7 +13,11 @@ fn vendored_wasi_nn_wit_matches_the_pinned_wasmtime_wasi_nn() {
         .current_dir(&root)
         .output()
         .expect("run cargo metadata");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let meta: serde_json::Value = serde_json::from_slice(&out.stdout).expect("metadata JSON");
     let wasmtime_version = meta["packages"]
         .as_array()
@@ -25,13 +29,20 @@ fn vendored_wasi_nn_wit_matches_the_pinned_wasmtime_wasi_nn() {
         .as_array()
         .and_then(|p| p.iter().find(|p| p["name"] == "wasmtime-wasi-nn"))
         .expect("wasmtime-wasi-nn in the graph");
-    assert_eq!(nn["version"], wasmtime_version.as_str(), "wasmtime-wasi-nn follows wasmtime");
+    assert_eq!(
+        nn["version"],
+        wasmtime_version.as_str(),
+        "wasmtime-wasi-nn follows wasmtime"
+    );
     let crate_dir = Path::new(nn["manifest_path"].as_str().expect("path"))
         .parent()
         .expect("crate dir")
         .to_path_buf();
     let theirs = std::fs::read_to_string(crate_dir.join("wit/wasi-nn.wit")).expect("crate WIT");
     let ours = std::fs::read_to_string(root.join("wit/wasi-nn/wasi-nn.wit")).expect("vendored WIT");
-    assert!(ours == theirs, "wit/wasi-nn/wasi-nn.wit differs from wasmtime-wasi-nn {wasmtime_version}'s");
+    assert!(
+        ours == theirs,
+        "wit/wasi-nn/wasi-nn.wit differs from wasmtime-wasi-nn {wasmtime_version}'s"
+    );
     assert!(ours.starts_with("package wasi:nn@0.2.0-rc-2024-10-28;"));
 }

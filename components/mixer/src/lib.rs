@@ -85,11 +85,7 @@ async fn handle(req: Request) -> Result<Reply, ApiError> {
         tracks.push(Track {
             name: t.name.clone(),
             audio,
-            role: t.role,
-            gain_db: t.gain_db,
-            pan: t.pan,
-            offset_ms: t.offset_ms,
-            mute: t.mute,
+            placement: t.placement,
         });
     }
     let out = mix(tracks, &plan.settings).map_err(|e| ApiError::unprocessable(e.to_string()))?;
@@ -127,7 +123,7 @@ async fn handle(req: Request) -> Result<Reply, ApiError> {
             .iter()
             .map(|t| TrackInfo {
                 name: &t.name,
-                role: t.role,
+                role: t.placement.role,
                 url: &t.url,
             })
             .collect(),

@@ -5,7 +5,7 @@
 
 use songforge_audio::{SampleFormat, decode, encode_wav};
 use songforge_genre::Genre;
-use songforge_mixer::{MixSettings, Role, Track, mix};
+use songforge_mixer::{MixSettings, Placement, Role, Track, mix};
 use std::time::Instant;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -21,11 +21,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let track = |name: &str, audio, role| Track {
         name: name.into(),
         audio,
-        role,
-        gain_db: 0.0,
-        pan: 0.0,
-        offset_ms: 0.0,
-        mute: false,
+        placement: Placement::new(role),
     };
     let t2 = Instant::now();
     let result = mix(

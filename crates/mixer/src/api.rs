@@ -1,7 +1,7 @@
 //! The `/api/mix-audio/` request: its JSON shape (the seed's fields and the extended ones) and
 //! validation into mixer settings, with every problem naming its field.
 
-use crate::{MasterEq, MixSettings, Role};
+use crate::{MasterEq, MixSettings, Placement, Role};
 use serde::Deserialize;
 use songforge_audio::SampleFormat;
 use songforge_genre::{Band, Dynamics, Genre, GenreMatch};
@@ -171,16 +171,8 @@ pub struct TrackPlan {
     pub field: String,
     /// Stem name (`vocals`, `instrumental`, `track3`…).
     pub name: String,
-    /// Role.
-    pub role: Role,
-    /// Gain, dB.
-    pub gain_db: f32,
-    /// Pan.
-    pub pan: f32,
-    /// Offset, ms.
-    pub offset_ms: f64,
-    /// Muted.
-    pub mute: bool,
+    /// Where it sits in the mix.
+    pub placement: Placement,
 }
 
 /// A validated request.
@@ -261,11 +253,7 @@ impl MixRequest {
                     url: url.clone(),
                     field: field.into(),
                     name: role_name(role).into(),
-                    role,
-                    gain_db: 0.0,
-                    pan: 0.0,
-                    offset_ms: 0.0,
-                    mute: false,
+                    placement: Placement::new(role),
                 });
             }
         }
@@ -297,11 +285,13 @@ impl MixRequest {
                 url: t.url,
                 field: at("url"),
                 name,
-                role,
-                gain_db,
-                pan,
-                offset_ms,
-                mute: t.mute.unwrap_or(false),
+                placement: Placement {
+                    role,
+                    gain_db,
+                    pan,
+                    offset_ms,
+                    mute: t.mute.unwrap_or(false),
+                },
             });
         }
         if tracks.is_empty() {
@@ -456,7 +446,7 @@ mod tests {
         .unwrap();
         assert_eq!(p.tracks.len(), 2);
         assert_eq!(
-            (p.tracks[0].role, p.tracks[1].role),
+            (p.tracks[0].placement.role, p.tracks[1].placement.role),
             (Role::Instrumental, Role::Vocals)
         );
         assert_eq!(p.genre.preset, Genre::HipHop);
@@ -486,7 +476,7 @@ mod tests {
         .unwrap();
         let names: Vec<&str> = p.tracks.iter().map(|t| t.name.as_str()).collect();
         assert_eq!(names, ["vocals", "vocals2", "track3"]);
-        assert_eq!(p.tracks[0].offset_ms, 1500.0);
+        assert_eq!(p.tracks[0].placement.offset_ms, 1500.0);
         assert_eq!(p.settings.ducking_db, Some(6.0));
         assert!(p.settings.compression.is_none());
         assert_eq!(p.settings.eq.high_shelf.gain_db, -2.0);

@@ -30,13 +30,9 @@ pub enum Role {
     Other,
 }
 
-/// One input track.
-#[derive(Debug, Clone)]
-pub struct Track {
-    /// Name used for its stem.
-    pub name: String,
-    /// Decoded audio at any rate and channel count.
-    pub audio: Audio,
+/// Where and how loud a track sits in the mix.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Placement {
     /// Role.
     pub role: Role,
     /// Gain, dB.
@@ -47,6 +43,30 @@ pub struct Track {
     pub offset_ms: f64,
     /// Excluded from the sum (still aligned in stems).
     pub mute: bool,
+}
+
+impl Placement {
+    /// Unity gain, centred, from the start, audible.
+    pub fn new(role: Role) -> Self {
+        Self {
+            role,
+            gain_db: 0.0,
+            pan: 0.0,
+            offset_ms: 0.0,
+            mute: false,
+        }
+    }
+}
+
+/// One input track.
+#[derive(Debug, Clone)]
+pub struct Track {
+    /// Name used for its stem.
+    pub name: String,
+    /// Decoded audio at any rate and channel count.
+    pub audio: Audio,
+    /// Where it sits.
+    pub placement: Placement,
 }
 
 /// Session settings; [`MixSettings::for_preset`] fills them from a genre preset.
@@ -186,6 +206,7 @@ pub fn mix(tracks: Vec<Track>, settings: &MixSettings) -> Result<MixOutput, MixE
     // 1. Per track: rate, stereo, gain, pan, vocal chain, offset.
     let mut placed: Vec<(String, Role, bool, Audio)> = Vec::with_capacity(tracks.len());
     for t in tracks {
+        let p = t.placement;
         if !t.audio.is_finite() {
             return Err(MixError::Track {
                 track: t.name,
@@ -197,7 +218,7 @@ pub fn mix(tracks: Vec<Track>, settings: &MixSettings) -> Result<MixOutput, MixE
             problem: e.to_string(),
         })?;
         // The vocal chain runs before panning, on the source's own channels (usually mono).
-        if settings.master && t.role == Role::Vocals {
+        if settings.master && p.role == Role::Vocals {
             let v = &settings.vocal;
             Biquad::new(
                 FilterKind::HighPass,
@@ -218,20 +239,20 @@ pub fn mix(tracks: Vec<Track>, settings: &MixSettings) -> Result<MixOutput, MixE
             compressor(&v.compressor, 0.0).process(&mut a);
         }
         a = a.with_channels(2);
-        if t.pan != 0.0 {
-            a = pan(a, t.pan);
+        if p.pan != 0.0 {
+            a = pan(a, p.pan);
         }
-        if t.gain_db != 0.0 {
-            a.apply_gain(db_to_gain(t.gain_db));
+        if p.gain_db != 0.0 {
+            a.apply_gain(db_to_gain(p.gain_db));
         }
         fade_edges(&mut a, 3.0);
-        let offset = ((t.offset_ms.max(0.0) / 1000.0) * f64::from(rate)).round() as usize;
+        let offset = ((p.offset_ms.max(0.0) / 1000.0) * f64::from(rate)).round() as usize;
         if offset > 0 {
             for ch in &mut a.channels {
                 ch.splice(0..0, std::iter::repeat_n(0.0, offset));
             }
         }
-        placed.push((t.name, t.role, t.mute, a));
+        placed.push((t.name, p.role, p.mute, a));
     }
     let frames = placed
         .iter()
@@ -406,11 +427,7 @@ mod tests {
         Track {
             name: name.into(),
             audio,
-            role,
-            gain_db: 0.0,
-            pan: 0.0,
-            offset_ms: 0.0,
-            mute: false,
+            placement: Placement::new(role),
         }
     }
 
@@ -480,9 +497,9 @@ mod tests {
         let mut settings = MixSettings::for_preset(&Genre::Pop.mix_preset());
         settings.master = false;
         let mut late = track("late", tone(44100, 440.0, 1.0, 0.5), Role::Other);
-        late.offset_ms = 500.0;
-        late.pan = -1.0;
-        late.gain_db = -6.0;
+        late.placement.offset_ms = 500.0;
+        late.placement.pan = -1.0;
+        late.placement.gain_db = -6.0;
         let out = mix(
             vec![track("a", tone(44100, 220.0, 1.0, 0.5), Role::Other), late],
             &settings,
@@ -510,7 +527,7 @@ mod tests {
         let mut settings = MixSettings::for_preset(&Genre::Rock.mix_preset());
         settings.master = false;
         let mut v = track("vocals", phrases(44100, 2.0), Role::Vocals);
-        v.pan = 0.4;
+        v.placement.pan = 0.4;
         let out = mix(
             vec![
                 track(
@@ -558,7 +575,7 @@ mod tests {
     fn muted_tracks_stay_out_of_the_sum_and_silence_is_reported() {
         let settings = MixSettings::for_preset(&Genre::Pop.mix_preset());
         let mut t = track("x", tone(44100, 440.0, 1.0, 0.5), Role::Other);
-        t.mute = true;
+        t.placement.mute = true;
         let out = mix(vec![t], &settings).unwrap();
         assert_eq!(out.report.loudness_lufs, None);
         assert_eq!(out.mix.sample_peak(), 0.0);
