@@ -15,21 +15,23 @@ SPIN_P99_MS=43     # stock Spin 4.1 p99 at 8 clients
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk" >&2; exit 1; }
 [ -x "$BIN" ] || cargo build -p songforge
 state=$(mktemp -d)
+pid=
 trap 'kill $pid 2>/dev/null || true; rm -rf "$state"' EXIT
 
+# Starts the host and sets $started_ms to the time until /api/health/ first answers.
 start_host() {
   local t0 t1
   t0=$(date +%s%N)
   RUST_LOG=warn "$BIN" up --manifest spin.toml --listen 127.0.0.1:$PORT \
-    --state-dir "$state" --runtime-config runtime-config.toml >/dev/null 2>&1 &
+    --state-dir "$state" >/dev/null 2>&1 &
   pid=$!
   until curl -sf -o /dev/null http://127.0.0.1:$PORT/api/health/; do sleep 0.005; done
   t1=$(date +%s%N)
-  echo $(( (t1 - t0) / 1000000 ))
+  started_ms=$(( (t1 - t0) / 1000000 ))
 }
 
-cold=$(start_host); kill $pid; wait $pid 2>/dev/null || true
-warm=$(start_host)
+start_host; cold=$started_ms; kill $pid; wait $pid 2>/dev/null || true
+start_host; warm=$started_ms
 echo "start-up to first response: cold ${cold} ms (compiles and caches components), warm ${warm} ms"
 
 for c in 1 8; do
