@@ -345,6 +345,33 @@ impl Oversampler {
         Self { phases }
     }
 
+    /// Like [`Self::peaks`], but interpolates only stretches that could reach above `floor`
+    /// (|interpolated| ≤ window maximum × Σ|taps|); elsewhere the sample's own magnitude
+    /// stands in, which is all a caller comparing against `floor` needs. Quiet passages then
+    /// cost a single pass.
+    fn peaks_above(&self, ch: &[f32], floor: f32) -> Vec<f32> {
+        let gain_bound = self
+            .phases
+            .iter()
+            .map(|p| p.iter().map(|t| t.abs()).sum::<f32>())
+            .fold(1.0f32, f32::max);
+        const STRETCH: usize = 4096;
+        let mut out: Vec<f32> = ch.iter().map(|s| s.abs()).collect();
+        for start in (0..ch.len()).step_by(STRETCH) {
+            let lo = start.saturating_sub(TAPS);
+            let hi = (start + STRETCH + TAPS).min(ch.len());
+            let local = out[lo..hi].iter().fold(0.0f32, |m, s| m.max(*s));
+            if local * gain_bound <= floor {
+                continue;
+            }
+            let peaks = self.peaks(&ch[lo..hi]);
+            let from = start - lo;
+            let to = (from + STRETCH).min(peaks.len());
+            out[start..start + (to - from)].copy_from_slice(&peaks[from..to]);
+        }
+        out
+    }
+
     /// Per-sample peak of the signal and its three interpolated points after it.
     ///
     /// Each phase is a whole-buffer convolution written as `TAPS` multiply-adds over
@@ -382,8 +409,9 @@ impl Oversampler {
 /// True peak of one channel as a linear amplitude: the highest of the samples and the three
 /// points a 4× windowed-sinc interpolator places between each pair (as BS.1770-4 Annex 2).
 pub fn true_peak(ch: &[f32]) -> f32 {
+    let sample_peak = ch.iter().fold(0.0f32, |m, s| m.max(s.abs()));
     Oversampler::new()
-        .peaks(ch)
+        .peaks_above(ch, sample_peak)
         .into_iter()
         .fold(0.0f32, f32::max)
 }
@@ -415,7 +443,7 @@ impl TruePeakLimiter {
         let os = Oversampler::new();
         let mut required = vec![1.0f32; frames];
         for ch in &audio.channels {
-            for (r, p) in required.iter_mut().zip(os.peaks(ch)) {
+            for (r, p) in required.iter_mut().zip(os.peaks_above(ch, ceiling)) {
                 if p > ceiling {
                     *r = r.min(ceiling / p);
                 }
