@@ -18,8 +18,7 @@ up: build
 
 ## Build, then run every test: unit tests and the HTTP end-to-end suite.
 test: build test-components
-	$(CARGO) test --workspace --exclude songforge-guest $(addprefix --exclude ,$(COMPONENTS) $(TEST_COMPONENTS))
-	$(CARGO) test -p songforge-guest --lib
+	$(CARGO) test --workspace $(addprefix --exclude ,$(COMPONENTS) $(TEST_COMPONENTS))
 
 build: components host
 
