@@ -38,7 +38,7 @@ setup:
 ## Formatting and lints, native and wasm.
 lint: setup
 	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy -p songforge -p songforge-inference -p songforge-e2e --all-targets -- -D warnings
+	$(CARGO) clippy --workspace $(addprefix --exclude ,$(COMPONENTS) $(TEST_COMPONENTS)) --all-targets -- -D warnings
 	$(CARGO) clippy --target $(WASM_TARGET) --release $(addprefix -p ,songforge-guest $(COMPONENTS) $(TEST_COMPONENTS)) -- -D warnings
 
 fmt:
