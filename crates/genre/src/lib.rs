@@ -173,243 +173,105 @@ impl Genre {
         // forward, how hard the bus is glued, and the tonal tilt of the master.
         let base = MixPreset {
             vocal_highpass_hz: 90.0,
-            vocal_presence: Band {
-                freq_hz: 4000.0,
-                gain_db: 2.5,
-                q: 1.0,
-            },
-            vocal_compressor: Dynamics {
-                threshold_db: -20.0,
-                ratio: 3.0,
-                attack_ms: 8.0,
-                release_ms: 120.0,
-                knee_db: 6.0,
-            },
-            bus_low_shelf: Band {
-                freq_hz: 100.0,
-                gain_db: 1.0,
-                q: 0.7,
-            },
-            bus_high_shelf: Band {
-                freq_hz: 10000.0,
-                gain_db: 1.5,
-                q: 0.7,
-            },
-            bus_compressor: Dynamics {
-                threshold_db: -16.0,
-                ratio: 2.0,
-                attack_ms: 20.0,
-                release_ms: 200.0,
-                knee_db: 6.0,
-            },
+            vocal_presence: band(4000.0, 2.5, 1.0),
+            vocal_compressor: dynamics(-20.0, 3.0, 8.0, 120.0, 6.0),
+            bus_low_shelf: band(100.0, 1.0, 0.7),
+            bus_high_shelf: band(10000.0, 1.5, 0.7),
+            bus_compressor: dynamics(-16.0, 2.0, 20.0, 200.0, 6.0),
             ducking_depth_db: 3.0,
         };
         match self {
             Genre::Pop => base,
             Genre::Rock => MixPreset {
-                vocal_presence: Band {
-                    freq_hz: 3000.0,
-                    gain_db: 3.0,
-                    q: 1.0,
-                },
-                bus_low_shelf: Band {
-                    freq_hz: 90.0,
-                    gain_db: 1.5,
-                    q: 0.7,
-                },
-                bus_high_shelf: Band {
-                    freq_hz: 8000.0,
-                    gain_db: 1.0,
-                    q: 0.7,
-                },
-                bus_compressor: Dynamics {
-                    threshold_db: -14.0,
-                    ratio: 3.0,
-                    attack_ms: 10.0,
-                    release_ms: 150.0,
-                    knee_db: 4.0,
-                },
+                vocal_presence: band(3000.0, 3.0, 1.0),
+                bus_low_shelf: band(90.0, 1.5, 0.7),
+                bus_high_shelf: band(8000.0, 1.0, 0.7),
+                bus_compressor: dynamics(-14.0, 3.0, 10.0, 150.0, 4.0),
                 ducking_depth_db: 2.5,
                 ..base
             },
             Genre::HipHop => MixPreset {
                 vocal_highpass_hz: 100.0,
-                vocal_presence: Band {
-                    freq_hz: 5000.0,
-                    gain_db: 3.0,
-                    q: 1.2,
-                },
-                vocal_compressor: Dynamics {
-                    threshold_db: -22.0,
-                    ratio: 4.0,
-                    attack_ms: 5.0,
-                    release_ms: 100.0,
-                    knee_db: 4.0,
-                },
-                bus_low_shelf: Band {
-                    freq_hz: 70.0,
-                    gain_db: 3.0,
-                    q: 0.7,
-                },
-                bus_compressor: Dynamics {
-                    threshold_db: -15.0,
-                    ratio: 3.0,
-                    attack_ms: 15.0,
-                    release_ms: 120.0,
-                    knee_db: 4.0,
-                },
+                vocal_presence: band(5000.0, 3.0, 1.2),
+                vocal_compressor: dynamics(-22.0, 4.0, 5.0, 100.0, 4.0),
+                bus_low_shelf: band(70.0, 3.0, 0.7),
+                bus_compressor: dynamics(-15.0, 3.0, 15.0, 120.0, 4.0),
                 ducking_depth_db: 4.0,
                 ..base
             },
             Genre::Electronic => MixPreset {
-                vocal_presence: Band {
-                    freq_hz: 5000.0,
-                    gain_db: 2.0,
-                    q: 1.0,
-                },
-                bus_low_shelf: Band {
-                    freq_hz: 60.0,
-                    gain_db: 2.5,
-                    q: 0.7,
-                },
-                bus_high_shelf: Band {
-                    freq_hz: 12000.0,
-                    gain_db: 2.0,
-                    q: 0.7,
-                },
-                bus_compressor: Dynamics {
-                    threshold_db: -14.0,
-                    ratio: 4.0,
-                    attack_ms: 10.0,
-                    release_ms: 100.0,
-                    knee_db: 3.0,
-                },
+                vocal_presence: band(5000.0, 2.0, 1.0),
+                bus_low_shelf: band(60.0, 2.5, 0.7),
+                bus_high_shelf: band(12000.0, 2.0, 0.7),
+                bus_compressor: dynamics(-14.0, 4.0, 10.0, 100.0, 3.0),
                 ducking_depth_db: 5.0,
                 ..base
             },
             Genre::LoFi => MixPreset {
-                vocal_presence: Band {
-                    freq_hz: 3000.0,
-                    gain_db: 1.0,
-                    q: 0.8,
-                },
-                bus_low_shelf: Band {
-                    freq_hz: 120.0,
-                    gain_db: 2.0,
-                    q: 0.7,
-                },
-                bus_high_shelf: Band {
-                    freq_hz: 7000.0,
-                    gain_db: -3.0,
-                    q: 0.7,
-                },
-                bus_compressor: Dynamics {
-                    threshold_db: -18.0,
-                    ratio: 2.5,
-                    attack_ms: 30.0,
-                    release_ms: 250.0,
-                    knee_db: 8.0,
-                },
+                vocal_presence: band(3000.0, 1.0, 0.8),
+                bus_low_shelf: band(120.0, 2.0, 0.7),
+                bus_high_shelf: band(7000.0, -3.0, 0.7),
+                bus_compressor: dynamics(-18.0, 2.5, 30.0, 250.0, 8.0),
                 ducking_depth_db: 2.0,
                 ..base
             },
             Genre::Jazz | Genre::Folk => MixPreset {
                 vocal_highpass_hz: 80.0,
-                vocal_presence: Band {
-                    freq_hz: 3500.0,
-                    gain_db: 1.5,
-                    q: 0.8,
-                },
-                vocal_compressor: Dynamics {
-                    threshold_db: -18.0,
-                    ratio: 2.0,
-                    attack_ms: 15.0,
-                    release_ms: 200.0,
-                    knee_db: 8.0,
-                },
-                bus_low_shelf: Band {
-                    freq_hz: 100.0,
-                    gain_db: 0.0,
-                    q: 0.7,
-                },
-                bus_high_shelf: Band {
-                    freq_hz: 10000.0,
-                    gain_db: 0.5,
-                    q: 0.7,
-                },
-                bus_compressor: Dynamics {
-                    threshold_db: -20.0,
-                    ratio: 1.5,
-                    attack_ms: 30.0,
-                    release_ms: 300.0,
-                    knee_db: 10.0,
-                },
+                vocal_presence: band(3500.0, 1.5, 0.8),
+                vocal_compressor: dynamics(-18.0, 2.0, 15.0, 200.0, 8.0),
+                bus_low_shelf: band(100.0, 0.0, 0.7),
+                bus_high_shelf: band(10000.0, 0.5, 0.7),
+                bus_compressor: dynamics(-20.0, 1.5, 30.0, 300.0, 10.0),
                 ducking_depth_db: 1.5,
             },
             Genre::Country => MixPreset {
-                vocal_presence: Band {
-                    freq_hz: 3500.0,
-                    gain_db: 2.5,
-                    q: 1.0,
-                },
-                bus_compressor: Dynamics {
-                    threshold_db: -16.0,
-                    ratio: 2.0,
-                    attack_ms: 20.0,
-                    release_ms: 200.0,
-                    knee_db: 6.0,
-                },
+                vocal_presence: band(3500.0, 2.5, 1.0),
+                bus_compressor: dynamics(-16.0, 2.0, 20.0, 200.0, 6.0),
                 ..base
             },
             Genre::Ballad => MixPreset {
                 vocal_highpass_hz: 80.0,
-                vocal_presence: Band {
-                    freq_hz: 3000.0,
-                    gain_db: 2.0,
-                    q: 0.8,
-                },
-                vocal_compressor: Dynamics {
-                    threshold_db: -20.0,
-                    ratio: 2.5,
-                    attack_ms: 12.0,
-                    release_ms: 180.0,
-                    knee_db: 8.0,
-                },
-                bus_low_shelf: Band {
-                    freq_hz: 100.0,
-                    gain_db: 0.5,
-                    q: 0.7,
-                },
-                bus_compressor: Dynamics {
-                    threshold_db: -20.0,
-                    ratio: 1.5,
-                    attack_ms: 30.0,
-                    release_ms: 300.0,
-                    knee_db: 10.0,
-                },
+                vocal_presence: band(3000.0, 2.0, 0.8),
+                vocal_compressor: dynamics(-20.0, 2.5, 12.0, 180.0, 8.0),
+                bus_low_shelf: band(100.0, 0.5, 0.7),
+                bus_compressor: dynamics(-20.0, 1.5, 30.0, 300.0, 10.0),
                 ducking_depth_db: 2.0,
                 ..base
             },
             Genre::RnB => MixPreset {
-                vocal_presence: Band {
-                    freq_hz: 4500.0,
-                    gain_db: 2.5,
-                    q: 1.0,
-                },
-                bus_low_shelf: Band {
-                    freq_hz: 80.0,
-                    gain_db: 2.5,
-                    q: 0.7,
-                },
-                bus_high_shelf: Band {
-                    freq_hz: 11000.0,
-                    gain_db: 1.5,
-                    q: 0.7,
-                },
+                vocal_presence: band(4500.0, 2.5, 1.0),
+                bus_low_shelf: band(80.0, 2.5, 0.7),
+                bus_high_shelf: band(11000.0, 1.5, 0.7),
                 ducking_depth_db: 3.5,
                 ..base
             },
         }
+    }
+}
+
+/// A band: frequency (Hz), gain (dB), Q.
+const fn band(freq_hz: f64, gain_db: f64, q: f64) -> Band {
+    Band {
+        freq_hz,
+        gain_db,
+        q,
+    }
+}
+
+/// Compressor settings: threshold (dBFS), ratio, attack (ms), release (ms), knee (dB).
+const fn dynamics(
+    threshold_db: f64,
+    ratio: f64,
+    attack_ms: f64,
+    release_ms: f64,
+    knee_db: f64,
+) -> Dynamics {
+    Dynamics {
+        threshold_db,
+        ratio,
+        attack_ms,
+        release_ms,
+        knee_db,
     }
 }
 
