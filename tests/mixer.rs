@@ -232,3 +232,70 @@ async fn bad_inputs_fail_cleanly_and_write_nothing() {
     assert_eq!(keys.len(), 4, "{keys:?}");
     assert!(keys.iter().all(|k| k.contains("upload_")), "{keys:?}");
 }
+
+/// Serves one file on loopback, as a remote storage bucket would.
+async fn serve_file(bytes: Vec<u8>) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let bytes = bytes::Bytes::from(bytes);
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            let bytes = bytes.clone();
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |_req| {
+                    let body = http_body_util::Full::new(bytes.clone());
+                    async move { Ok::<_, std::convert::Infallible>(http::Response::new(body)) }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn absolute_urls_are_fetched_only_from_allowed_hosts() {
+    let wav = encode_wav(&tone(44100, 2, 440.0, 2.0, 0.3), SampleFormat::Int16).expect("encode");
+    let remote = serve_file(wav).await;
+    let dir = scratch_dir("mix-remote");
+    let manifest = std::fs::read_to_string(app_manifest())
+        .expect("read spin.toml")
+        .replace("target/", "../../../target/")
+        .replace(
+            "[component.mixer.variables]",
+            &format!("allowed_outbound_hosts = [\"http://{remote}\"]\n[component.mixer.variables]"),
+        );
+    let path = dir.join("spin.toml");
+    std::fs::write(&path, manifest).expect("write manifest");
+    let server = start(config(path, &dir)).await;
+    let http = Http::new(server.addr);
+
+    let allowed = format!("http://{remote}/take.wav");
+    let r = http
+        .post_json(
+            "/api/mix-audio/",
+            &serde_json::json!({"vocals_url": allowed}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert!((r.json()["duration"].as_f64().unwrap() - 2.0).abs() < 0.01);
+
+    // Same server, another port spelling the host does not allow: refused, naming the field.
+    let denied = format!("http://localhost:{}/take.wav", remote.port());
+    let r = http
+        .post_json(
+            "/api/mix-audio/",
+            &serde_json::json!({"tracks": [{"url": denied}]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", r.body);
+    assert_eq!(r.json()["error"]["field"], "tracks[0].url");
+    server.shutdown().await;
+}
