@@ -20,62 +20,14 @@ mod bindings {
 
 use bindings::wasi::nn::{errors, graph, tensor};
 
-/// The element type of a tensor, mirroring wasi-nn's `tensor-type`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum TensorType {
-    /// IEEE 754 half precision.
-    Fp16,
-    /// IEEE 754 single precision (audio samples).
-    Fp32,
-    /// IEEE 754 double precision.
-    Fp64,
-    /// bfloat16.
-    Bf16,
-    /// Bytes (UTF-8 JSON options and results, raw input).
-    U8,
-    /// 32-bit signed integers.
-    I32,
-    /// 64-bit signed integers (token and phoneme ids).
-    I64,
-}
-
-impl TensorType {
-    /// The lower-case name used in JSON (`fp32`, `u8`, ...), as the WIT spells it.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Fp16 => "fp16",
-            Self::Fp32 => "fp32",
-            Self::Fp64 => "fp64",
-            Self::Bf16 => "bf16",
-            Self::U8 => "u8",
-            Self::I32 => "i32",
-            Self::I64 => "i64",
-        }
-    }
-
-    /// Bytes per element.
-    pub fn element_size(self) -> usize {
-        match self {
-            Self::U8 => 1,
-            Self::Fp16 | Self::Bf16 => 2,
-            Self::Fp32 | Self::I32 => 4,
-            Self::Fp64 | Self::I64 => 8,
-        }
-    }
-}
-
-impl Serialize for TensorType {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(self.name())
-    }
-}
+pub use songforge_inference::{Tensor, TensorType};
 
 impl From<TensorType> for tensor::TensorType {
     fn from(ty: TensorType) -> Self {
         match ty {
-            TensorType::Fp16 => Self::Fp16,
-            TensorType::Fp32 => Self::Fp32,
-            TensorType::Fp64 => Self::Fp64,
+            TensorType::F16 => Self::Fp16,
+            TensorType::F32 => Self::Fp32,
+            TensorType::F64 => Self::Fp64,
             TensorType::Bf16 => Self::Bf16,
             TensorType::U8 => Self::U8,
             TensorType::I32 => Self::I32,
@@ -87,81 +39,14 @@ impl From<TensorType> for tensor::TensorType {
 impl From<tensor::TensorType> for TensorType {
     fn from(ty: tensor::TensorType) -> Self {
         match ty {
-            tensor::TensorType::Fp16 => Self::Fp16,
-            tensor::TensorType::Fp32 => Self::Fp32,
-            tensor::TensorType::Fp64 => Self::Fp64,
+            tensor::TensorType::Fp16 => Self::F16,
+            tensor::TensorType::Fp32 => Self::F32,
+            tensor::TensorType::Fp64 => Self::F64,
             tensor::TensorType::Bf16 => Self::Bf16,
             tensor::TensorType::U8 => Self::U8,
             tensor::TensorType::I32 => Self::I32,
             tensor::TensorType::I64 => Self::I64,
         }
-    }
-}
-
-/// An owned tensor: element type, dimensions and row-major little-endian data.
-///
-/// Owned rather than the WIT resource so components can build, inspect and test tensors
-/// without a host, and so outputs outlive the inference call.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Tensor {
-    /// The element type.
-    pub ty: TensorType,
-    /// The dimensions, outermost first.
-    pub dims: Vec<u32>,
-    /// The raw data, `product(dims) * element_size` bytes.
-    pub data: Vec<u8>,
-}
-
-impl Tensor {
-    /// A tensor from its parts.
-    pub fn new(ty: TensorType, dims: Vec<u32>, data: Vec<u8>) -> Self {
-        Self { ty, dims, data }
-    }
-
-    /// A one-dimensional `u8` tensor holding `data` (raw input, UTF-8 text).
-    pub fn bytes(data: Vec<u8>) -> Self {
-        let len = u32::try_from(data.len()).unwrap_or(u32::MAX);
-        Self::new(TensorType::U8, vec![len], data)
-    }
-
-    /// A `u8` tensor holding `value` as JSON: the options and requests the graphs take.
-    pub fn json<T: Serialize>(value: &T) -> Result<Self, serde_json::Error> {
-        serde_json::to_vec(value).map(Self::bytes)
-    }
-
-    /// An `fp32` tensor of the given shape (audio samples).
-    pub fn from_f32(dims: Vec<u32>, values: &[f32]) -> Self {
-        let data = values.iter().flat_map(|v| v.to_le_bytes()).collect();
-        Self::new(TensorType::Fp32, dims, data)
-    }
-
-    /// The elements of an `fp32` tensor, or `None` if it is another type or its data is
-    /// not whole elements.
-    pub fn to_f32(&self) -> Option<Vec<f32>> {
-        if self.ty != TensorType::Fp32 || !self.data.len().is_multiple_of(4) {
-            return None;
-        }
-        Some(
-            self.data
-                .chunks_exact(4)
-                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                .collect(),
-        )
-    }
-
-    /// The data as text, invalid UTF-8 replaced: for JSON results and diagnostics.
-    pub fn text_lossy(&self) -> String {
-        String::from_utf8_lossy(&self.data).into_owned()
-    }
-
-    /// Whether the data length matches the dimensions and element type.
-    pub fn is_consistent(&self) -> bool {
-        self.dims
-            .iter()
-            .try_fold(self.ty.element_size(), |acc, &d| {
-                acc.checked_mul(usize::try_from(d).ok()?)
-            })
-            .is_some_and(|len| len == self.data.len())
     }
 }
 
@@ -342,7 +227,12 @@ pub fn compute(
         .map_err(|e| NnError::from_wasi(graph_name, e))?;
     let inputs = inputs
         .into_iter()
-        .map(|(name, t)| (name, tensor::Tensor::new(&t.dims, t.ty.into(), &t.data)))
+        .map(|(name, t)| {
+            (
+                name,
+                tensor::Tensor::new(&t.dimensions, t.ty.into(), &t.data),
+            )
+        })
         .collect();
     let outputs = context
         .compute(inputs)
@@ -350,7 +240,11 @@ pub fn compute(
     Ok(outputs
         .into_iter()
         .map(|(name, t)| {
-            let tensor = Tensor::new(t.ty().into(), t.dimensions(), t.data());
+            let tensor = Tensor {
+                dimensions: t.dimensions(),
+                ty: t.ty().into(),
+                data: t.data(),
+            };
             (name, tensor)
         })
         .collect())
@@ -454,29 +348,26 @@ mod tests {
 
     #[test]
     fn tensors_round_trip() {
-        let t = Tensor::from_f32(vec![1, 3], &[0.5, -1.0, 2.25]);
+        let t = Tensor::from_f32(vec![1, 3], &[0.5, -1.0, 2.25]).unwrap();
         assert!(t.is_consistent());
-        assert_eq!(t.to_f32(), Some(vec![0.5, -1.0, 2.25]));
+        assert_eq!(t.to_f32().unwrap(), vec![0.5, -1.0, 2.25]);
         let b = Tensor::bytes(b"la la".to_vec());
-        assert_eq!(b.dims, [5]);
+        assert_eq!(b.dimensions, [5]);
         assert!(b.is_consistent());
-        assert_eq!(b.to_f32(), None);
+        assert!(b.to_f32().is_err());
         assert_eq!(b.text_lossy(), "la la");
         let j = Tensor::json(&serde_json::json!({"task": "transcribe"})).unwrap();
         assert_eq!(j.ty, TensorType::U8);
-        assert!(!Tensor::new(TensorType::I64, vec![2], vec![0; 8]).is_consistent());
-        assert!(
-            !Tensor::new(TensorType::U8, vec![u32::MAX, u32::MAX, u32::MAX], vec![])
-                .is_consistent()
-        );
+        assert!(Tensor::new(vec![2], TensorType::I64, vec![0; 8]).is_err());
+        assert!(Tensor::new(vec![u32::MAX, u32::MAX, u32::MAX], TensorType::U8, vec![]).is_err());
     }
 
     #[test]
     fn tensor_types_convert_both_ways() {
         for ty in [
-            TensorType::Fp16,
-            TensorType::Fp32,
-            TensorType::Fp64,
+            TensorType::F16,
+            TensorType::F32,
+            TensorType::F64,
             TensorType::Bf16,
             TensorType::U8,
             TensorType::I32,

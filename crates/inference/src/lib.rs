@@ -1,4 +1,5 @@
-//! The contract every inference engine implements.
+//! The contract every inference engine implements, and the tensors components send: the
+//! same types on both sides of wasi-nn (this crate builds for the host and for wasm).
 //!
 //! Engines (Whisper, the LLM, MusicGen, …) know nothing of HTTP, WebAssembly or wasi-nn: they
 //! take named tensors and return named tensors. The host's wasi-nn registry maps graph names to
@@ -51,6 +52,12 @@ impl TensorType {
     }
 }
 
+impl serde::Serialize for TensorType {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.name())
+    }
+}
+
 /// A dense tensor with little-endian element bytes, as wasi-nn carries it.
 #[derive(Clone, PartialEq)]
 pub struct Tensor {
@@ -99,7 +106,7 @@ impl Tensor {
     /// A one-dimensional `u8` tensor: how JSON requests and results travel.
     pub fn bytes(data: Vec<u8>) -> Self {
         Self {
-            dimensions: vec![data.len() as u32],
+            dimensions: vec![u32::try_from(data.len()).unwrap_or(u32::MAX)],
             ty: TensorType::U8,
             data,
         }
@@ -109,6 +116,26 @@ impl Tensor {
     pub fn from_f32(dimensions: Vec<u32>, values: &[f32]) -> Result<Self, EngineError> {
         let data = values.iter().flat_map(|v| v.to_le_bytes()).collect();
         Self::new(dimensions, TensorType::F32, data)
+    }
+
+    /// A `u8` tensor holding `value` as JSON: how graph options and requests travel.
+    pub fn json<T: serde::Serialize>(value: &T) -> Result<Self, serde_json::Error> {
+        serde_json::to_vec(value).map(Self::bytes)
+    }
+
+    /// The data as text, invalid UTF-8 replaced: for JSON results and diagnostics.
+    pub fn text_lossy(&self) -> String {
+        String::from_utf8_lossy(&self.data).into_owned()
+    }
+
+    /// Whether the data length matches the dimensions and element type.
+    pub fn is_consistent(&self) -> bool {
+        self.dimensions
+            .iter()
+            .try_fold(self.ty.element_size(), |acc, &d| {
+                acc.checked_mul(d as usize)
+            })
+            .is_some_and(|len| len == self.data.len())
     }
 
     /// The elements as `f32`, or an error naming the actual type.

@@ -158,7 +158,7 @@ async fn infer(req: Request) -> Result<Reply, ApiError> {
             .map(|(name, t)| Output {
                 text: t.text_lossy(),
                 name,
-                dims: t.dims,
+                dims: t.dimensions,
                 ty: t.ty,
             })
             .collect(),
