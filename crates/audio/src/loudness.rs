@@ -15,15 +15,20 @@ pub struct LoudnessReport {
 
 /// Measures loudness (BS.1770-4 gated integration) and true peak (4× oversampled).
 pub fn measure(audio: &Audio) -> Result<LoudnessReport, String> {
+    Ok(LoudnessReport {
+        integrated_lufs: integrated_lufs(audio)?,
+        true_peak_dbtp: true_peak_dbtp(audio),
+    })
+}
+
+/// Highest true peak over all channels, dBTP (−inf for silence).
+pub fn true_peak_dbtp(audio: &Audio) -> f64 {
     let peak = audio
         .channels
         .iter()
         .map(|c| true_peak(c))
         .fold(0.0f32, f32::max);
-    Ok(LoudnessReport {
-        integrated_lufs: integrated_lufs(audio)?,
-        true_peak_dbtp: 20.0 * f64::from(peak).log10(),
-    })
+    20.0 * f64::from(peak).log10()
 }
 
 /// The two K-weighting stages, derived for `rate` from the analogue prototypes of BS.1770

@@ -13,7 +13,6 @@ use serde::Serialize;
 use songforge_audio::dsp::{
     Biquad, Compressor, FilterKind, TruePeakLimiter, apply_gain_curve, fade_edges, pan,
 };
-use songforge_audio::loudness::measure;
 use songforge_audio::resample::resample;
 use songforge_audio::{Audio, db_to_gain, gain_to_db};
 use songforge_genre::{Band, Dynamics, MixPreset};
@@ -365,27 +364,31 @@ pub fn mix(tracks: Vec<Track>, settings: &MixSettings) -> Result<MixOutput, MixE
         let pre = bus;
         let mut gain_db = 0.0;
         let mut current = integrated(&pre)?;
-        bus = pre.clone();
+        let mut limited: Option<Audio> = None;
         for _ in 0..3 {
             let Some(lufs) = current else { break };
             let error = settings.target_lufs - lufs;
-            if gain_db != 0.0 && error.abs() < 0.15 {
+            if limited.is_some() && error.abs() < 0.15 {
                 break;
             }
             gain_db += error;
-            bus = pre.clone();
-            bus.apply_gain(db_to_gain(gain_db as f32));
-            report.limiter_reduction_max_db = limiter.process(&mut bus);
+            let mut attempt = pre.clone();
+            attempt.apply_gain(db_to_gain(gain_db as f32));
+            report.limiter_reduction_max_db = limiter.process(&mut attempt);
+            current = integrated(&attempt)?;
+            limited = Some(attempt);
             if report.limiter_reduction_max_db < 0.05 {
                 break;
             }
-            current = integrated(&bus)?;
         }
         report.normalisation_gain_db = gain_db;
+        // `current` is always the measurement of the signal kept.
+        bus = limited.unwrap_or(pre);
+        report.loudness_lufs = current;
+    } else {
+        report.loudness_lufs = integrated(&bus)?;
     }
-    let m = measure(&bus).map_err(MixError::Measure)?;
-    report.loudness_lufs = m.integrated_lufs;
-    report.true_peak_dbtp = m.true_peak_dbtp;
+    report.true_peak_dbtp = songforge_audio::loudness::true_peak_dbtp(&bus);
     let stems = placed
         .into_iter()
         .map(|(name, _, _, a)| (name, a))
