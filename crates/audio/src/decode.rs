@@ -221,7 +221,12 @@ fn decode_any(bytes: &[u8], max_seconds: Option<f64>) -> Result<Audio, DecodeErr
         .format(
             &Hint::new(),
             source,
-            &FormatOptions::default(),
+            // Gapless: drop the encoder delay and padding (LAME/iTunes tags), so an MP3 or
+            // AAC file lines up with its source sample for sample, as FFmpeg decodes it.
+            &FormatOptions {
+                enable_gapless: true,
+                ..FormatOptions::default()
+            },
             &MetadataOptions::default(),
         )
         .map_err(|e| DecodeError::Unsupported(e.to_string()))?;
