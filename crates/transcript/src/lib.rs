@@ -1,0 +1,295 @@
+//! What `/api/transcribe/` accepts and answers, independent of HTTP and WebAssembly: the
+//! request options (validated, each error naming its field), the `whisper` graph's result, and
+//! its renderings as plain text, SubRip and WebVTT.
+
+use serde::{Deserialize, Serialize};
+
+/// How the transcript is returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ResponseFormat {
+    /// The seed's JSON envelope, with segments.
+    #[default]
+    Json,
+    /// The text alone, `text/plain`.
+    Text,
+    /// SubRip subtitles.
+    Srt,
+    /// WebVTT subtitles.
+    Vtt,
+}
+
+impl ResponseFormat {
+    /// Parses `json`, `text`, `srt` or `vtt`.
+    pub fn parse(value: &str) -> Option<Self> {
+        Some(match value.trim().to_ascii_lowercase().as_str() {
+            "json" => Self::Json,
+            "text" | "txt" => Self::Text,
+            "srt" => Self::Srt,
+            "vtt" | "webvtt" => Self::Vtt,
+            _ => return None,
+        })
+    }
+}
+
+/// A request option that is not acceptable, with the field it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OptionError {
+    pub field: &'static str,
+    pub message: String,
+}
+
+/// Options a client may send as form fields, query parameters or JSON members.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TranscribeOptions {
+    /// ISO 639-1 code; `None` detects the language.
+    pub language: Option<String>,
+    /// `transcribe` or `translate` (to English).
+    pub task: String,
+    pub response_format: ResponseFormat,
+    /// Predict timestamps (finer segments); on by default.
+    pub timestamps: bool,
+    pub initial_prompt: Option<String>,
+    pub beam_size: Option<u32>,
+    pub temperature: Option<f32>,
+}
+
+/// Longest accepted initial prompt, characters.
+pub const MAX_PROMPT_CHARS: usize = 1000;
+
+impl TranscribeOptions {
+    /// Builds options from `(name, value)` pairs; unknown names are ignored (forms often carry
+    /// extra fields), bad values are refused naming the field.
+    pub fn from_pairs<'a>(
+        pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<Self, OptionError> {
+        let mut o = Self {
+            task: "transcribe".into(),
+            timestamps: true,
+            ..Self::default()
+        };
+        for (name, value) in pairs {
+            let v = value.trim();
+            let bad = |field: &'static str, message: String| OptionError { field, message };
+            match name {
+                "language" => {
+                    let code = v.to_ascii_lowercase();
+                    if code.is_empty() || code == "auto" {
+                        o.language = None;
+                    } else if (2..=3).contains(&code.len())
+                        && code.chars().all(|c| c.is_ascii_lowercase())
+                    {
+                        o.language = Some(code);
+                    } else {
+                        return Err(bad(
+                            "language",
+                            format!(
+                                "{v:?} is not a language code such as \"en\" or \"de\" (or \"auto\")"
+                            ),
+                        ));
+                    }
+                }
+                "task" => match v {
+                    "transcribe" | "translate" => o.task = v.to_string(),
+                    _ => {
+                        return Err(bad(
+                            "task",
+                            format!("{v:?} is not one of \"transcribe\", \"translate\""),
+                        ));
+                    }
+                },
+                "response_format" => {
+                    o.response_format = ResponseFormat::parse(v).ok_or_else(|| {
+                        bad(
+                            "response_format",
+                            format!("{v:?} is not one of json, text, srt, vtt"),
+                        )
+                    })?;
+                }
+                "timestamps" => {
+                    o.timestamps = match v {
+                        "true" | "1" | "yes" => true,
+                        "false" | "0" | "no" => false,
+                        _ => {
+                            return Err(bad("timestamps", format!("{v:?} is not true or false")));
+                        }
+                    }
+                }
+                "initial_prompt" | "prompt" => {
+                    if v.chars().count() > MAX_PROMPT_CHARS {
+                        return Err(bad(
+                            "initial_prompt",
+                            format!("longer than {MAX_PROMPT_CHARS} characters"),
+                        ));
+                    }
+                    o.initial_prompt = (!v.is_empty()).then(|| v.to_string());
+                }
+                "beam_size" => {
+                    let n: u32 =
+                        v.parse()
+                            .ok()
+                            .filter(|n| (1..=10).contains(n))
+                            .ok_or_else(|| {
+                                bad(
+                                    "beam_size",
+                                    format!("{v:?} is not a whole number from 1 to 10"),
+                                )
+                            })?;
+                    o.beam_size = Some(n);
+                }
+                "temperature" => {
+                    let t: f32 = v
+                        .parse()
+                        .ok()
+                        .filter(|t: &f32| (0.0..=1.0).contains(t))
+                        .ok_or_else(|| {
+                            bad("temperature", format!("{v:?} is not a number from 0 to 1"))
+                        })?;
+                    o.temperature = Some(t);
+                }
+                _ => {}
+            }
+        }
+        Ok(o)
+    }
+
+    /// The `options` tensor for the `whisper` graph.
+    pub fn graph_options(&self) -> serde_json::Value {
+        let mut m = serde_json::Map::new();
+        if let Some(l) = &self.language {
+            m.insert("language".into(), l.clone().into());
+        }
+        m.insert("task".into(), self.task.clone().into());
+        m.insert("timestamps".into(), self.timestamps.into());
+        if let Some(p) = &self.initial_prompt {
+            m.insert("initial_prompt".into(), p.clone().into());
+        }
+        if let Some(b) = self.beam_size {
+            m.insert("beam_size".into(), b.into());
+        }
+        if let Some(t) = self.temperature {
+            m.insert("temperature".into(), f64::from(t).into());
+        }
+        serde_json::Value::Object(m)
+    }
+}
+
+/// One segment of the graph's result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Segment {
+    pub start: f64,
+    pub end: f64,
+    pub text: String,
+}
+
+/// The `whisper` graph's `result`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GraphTranscript {
+    pub text: String,
+    pub language: String,
+    #[serde(default)]
+    pub language_probability: f64,
+    pub duration: f64,
+    pub segments: Vec<Segment>,
+    #[serde(default)]
+    pub model: Option<String>,
+}
+
+fn clock(seconds: f64, decimal: char) -> String {
+    let ms = (seconds.max(0.0) * 1000.0).round() as u64;
+    format!(
+        "{:02}:{:02}:{:02}{decimal}{:03}",
+        ms / 3_600_000,
+        ms / 60_000 % 60,
+        ms / 1000 % 60,
+        ms % 1000
+    )
+}
+
+/// SubRip: numbered cues, `HH:MM:SS,mmm`.
+pub fn to_srt(segments: &[Segment]) -> String {
+    let mut out = String::new();
+    for (i, s) in segments.iter().enumerate() {
+        out.push_str(&format!(
+            "{}\n{} --> {}\n{}\n\n",
+            i + 1,
+            clock(s.start, ','),
+            clock(s.end, ','),
+            s.text.trim()
+        ));
+    }
+    out
+}
+
+/// WebVTT: a header, then cues with `HH:MM:SS.mmm`.
+pub fn to_vtt(segments: &[Segment]) -> String {
+    let mut out = String::from("WEBVTT\n\n");
+    for s in segments {
+        out.push_str(&format!(
+            "{} --> {}\n{}\n\n",
+            clock(s.start, '.'),
+            clock(s.end, '.'),
+            s.text.trim()
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn segs() -> Vec<Segment> {
+        vec![
+            Segment {
+                start: 0.0,
+                end: 2.5,
+                text: " Hello there.".into(),
+            },
+            Segment {
+                start: 3661.25,
+                end: 3662.0,
+                text: " Bye.".into(),
+            },
+        ]
+    }
+
+    #[test]
+    fn subtitles_have_standard_clocks() {
+        assert_eq!(
+            to_srt(&segs()),
+            "1\n00:00:00,000 --> 00:00:02,500\nHello there.\n\n2\n01:01:01,250 --> 01:01:02,000\nBye.\n\n"
+        );
+        assert_eq!(
+            to_vtt(&segs()),
+            "WEBVTT\n\n00:00:00.000 --> 00:00:02.500\nHello there.\n\n01:01:01.250 --> 01:01:02.000\nBye.\n\n"
+        );
+    }
+
+    #[test]
+    fn options_are_validated_by_field() {
+        let o = TranscribeOptions::from_pairs([
+            ("language", "DE"),
+            ("response_format", "srt"),
+            ("beam_size", "1"),
+            ("other", "ignored"),
+        ])
+        .unwrap();
+        assert_eq!(o.language.as_deref(), Some("de"));
+        assert_eq!(o.response_format, ResponseFormat::Srt);
+        assert_eq!(o.graph_options()["beam_size"], 1);
+        for (field, value) in [
+            ("language", "english!"),
+            ("task", "summarise"),
+            ("response_format", "docx"),
+            ("beam_size", "0"),
+            ("temperature", "3"),
+            ("timestamps", "maybe"),
+        ] {
+            let err = TranscribeOptions::from_pairs([(field, value)]).unwrap_err();
+            assert_eq!(err.field, field, "{err:?}");
+        }
+        let long = "x".repeat(MAX_PROMPT_CHARS + 1);
+        let err = TranscribeOptions::from_pairs([("prompt", long.as_str())]).unwrap_err();
+        assert_eq!(err.field, "initial_prompt");
+    }
+}

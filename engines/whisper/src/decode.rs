@@ -1,0 +1,601 @@
+//! Long-form transcription: 30 s windows seeked by predicted timestamps, beam search or
+//! sampling with Whisper's logit rules, temperature fallback, and segment stitching.
+//!
+//! The defaults and the order of checks follow faster-whisper (beam 5, temperatures 0–1 in
+//! steps of 0.2, compression-ratio 2.4, log-prob −1, no-speech 0.6, previous text as prompt),
+//! so results can be compared word for word with that peer on the same weights.
+
+use crate::checkpoint::SuppressLists;
+use crate::mel::{self, WINDOW_FRAMES};
+use crate::model::Whisper;
+use crate::tokens::WhisperTokens;
+use candle_core::{Result, Tensor};
+use rand::{Rng, SeedableRng, rngs::StdRng};
+use serde::{Deserialize, Serialize};
+use std::io::Write;
+
+/// Seconds per timestamp token (two mel frames).
+const TIME_PRECISION: f64 = 0.02;
+/// Seconds per mel frame.
+const FRAME_SECONDS: f64 = 0.01;
+/// Most tokens generated per window, as Whisper samples (half the text context).
+const MAX_NEW_TOKENS: usize = 224;
+/// The first timestamp may not be later than this many tokens (1 s).
+const MAX_INITIAL_TIMESTAMP: u32 = 50;
+
+/// What to do with the speech.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Task {
+    #[default]
+    Transcribe,
+    Translate,
+}
+
+/// Decoding options: the `options` tensor of the `whisper` graph.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Options {
+    /// ISO 639-1 code; detected from the first window when absent.
+    pub language: Option<String>,
+    pub task: Task,
+    /// Predict segment timestamps (segments follow the speech rather than the 30 s windows).
+    pub timestamps: bool,
+    /// Text that primes spelling and style.
+    pub initial_prompt: Option<String>,
+    /// Beams at temperature 0; 1 is greedy decoding.
+    pub beam_size: usize,
+    /// Samples drawn at each non-zero temperature; the most likely is kept.
+    pub best_of: usize,
+    /// One fixed temperature instead of the fallback ladder.
+    pub temperature: Option<f32>,
+    /// Give the previous window's text as the prompt of the next.
+    pub condition_on_previous_text: bool,
+    /// Seed for sampling at non-zero temperature.
+    pub seed: u64,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            language: None,
+            task: Task::Transcribe,
+            timestamps: true,
+            initial_prompt: None,
+            beam_size: 5,
+            best_of: 5,
+            temperature: None,
+            condition_on_previous_text: true,
+            seed: 0,
+        }
+    }
+}
+
+/// One stretch of speech with its text.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Segment {
+    pub start: f64,
+    pub end: f64,
+    pub text: String,
+    pub avg_logprob: f64,
+    pub no_speech_prob: f64,
+    pub temperature: f32,
+    pub compression_ratio: f64,
+}
+
+/// The `result` of the `whisper` graph.
+#[derive(Debug, Clone, Serialize)]
+pub struct Transcript {
+    pub text: String,
+    pub language: String,
+    pub language_probability: f64,
+    pub duration: f64,
+    pub segments: Vec<Segment>,
+}
+
+struct Candidate {
+    tokens: Vec<u32>,
+    sum_logprob: f64,
+}
+
+struct WindowResult {
+    tokens: Vec<u32>,
+    avg_logprob: f64,
+    no_speech_prob: f64,
+    temperature: f32,
+    compression_ratio: f64,
+}
+
+/// A transcription run over one audio clip.
+pub struct Decoder<'a> {
+    pub model: &'a Whisper,
+    pub tokens: &'a WhisperTokens,
+    pub suppress: &'a SuppressLists,
+}
+
+fn compression_ratio(text: &str) -> f64 {
+    let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+    let _ = z.write_all(text.as_bytes());
+    let compressed = z.finish().map(|v| v.len()).unwrap_or(1).max(1);
+    text.len() as f64 / compressed as f64
+}
+
+fn log_softmax(logits: &[f32]) -> Vec<f32> {
+    let max = logits.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+    let sum: f32 = logits.iter().map(|&x| (x - max).exp()).sum();
+    let lse = max + sum.ln();
+    logits.iter().map(|&x| x - lse).collect()
+}
+
+impl Decoder<'_> {
+    /// Transcribes 16 kHz mono samples.
+    pub fn run(&self, audio: &[f32], opts: &Options) -> Result<Transcript> {
+        let t = self.tokens;
+        let n_mels = self.model.config.n_mels;
+        let (features, frames) = mel::log_mel(audio, n_mels);
+        let content_frames = frames.saturating_sub(1);
+        let duration = audio.len() as f64 / mel::SAMPLE_RATE as f64;
+        let mut rng = StdRng::seed_from_u64(opts.seed);
+
+        let mut all_tokens: Vec<u32> = Vec::new();
+        if let Some(p) = opts
+            .initial_prompt
+            .as_deref()
+            .filter(|p| !p.trim().is_empty())
+        {
+            all_tokens.extend(t.encode(p).map_err(candle_core::Error::Msg)?);
+        }
+        let mut prompt_reset_since = 0;
+        let mut language: Option<(String, f64)> = match &opts.language {
+            Some(code) => Some((code.clone(), 1.0)),
+            None if !t.multilingual() => Some(("en".into(), 1.0)),
+            None => None,
+        };
+        let mut segments = Vec::new();
+        let mut seek = 0usize;
+        while seek < content_frames {
+            let time_offset = seek as f64 * FRAME_SECONDS;
+            let segment_size = WINDOW_FRAMES.min(content_frames - seek);
+            let segment_duration = segment_size as f64 * FRAME_SECONDS;
+            let mut window = vec![0f32; n_mels * WINDOW_FRAMES];
+            for m in 0..n_mels {
+                let row = &features[m * frames + seek..m * frames + seek + segment_size];
+                window[m * WINDOW_FRAMES..m * WINDOW_FRAMES + segment_size].copy_from_slice(row);
+            }
+            let mel = Tensor::from_vec(window, (1, n_mels, WINDOW_FRAMES), &self.model.device)?;
+            let encoded = self.model.encode(&mel)?;
+            if language.is_none() {
+                language = Some(self.detect_language(&encoded)?);
+            }
+            let lang = language.as_ref().map(|l| l.0.as_str()).unwrap_or("en");
+            let prompt = self.prompt(&all_tokens[prompt_reset_since..], lang, opts)?;
+            let result = self.generate_with_fallback(&encoded, &prompt, opts, &mut rng)?;
+            if result.no_speech_prob > 0.6 && result.avg_logprob < -1.0 {
+                seek += segment_size;
+                continue;
+            }
+            let tokens = &result.tokens;
+            let ts = t.timestamp_begin;
+            let mut pieces: Vec<(f64, f64, Vec<u32>)> = Vec::new();
+            let single_ending = tokens.len() >= 2
+                && tokens[tokens.len() - 2] < ts
+                && tokens[tokens.len() - 1] >= ts;
+            let consecutive: Vec<usize> = (1..tokens.len())
+                .filter(|&i| tokens[i] >= ts && tokens[i - 1] >= ts)
+                .collect();
+            if opts.timestamps && !consecutive.is_empty() {
+                let mut slices = consecutive.clone();
+                if single_ending {
+                    slices.push(tokens.len());
+                }
+                let mut last = 0;
+                for &cut in &slices {
+                    let s = &tokens[last..cut];
+                    let start = time_offset + f64::from(s[0].saturating_sub(ts)) * TIME_PRECISION;
+                    let end =
+                        time_offset + f64::from(s[s.len() - 1].saturating_sub(ts)) * TIME_PRECISION;
+                    pieces.push((start, end, s.to_vec()));
+                    last = cut;
+                }
+                if single_ending {
+                    seek += segment_size;
+                } else {
+                    let pos = tokens[last - 1].saturating_sub(ts) as usize;
+                    seek += pos * 2;
+                }
+            } else {
+                let mut d = segment_duration;
+                if let Some(&last_ts) = tokens.iter().rev().find(|&&x| x >= ts)
+                    && last_ts != ts
+                {
+                    d = f64::from(last_ts - ts) * TIME_PRECISION;
+                }
+                pieces.push((time_offset, time_offset + d, tokens.clone()));
+                seek += segment_size;
+            }
+            for (start, end, toks) in pieces {
+                let text = t.decode(&toks);
+                all_tokens.extend(toks.iter().copied());
+                if text.trim().is_empty() || start == end && start >= duration {
+                    continue;
+                }
+                segments.push(Segment {
+                    start: round2(start),
+                    end: round2(end.min(duration.max(start))),
+                    text,
+                    avg_logprob: result.avg_logprob,
+                    no_speech_prob: result.no_speech_prob,
+                    temperature: result.temperature,
+                    compression_ratio: result.compression_ratio,
+                });
+            }
+            if !opts.condition_on_previous_text || result.temperature > 0.5 {
+                prompt_reset_since = all_tokens.len();
+            }
+        }
+        let (language, language_probability) = language.unwrap_or(("en".into(), 1.0));
+        let text = segments.iter().map(|s| s.text.as_str()).collect::<String>();
+        Ok(Transcript {
+            text: text.trim().to_string(),
+            language,
+            language_probability,
+            duration,
+            segments,
+        })
+    }
+
+    fn prompt(&self, previous: &[u32], lang: &str, opts: &Options) -> Result<Vec<u32>> {
+        let t = self.tokens;
+        let mut p = Vec::new();
+        if !previous.is_empty() {
+            p.push(t.sot_prev);
+            let keep = self.model.config.text_ctx / 2 - 1;
+            p.extend_from_slice(&previous[previous.len().saturating_sub(keep)..]);
+        }
+        p.push(t.sot);
+        if t.multilingual() {
+            let lang_id = t
+                .languages
+                .iter()
+                .find(|(c, _)| *c == lang)
+                .map(|(_, id)| *id)
+                .ok_or_else(|| candle_core::Error::Msg(format!("unknown language `{lang}`")))?;
+            p.push(lang_id);
+            let task = match opts.task {
+                Task::Transcribe => t.transcribe,
+                Task::Translate => t.translate,
+            };
+            p.extend(task);
+        }
+        if !opts.timestamps {
+            p.push(t.no_timestamps);
+        }
+        Ok(p)
+    }
+
+    fn detect_language(&self, encoded: &Tensor) -> Result<(String, f64)> {
+        let t = self.tokens;
+        let mut state = self.model.start(encoded)?;
+        let sot = Tensor::new(&[[t.sot]], &self.model.device)?;
+        let hidden = self.model.decode(&sot, &mut state)?;
+        let logits: Vec<f32> = self.model.logits(&hidden, 0)?.flatten_all()?.to_vec1()?;
+        let scores: Vec<f32> = t
+            .languages
+            .iter()
+            .map(|(_, id)| {
+                logits
+                    .get(*id as usize)
+                    .copied()
+                    .unwrap_or(f32::NEG_INFINITY)
+            })
+            .collect();
+        let lp = log_softmax(&scores);
+        let (best, p) = lp
+            .iter()
+            .enumerate()
+            .max_by(|a, b| a.1.total_cmp(b.1))
+            .map(|(i, p)| (i, f64::from(p.exp())))
+            .unwrap_or((0, 1.0));
+        Ok((t.languages[best].0.to_string(), p))
+    }
+
+    fn generate_with_fallback(
+        &self,
+        encoded: &Tensor,
+        prompt: &[u32],
+        opts: &Options,
+        rng: &mut StdRng,
+    ) -> Result<WindowResult> {
+        let temps: Vec<f32> = match opts.temperature {
+            Some(t) => vec![t],
+            None => vec![0.0, 0.2, 0.4, 0.6, 0.8, 1.0],
+        };
+        let mut best: Option<WindowResult> = None;
+        for &temp in &temps {
+            let (cand, no_speech_prob) = self.search(encoded, prompt, opts, temp, rng)?;
+            let text = self.tokens.decode(&cand.tokens);
+            let ratio = compression_ratio(&text);
+            let avg_logprob = cand.sum_logprob / (cand.tokens.len() + 1) as f64;
+            let mut needs_fallback = ratio > 2.4 || avg_logprob < -1.0;
+            if no_speech_prob > 0.6 && avg_logprob < -1.0 {
+                needs_fallback = false;
+            }
+            let result = WindowResult {
+                tokens: cand.tokens,
+                avg_logprob,
+                no_speech_prob,
+                temperature: temp,
+                compression_ratio: ratio,
+            };
+            if !needs_fallback {
+                return Ok(result);
+            }
+            if best
+                .as_ref()
+                .is_none_or(|b| result.avg_logprob > b.avg_logprob)
+            {
+                best = Some(result);
+            }
+        }
+        best.ok_or_else(|| candle_core::Error::Msg("no temperature to decode with".into()))
+    }
+
+    /// Masks logits by Whisper's rules for a hypothesis that has generated `seq` so far.
+    fn apply_rules(&self, logits: &mut [f32], seq: &[u32], timestamps: bool) {
+        let t = self.tokens;
+        let ninf = f32::NEG_INFINITY;
+        let mut kill = |id: u32| {
+            if let Some(v) = logits.get_mut(id as usize) {
+                *v = ninf;
+            }
+        };
+        if seq.is_empty() {
+            self.suppress.at_begin.iter().for_each(|&i| kill(i));
+        }
+        self.suppress.always.iter().for_each(|&i| kill(i));
+        for id in [
+            t.transcribe,
+            t.translate,
+            Some(t.sot),
+            Some(t.sot_prev),
+            t.sot_lm,
+            t.no_speech,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            kill(id);
+        }
+        kill(t.no_timestamps);
+        let ts = t.timestamp_begin as usize;
+        let len = logits.len();
+        if ts >= len {
+            return;
+        }
+        if !timestamps {
+            logits[ts..].fill(ninf);
+            return;
+        }
+        let last_ts = seq.last().is_some_and(|&x| x as usize >= ts);
+        let penult_ts = seq.len() < 2 || seq[seq.len() - 2] as usize >= ts;
+        if last_ts {
+            if penult_ts {
+                logits[ts..].fill(ninf);
+            } else {
+                logits[..t.eot as usize].fill(ninf);
+            }
+        }
+        if let Some(&last) = seq.iter().rev().find(|&&x| x as usize >= ts) {
+            let upto = if last_ts && !penult_ts {
+                last
+            } else {
+                last + 1
+            } as usize;
+            logits[ts..upto.min(len)].fill(ninf);
+        }
+        if seq.is_empty() {
+            logits[..ts].fill(ninf);
+            let last_allowed = ts + MAX_INITIAL_TIMESTAMP as usize;
+            if last_allowed + 1 < len {
+                logits[last_allowed + 1..].fill(ninf);
+            }
+        }
+        let lp = log_softmax(logits);
+        let ts_mass = {
+            let m = lp[ts..].iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+            if m == f32::NEG_INFINITY {
+                m
+            } else {
+                m + lp[ts..].iter().map(|&x| (x - m).exp()).sum::<f32>().ln()
+            }
+        };
+        let max_text = lp[..ts].iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+        if ts_mass > max_text {
+            logits[..ts].fill(ninf);
+        }
+    }
+
+    /// One decoding pass over a window: beam search at temperature 0, else `best_of` samples.
+    /// Returns the best candidate and the no-speech probability at the start token.
+    fn search(
+        &self,
+        encoded: &Tensor,
+        prompt: &[u32],
+        opts: &Options,
+        temp: f32,
+        rng: &mut StdRng,
+    ) -> Result<(Candidate, f64)> {
+        let t = self.tokens;
+        let m = self.model;
+        let mut state = m.start(encoded)?;
+        let input = Tensor::new(prompt, &m.device)?.unsqueeze(0)?;
+        let hidden = m.decode(&input, &mut state)?;
+        let sot_index = prompt.iter().position(|&x| x == t.sot).unwrap_or(0);
+        let no_speech_prob = match t.no_speech {
+            Some(ns) => {
+                let l: Vec<f32> = m.logits(&hidden, sot_index)?.flatten_all()?.to_vec1()?;
+                let lp = log_softmax(&l);
+                f64::from(
+                    lp.get(ns as usize)
+                        .copied()
+                        .unwrap_or(f32::NEG_INFINITY)
+                        .exp(),
+                )
+            }
+            None => 0.0,
+        };
+        let mut logits = m.logits(&hidden, prompt.len() - 1)?.to_vec2::<f32>()?;
+        let max_new = MAX_NEW_TOKENS.min(m.config.text_ctx.saturating_sub(prompt.len()));
+        let sampling = temp > 0.0;
+        let width = if sampling {
+            opts.best_of.max(1)
+        } else {
+            opts.beam_size.max(1)
+        };
+        // Live hypotheses (tokens, sum of log-probs); one row each in the decoder state.
+        let mut live: Vec<Candidate> = vec![Candidate {
+            tokens: Vec::new(),
+            sum_logprob: 0.0,
+        }];
+        let mut finished: Vec<Candidate> = Vec::new();
+        if sampling && width > 1 {
+            let rows = vec![0u32; width];
+            state.select(&rows)?;
+            logits = vec![logits[0].clone(); width];
+            live = (0..width)
+                .map(|_| Candidate {
+                    tokens: Vec::new(),
+                    sum_logprob: 0.0,
+                })
+                .collect();
+        }
+        for _ in 0..max_new {
+            let mut next: Vec<(u32, Candidate)> = Vec::new();
+            if sampling {
+                for (row, (hyp, l)) in live.iter().zip(logits.iter_mut()).enumerate() {
+                    self.apply_rules(l, &hyp.tokens, opts.timestamps);
+                    let lp = log_softmax(l);
+                    let scaled: Vec<f32> = l.iter().map(|&x| x / temp).collect();
+                    let probs = log_softmax(&scaled);
+                    let r: f32 = rng.random();
+                    let mut acc = 0f32;
+                    let mut tok = probs.iter().rposition(|p| p.is_finite()).unwrap_or(0) as u32;
+                    for (i, p) in probs.iter().enumerate() {
+                        acc += p.exp();
+                        if acc >= r {
+                            tok = i as u32;
+                            break;
+                        }
+                    }
+                    let mut c = Candidate {
+                        tokens: hyp.tokens.clone(),
+                        sum_logprob: hyp.sum_logprob + f64::from(lp[tok as usize]),
+                    };
+                    if tok == t.eot {
+                        finished.push(c);
+                    } else {
+                        c.tokens.push(tok);
+                        next.push((row as u32, c));
+                    }
+                }
+            } else {
+                let mut scored: Vec<(f64, u32, u32)> = Vec::new();
+                for (row, (hyp, l)) in live.iter().zip(logits.iter_mut()).enumerate() {
+                    self.apply_rules(l, &hyp.tokens, opts.timestamps);
+                    let lp = log_softmax(l);
+                    let mut idx: Vec<u32> = (0..lp.len() as u32).collect();
+                    let k = (width + 1).min(idx.len());
+                    idx.select_nth_unstable_by(k - 1, |a, b| {
+                        lp[*b as usize].total_cmp(&lp[*a as usize])
+                    });
+                    for &tok in &idx[..k] {
+                        let s = hyp.sum_logprob + f64::from(lp[tok as usize]);
+                        if s.is_finite() {
+                            scored.push((s, row as u32, tok));
+                        }
+                    }
+                }
+                scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+                for (s, row, tok) in scored {
+                    let mut tokens = live[row as usize].tokens.clone();
+                    if tok == t.eot {
+                        if finished.len() < width {
+                            finished.push(Candidate {
+                                tokens,
+                                sum_logprob: s,
+                            });
+                        }
+                    } else if next.len() < width {
+                        tokens.push(tok);
+                        next.push((
+                            row,
+                            Candidate {
+                                tokens,
+                                sum_logprob: s,
+                            },
+                        ));
+                    }
+                }
+            }
+            let done = if sampling {
+                next.is_empty()
+            } else {
+                finished.len() >= width || next.is_empty()
+            };
+            if done {
+                live.clear();
+                break;
+            }
+            let rows: Vec<u32> = next.iter().map(|(r, _)| *r).collect();
+            let toks: Vec<u32> = next
+                .iter()
+                .map(|(_, c)| *c.tokens.last().unwrap_or(&0))
+                .collect();
+            live = next.into_iter().map(|(_, c)| c).collect();
+            state.select(&rows)?;
+            let input = Tensor::new(toks.as_slice(), &m.device)?.unsqueeze(1)?;
+            let hidden = m.decode(&input, &mut state)?;
+            logits = m.logits(&hidden, 0)?.to_vec2::<f32>()?;
+        }
+        finished.extend(live);
+        // Rank by mean log-probability (length penalty 1), as CTranslate2 does.
+        let best = finished
+            .into_iter()
+            .max_by(|a, b| {
+                let sa = a.sum_logprob / (a.tokens.len().max(1)) as f64;
+                let sb = b.sum_logprob / (b.tokens.len().max(1)) as f64;
+                sa.total_cmp(&sb)
+            })
+            .unwrap_or(Candidate {
+                tokens: Vec::new(),
+                sum_logprob: 0.0,
+            });
+        Ok((best, no_speech_prob))
+    }
+}
+
+fn round2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compression_ratio_flags_repetition() {
+        let normal = "The quick brown fox jumps over the lazy dog near the river bank.";
+        let looped = "I love you. ".repeat(30);
+        assert!(compression_ratio(normal) < 2.4);
+        assert!(compression_ratio(&looped) > 2.4);
+    }
+
+    #[test]
+    fn options_default_and_reject_unknown_fields() {
+        let o: Options = serde_json::from_str(r#"{"task":"translate","beam_size":1}"#).unwrap();
+        assert_eq!(o.task, Task::Translate);
+        assert_eq!(o.beam_size, 1);
+        assert!(o.timestamps);
+        assert!(serde_json::from_str::<Options>(r#"{"beem":1}"#).is_err());
+    }
+}
