@@ -1,4 +1,6 @@
-//! `songforge`: build and serve the SongForge app.
+//! `songforge`: build and serve the SongForge app, and install its models.
+
+mod models_cli;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
@@ -34,6 +36,8 @@ enum Command {
     },
     /// Serve the app.
     Up(UpArgs),
+    /// The model catalog: list, pull and verify models.
+    Models(models_cli::ModelsArgs),
 }
 
 #[derive(clap::Args)]
@@ -86,6 +90,7 @@ fn main() -> Result<()> {
     match Cli::parse().command {
         Command::Build { manifest } => build(&manifest),
         Command::Up(args) => up(args),
+        Command::Models(args) => models_cli::run(args),
     }
 }
 
