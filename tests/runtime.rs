@@ -121,7 +121,6 @@ async fn routing_errors_are_json_with_the_right_status() {
 
     // Routes whose issues have not landed say so instead of faking a result.
     for path in [
-        "/api/transcribe/",
         "/api/generate-lyrics",
         "/api/generate-instrumental/",
         "/api/generate-vocals",

@@ -1,22 +1,33 @@
 //! Builds the engines the runtime config names and registers them as wasi-nn graphs.
 //!
 //! Each engine kind lives in its own crate under `engines/`; this is the one place that maps a
-//! kind name to a constructor. Kinds arrive with their issues (whisper, llm, musicgen, tts,
-//! pitch, singer); a config naming a kind this build lacks is refused at start-up.
+//! kind name to a constructor. A config naming a kind this build lacks is refused at start-up;
+//! a graph whose model is not installed is registered as unavailable, with the command that
+//! installs it, so the routes that need it answer 503 and everything else keeps working.
 
-use crate::runtime_config::RuntimeConfig;
+use crate::runtime_config::{GraphConfig, RuntimeConfig};
 use crate::server::StartError;
 use crate::wasi_nn::GraphRegistry;
-use std::path::Path;
+use songforge_inference::{Device, Engine, EngineError};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
 
 /// Engine kinds compiled into this host.
-pub const KNOWN_ENGINES: &[&str] = &[];
+pub const KNOWN_ENGINES: &[&str] = &["whisper"];
+
+/// Where graphs find their models.
+pub struct ModelSource {
+    /// Installed models (`songforge models pull`), one directory per catalog id.
+    pub store: songforge_models::ModelStore,
+}
 
 /// Registers every graph of the runtime config, or explains which field is wrong.
 pub fn register_configured(
     registry: &mut GraphRegistry,
     config: &RuntimeConfig,
     file: Option<&Path>,
+    models: &ModelSource,
 ) -> Result<(), StartError> {
     for (name, graph) in &config.wasi_nn.graphs {
         if !KNOWN_ENGINES.contains(&graph.engine.as_str()) {
@@ -26,21 +37,121 @@ pub fn register_configured(
                 format!(
                     "engine {:?} is not built into this host (known: {})",
                     graph.engine,
-                    if KNOWN_ENGINES.is_empty() {
-                        "none yet".to_string()
-                    } else {
-                        KNOWN_ENGINES.join(", ")
-                    }
+                    KNOWN_ENGINES.join(", ")
                 ),
             )
             .into());
         }
-        registry.register_unavailable(name, format!("model `{}` is not installed", graph.model));
+        let Some(dir) = model_dir(graph, models) else {
+            registry.register_unavailable(
+                name,
+                format!(
+                    "model `{}` is not installed; run `songforge models pull {}`",
+                    graph.model, graph.model
+                ),
+            );
+            continue;
+        };
+        let (device, mut warning) = resolve_target(&graph.target);
+        let started = Instant::now();
+        let loaded = load(graph, &dir, device).or_else(|e| match device {
+            // A GPU that is absent or fails to initialise: serve from the CPU and say so.
+            Device::Cuda(_) => {
+                warning = Some(format!("GPU unavailable ({e}); running on cpu"));
+                load(graph, &dir, Device::Cpu).map(|(e, _)| (e, Device::Cpu))
+            }
+            Device::Cpu => Err(e),
+        });
+        match loaded {
+            Ok((engine, device)) => {
+                tracing::info!(
+                    graph = %name,
+                    model = %graph.model,
+                    %device,
+                    seconds = started.elapsed().as_secs_f64(),
+                    "model loaded"
+                );
+                if let Some(w) = &warning {
+                    tracing::warn!(graph = %name, "{w}");
+                }
+                registry.register_with_warning(name, engine, device, warning);
+            }
+            Err(e) => {
+                tracing::error!(graph = %name, model = %graph.model, "cannot load: {e}");
+                registry.register_unavailable(name, e.to_string());
+            }
+        }
     }
     Ok(())
 }
 
-/// What the host computes on, for health reports: `cpu` unless built with GPU support.
+fn model_dir(graph: &GraphConfig, models: &ModelSource) -> Option<PathBuf> {
+    match &graph.path {
+        Some(p) => p.is_dir().then(|| p.clone()),
+        None => models.store.installed(&graph.model),
+    }
+}
+
+/// The device a target asks for, and a warning when the build cannot honour it.
+fn resolve_target(target: &str) -> (Device, Option<String>) {
+    let cuda = cfg!(feature = "cuda");
+    match target {
+        "gpu" if cuda => (Device::Cuda(0), None),
+        "gpu" => (
+            Device::Cpu,
+            Some(
+                "target `gpu` requested, but this host was built without the `cuda` feature; running on cpu"
+                    .into(),
+            ),
+        ),
+        "auto" if cuda => (Device::Cuda(0), None),
+        _ => (Device::Cpu, None),
+    }
+}
+
+fn load(
+    graph: &GraphConfig,
+    dir: &Path,
+    device: Device,
+) -> Result<(Arc<dyn Engine>, Device), EngineError> {
+    match graph.engine.as_str() {
+        "whisper" => {
+            let engine = songforge_whisper::WhisperEngine::load_on(
+                &graph.model,
+                dir,
+                device,
+                graph.threads,
+            )?;
+            Ok((Arc::new(engine), device))
+        }
+        other => Err(EngineError::Unavailable(format!(
+            "engine `{other}` is not built into this host"
+        ))),
+    }
+}
+
+/// What the host computes on, for health reports: `cpu`, or `cuda` when built for it.
 pub fn device_summary() -> String {
-    "cpu".to_string()
+    if cfg!(feature = "cuda") {
+        "cuda".to_string()
+    } else {
+        "cpu".to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gpu_without_cuda_runs_on_cpu_and_says_so() {
+        let (device, warning) = resolve_target("gpu");
+        if cfg!(feature = "cuda") {
+            assert_eq!(device, Device::Cuda(0));
+        } else {
+            assert_eq!(device, Device::Cpu);
+            assert!(warning.is_some_and(|w| w.contains("without the `cuda` feature")));
+        }
+        assert_eq!(resolve_target("cpu"), (Device::Cpu, None));
+    }
 }

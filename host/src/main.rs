@@ -62,6 +62,9 @@ struct UpArgs {
     /// Precompiled component cache (default: `<state dir>/cache`).
     #[arg(long, env = "SONGFORGE_CACHE_DIR")]
     cache_dir: Option<PathBuf>,
+    /// Installed models (default: `models/store` beside the manifest).
+    #[arg(long = "models", env = "SONGFORGE_MODELS")]
+    models_dir: Option<PathBuf>,
     /// Largest request body in bytes (413 above).
     #[arg(long, env = "SONGFORGE_MAX_BODY_BYTES", default_value_t = 100 * 1024 * 1024)]
     max_body_bytes: u64,
@@ -120,6 +123,9 @@ fn build(manifest: &std::path::Path) -> Result<()> {
 fn up(args: UpArgs) -> Result<()> {
     let mut config = ServerConfig::new(args.manifest, args.listen);
     config.runtime_config = args.runtime_config;
+    if let Some(dir) = args.models_dir {
+        config.models_dir = dir;
+    }
     if let Some(dir) = args.state_dir {
         config.cache_dir = dir.join("cache");
         config.state_dir = dir;

@@ -91,6 +91,10 @@ pub struct GraphConfig {
     /// Engine threads (CPU); 0 lets the engine decide.
     #[serde(default)]
     pub threads: usize,
+    /// A model directory to load instead of the installed catalog model (e.g. a Hugging Face
+    /// checkpoint); relative to this file.
+    #[serde(default)]
+    pub path: Option<PathBuf>,
 }
 
 fn default_target() -> String {
@@ -113,6 +117,11 @@ impl RuntimeConfig {
             }
             if let Some(p) = &store.path {
                 store.path = Some(dir.join(p));
+            }
+        }
+        for graph in config.wasi_nn.graphs.values_mut() {
+            if let Some(p) = &graph.path {
+                graph.path = Some(dir.join(p));
             }
         }
         for (name, graph) in &config.wasi_nn.graphs {

@@ -110,6 +110,8 @@ pub struct ServerConfig {
     pub state_dir: PathBuf,
     /// Where precompiled components are cached.
     pub cache_dir: PathBuf,
+    /// Installed models (`songforge models pull`), one directory per catalog id.
+    pub models_dir: PathBuf,
     /// Limits.
     pub limits: Limits,
     /// CORS policy.
@@ -132,6 +134,7 @@ impl ServerConfig {
             listen,
             runtime_config: None,
             cache_dir: state_dir.join("cache"),
+            models_dir: dir.join("models").join("store"),
             state_dir,
             limits: Limits::default(),
             cors: CorsPolicy::Off,
@@ -294,7 +297,15 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
     for (name, engine) in config.graphs {
         registry.register(name, engine, songforge_inference::Device::Cpu);
     }
-    crate::engines::register_configured(&mut registry, &runtime, config.runtime_config.as_deref())?;
+    let models = crate::engines::ModelSource {
+        store: songforge_models::ModelStore::new(config.models_dir.clone()),
+    };
+    crate::engines::register_configured(
+        &mut registry,
+        &runtime,
+        config.runtime_config.as_deref(),
+        &models,
+    )?;
     for g in registry.status() {
         match g.available {
             true => {
@@ -312,7 +323,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
     let mut linker: Linker<HostState> = Linker::new(&engine);
     add_host_interfaces(&mut linker).map_err(other("cannot link host interfaces"))?;
 
-    let host_env = host_environment(&manifest);
+    let host_env = host_environment(&manifest, &nn);
     let mut components = Vec::new();
     let mut index_of = HashMap::new();
     for (id, spec) in &manifest.components {
@@ -401,7 +412,7 @@ fn add_host_interfaces(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
 }
 
 /// Facts only the host knows, handed to every component as environment variables.
-fn host_environment(manifest: &Manifest) -> Vec<(String, String)> {
+fn host_environment(manifest: &Manifest, registry: &GraphRegistry) -> Vec<(String, String)> {
     let components: Vec<serde_json::Value> = manifest
         .routes
         .iter()
@@ -413,6 +424,10 @@ fn host_environment(manifest: &Manifest) -> Vec<(String, String)> {
         (
             "SONGFORGE_COMPONENTS".into(),
             serde_json::Value::Array(components).to_string(),
+        ),
+        (
+            "SONGFORGE_GRAPHS".into(),
+            serde_json::to_string(&registry.status()).unwrap_or_else(|_| "[]".into()),
         ),
     ]
 }

@@ -38,6 +38,8 @@ pub struct RegisteredGraph {
     engine: Arc<dyn Engine>,
     device: Device,
     queue: Arc<DeviceQueue>,
+    /// Something an operator should know (e.g. a `gpu` target running on the CPU).
+    warning: Option<String>,
 }
 
 /// What a guest learns about a graph name.
@@ -68,8 +70,12 @@ pub struct GraphStatus {
     pub model: Option<String>,
     /// Device, when loaded.
     pub device: Option<String>,
+    /// The task the engine performs, when loaded.
+    pub task: Option<String>,
     /// Why it is unavailable.
     pub reason: Option<String>,
+    /// A degraded but working set-up (e.g. GPU requested, CPU used).
+    pub warning: Option<String>,
 }
 
 impl GraphRegistry {
@@ -86,6 +92,17 @@ impl GraphRegistry {
 
     /// Registers an engine under a graph name, replacing any earlier entry.
     pub fn register(&mut self, name: impl Into<String>, engine: Arc<dyn Engine>, device: Device) {
+        self.register_with_warning(name, engine, device, None);
+    }
+
+    /// Registers an engine and a warning to show in logs and health.
+    pub fn register_with_warning(
+        &mut self,
+        name: impl Into<String>,
+        engine: Arc<dyn Engine>,
+        device: Device,
+        warning: Option<String>,
+    ) {
         let queue = self
             .queues
             .entry(device)
@@ -99,6 +116,7 @@ impl GraphRegistry {
                 engine,
                 device,
                 queue,
+                warning,
             })),
         );
     }
@@ -120,14 +138,18 @@ impl GraphRegistry {
                     available: true,
                     model: Some(g.engine.model().to_string()),
                     device: Some(g.device.to_string()),
+                    task: Some(g.engine.task().to_string()),
                     reason: None,
+                    warning: g.warning.clone(),
                 },
                 GraphEntry::Unavailable(reason) => GraphStatus {
                     name: name.clone(),
                     available: false,
                     model: None,
                     device: None,
+                    task: None,
                     reason: Some(reason.clone()),
+                    warning: None,
                 },
             })
             .collect();

@@ -12,12 +12,37 @@ use spin_sdk::http_service;
 /// The Spin variable listing the graphs to report, as `name:task,name:task`.
 const GRAPHS_VARIABLE: &str = "nn_graphs";
 
+/// The host's per-graph facts (`SONGFORGE_GRAPHS`, a JSON array): model, device, warnings.
+const GRAPHS_ENV: &str = "SONGFORGE_GRAPHS";
+
 /// One model line of the report.
 #[derive(Serialize)]
 struct ModelStatus {
     name: String,
     task: String,
     available: bool,
+    /// Catalog id of the loaded model.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    model: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    device: Option<String>,
+    /// Why it is unavailable (e.g. the pull command that installs it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+    /// A degraded set-up, e.g. a `gpu` target served by the CPU.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    warning: Option<String>,
+}
+
+/// The host's facts about graph `name`, if it reported any.
+fn host_graph(graphs: &serde_json::Value, name: &str, key: &str) -> Option<String> {
+    graphs
+        .as_array()?
+        .iter()
+        .find(|g| g["name"] == name)?
+        .get(key)?
+        .as_str()
+        .map(str::to_string)
 }
 
 /// The health report (inside the success envelope).
@@ -35,11 +60,19 @@ struct Health {
 async fn handle(req: Request) -> Result<Reply, ApiError> {
     require_method(&req, &[Method::GET, Method::HEAD])?;
     let host = HostInfo::from_env();
+    let host_graphs: serde_json::Value = std::env::var(GRAPHS_ENV)
+        .ok()
+        .and_then(|raw| serde_json::from_str(&raw).ok())
+        .unwrap_or_default();
     let models = graphs()
         .await?
         .into_iter()
         .map(|GraphSpec { name, task }| ModelStatus {
             available: nn::graph_available(&name),
+            model: host_graph(&host_graphs, &name, "model"),
+            device: host_graph(&host_graphs, &name, "device"),
+            reason: host_graph(&host_graphs, &name, "reason"),
+            warning: host_graph(&host_graphs, &name, "warning"),
             name,
             task,
         })

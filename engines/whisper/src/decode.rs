@@ -7,7 +7,7 @@
 
 use crate::checkpoint::SuppressLists;
 use crate::mel::{self, WINDOW_FRAMES};
-use crate::model::Whisper;
+use crate::model::{CrossCache, Whisper};
 use crate::tokens::WhisperTokens;
 use candle_core::{Result, Tensor};
 use rand::{Rng, SeedableRng, rngs::StdRng};
@@ -163,13 +163,25 @@ impl Decoder<'_> {
                 window[m * WINDOW_FRAMES..m * WINDOW_FRAMES + segment_size].copy_from_slice(row);
             }
             let mel = Tensor::from_vec(window, (1, n_mels, WINDOW_FRAMES), &self.model.device)?;
+            let t_enc = std::time::Instant::now();
             let encoded = self.model.encode(&mel)?;
+            let cross = self.model.cross_cache(&encoded)?;
+            let encode_ms = t_enc.elapsed().as_secs_f64() * 1e3;
             if language.is_none() {
-                language = Some(self.detect_language(&encoded)?);
+                language = Some(self.detect_language(&cross)?);
             }
             let lang = language.as_ref().map(|l| l.0.as_str()).unwrap_or("en");
             let prompt = self.prompt(&all_tokens[prompt_reset_since..], lang, opts)?;
-            let result = self.generate_with_fallback(&encoded, &prompt, opts, &mut rng)?;
+            let t_dec = std::time::Instant::now();
+            let result = self.generate_with_fallback(&cross, &prompt, opts, &mut rng)?;
+            tracing::debug!(
+                seek,
+                encode_ms,
+                decode_ms = t_dec.elapsed().as_secs_f64() * 1e3,
+                tokens = result.tokens.len(),
+                temperature = result.temperature,
+                "window decoded"
+            );
             if result.no_speech_prob > 0.6 && result.avg_logprob < -1.0 {
                 seek += segment_size;
                 continue;
@@ -273,9 +285,9 @@ impl Decoder<'_> {
         Ok(p)
     }
 
-    fn detect_language(&self, encoded: &Tensor) -> Result<(String, f64)> {
+    fn detect_language(&self, cross: &CrossCache) -> Result<(String, f64)> {
         let t = self.tokens;
-        let mut state = self.model.start(encoded)?;
+        let mut state = self.model.start(cross);
         let sot = Tensor::new(&[[t.sot]], &self.model.device)?;
         let hidden = self.model.decode(&sot, &mut state)?;
         let logits: Vec<f32> = self.model.logits(&hidden, 0)?.flatten_all()?.to_vec1()?;
@@ -301,7 +313,7 @@ impl Decoder<'_> {
 
     fn generate_with_fallback(
         &self,
-        encoded: &Tensor,
+        cross: &CrossCache,
         prompt: &[u32],
         opts: &Options,
         rng: &mut StdRng,
@@ -312,7 +324,7 @@ impl Decoder<'_> {
         };
         let mut best: Option<WindowResult> = None;
         for &temp in &temps {
-            let (cand, no_speech_prob) = self.search(encoded, prompt, opts, temp, rng)?;
+            let (cand, no_speech_prob) = self.search(cross, prompt, opts, temp, rng)?;
             let text = self.tokens.decode(&cand.tokens);
             let ratio = compression_ratio(&text);
             let avg_logprob = cand.sum_logprob / (cand.tokens.len() + 1) as f64;
@@ -419,7 +431,7 @@ impl Decoder<'_> {
     /// Returns the best candidate and the no-speech probability at the start token.
     fn search(
         &self,
-        encoded: &Tensor,
+        cross: &CrossCache,
         prompt: &[u32],
         opts: &Options,
         temp: f32,
@@ -427,7 +439,7 @@ impl Decoder<'_> {
     ) -> Result<(Candidate, f64)> {
         let t = self.tokens;
         let m = self.model;
-        let mut state = m.start(encoded)?;
+        let mut state = m.start(cross);
         let input = Tensor::new(prompt, &m.device)?.unsqueeze(0)?;
         let hidden = m.decode(&input, &mut state)?;
         let sot_index = prompt.iter().position(|&x| x == t.sot).unwrap_or(0);

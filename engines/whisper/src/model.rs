@@ -66,6 +66,22 @@ fn attention(q: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&Tensor>) -> Resul
     out.transpose(1, 2)?.flatten_from(2)
 }
 
+/// Attention of `[B, T, H·d]` queries over keys/values `[1, H, S, d]` that every row shares
+/// (all beams attend to one encoded window): the beams are folded into the query axis, so it
+/// is one matmul per head against the keys, without copying them per beam.
+fn shared_attention(q: &Tensor, k: &Tensor, v: &Tensor, n_head: usize) -> Result<Tensor> {
+    let (b, t, c) = q.dims3()?;
+    let d = c / n_head;
+    // [B, T, H, d] → [H, B·T, d] → [1, H, B·T, d]
+    let q = q
+        .reshape((b * t, n_head, d))?
+        .transpose(0, 1)?
+        .contiguous()?
+        .unsqueeze(0)?;
+    let out = attention(&q, k, v, None)?; // [1, B·T, H·d]
+    out.reshape((b, t, c))
+}
+
 struct EncoderLayer {
     attn_ln: LayerNorm,
     qkv: Linear,
@@ -108,10 +124,15 @@ pub struct Whisper {
     dec_ln: LayerNorm,
 }
 
-/// Per-sequence decoder state: cross-attention keys/values of the encoded window (shared by all
-/// beams) and the growing self-attention cache (one row per beam).
+/// Cross-attention keys and values of one encoded window, per decoder layer: computed once
+/// and shared by language detection, every beam and every fallback temperature.
+#[derive(Clone)]
+pub struct CrossCache(Vec<(Tensor, Tensor)>);
+
+/// Per-sequence decoder state: the window's cross-attention cache and the growing
+/// self-attention cache (one row per beam).
 pub struct DecoderState {
-    cross: Vec<(Tensor, Tensor)>,
+    cross: CrossCache,
     past: Vec<Option<(Tensor, Tensor)>>,
     /// Tokens already fed.
     pub len: usize,
@@ -215,8 +236,8 @@ impl Whisper {
         self.enc_ln.forward(&x)
     }
 
-    /// Starts decoding against one encoded window: projects its cross-attention keys/values.
-    pub fn start(&self, encoded: &Tensor) -> Result<DecoderState> {
+    /// Projects an encoded window into the decoder layers' cross-attention keys/values.
+    pub fn cross_cache(&self, encoded: &Tensor) -> Result<CrossCache> {
         let h = self.config.decoder_heads;
         let d = self.config.d_model;
         let cross = self
@@ -230,11 +251,16 @@ impl Whisper {
                 ))
             })
             .collect::<Result<Vec<_>>>()?;
-        Ok(DecoderState {
+        Ok(CrossCache(cross))
+    }
+
+    /// A fresh decoding pass over a window.
+    pub fn start(&self, cross: &CrossCache) -> DecoderState {
+        DecoderState {
             past: vec![None; self.dec_layers.len()],
-            cross,
+            cross: cross.clone(),
             len: 0,
-        })
+        }
     }
 
     /// Feeds `tokens` `[B, T]` after the cached ones; returns the final hidden states
@@ -281,9 +307,9 @@ impl Whisper {
             let a = attention(&q, &k, &v, mask.as_ref())?;
             state.past[i] = Some((k, v));
             x = (x + l.self_out.forward(&a)?)?;
-            let q = heads(&l.cross_q.forward(&l.cross_ln.forward(&x)?)?, h)?;
-            let (ck, cv) = &state.cross[i];
-            x = (&x + l.cross_out.forward(&attention(&q, ck, cv, None)?)?)?;
+            let q = l.cross_q.forward(&l.cross_ln.forward(&x)?)?;
+            let (ck, cv) = &state.cross.0[i];
+            x = (&x + l.cross_out.forward(&shared_attention(&q, ck, cv, h)?)?)?;
             x = (&x + mlp(&x, &l.ffn_ln, &l.fc1, &l.fc2)?)?;
         }
         state.len += t;
