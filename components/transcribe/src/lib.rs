@@ -1,16 +1,245 @@
-//! `POST /api/transcribe/`: speech or humming in, text (and notes) out.
+//! `POST /api/transcribe/`: speech in, text out.
 //!
-//! Not built yet: until its issue lands the route answers 501 with a message saying so,
-//! rather than a made-up result that a client might take for real output.
+//! Accepts the seed's multipart form (`audio_file`), a raw `audio/*` body, or JSON naming a
+//! stored file (`{"audio_url": "/media/..."}`). Decodes any supported format here, folds to
+//! mono, resamples to 16 kHz, and asks the host's `whisper` graph for the transcript.
 
-use songforge_guest::request::require_method;
-use songforge_guest::{ApiError, Reply};
+use serde::Serialize;
+use songforge_audio::{DecodeError, decode, resample::resample};
+use songforge_guest::envelope::bytes_reply;
+use songforge_guest::media::{get_media, validate_name};
+use songforge_guest::request::{
+    decode_json, is_json_media_type, media_type, multipart_boundary, parse_multipart, query_pairs,
+    read_body, require_method,
+};
+use songforge_guest::{ApiError, Reply, nn, success};
+use songforge_inference::Tensor;
+use songforge_transcript::{
+    GraphTranscript, ResponseFormat, Segment, TranscribeOptions, to_srt, to_vtt,
+};
 use spin_sdk::http::{Method, Request};
 use spin_sdk::http_service;
 
-/// 405 for anything but POST, otherwise 501 `not_implemented`.
+/// Longest audio accepted, seconds (override with the `transcribe_max_seconds` variable).
+const DEFAULT_MAX_SECONDS: f64 = 30.0 * 60.0;
+/// Whisper's input rate.
+const WHISPER_RATE: u32 = 16_000;
+
+#[derive(Serialize)]
+struct SegmentOut<'a> {
+    id: usize,
+    start: f64,
+    end: f64,
+    text: &'a str,
+}
+
+#[derive(Serialize)]
+struct TranscribeResponse<'a> {
+    transcribed_text: &'a str,
+    language: &'a str,
+    language_probability: f64,
+    duration: f64,
+    task: &'a str,
+    segments: Vec<SegmentOut<'a>>,
+    engine: &'static str,
+    graph: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    model: Option<&'a str>,
+}
+
+/// Where the audio came from and the options sent with it.
+struct Upload {
+    bytes: Vec<u8>,
+    field: &'static str,
+    options: TranscribeOptions,
+}
+
+fn option_error(e: songforge_transcript::OptionError) -> ApiError {
+    ApiError::bad_request(e.message).with_field(e.field)
+}
+
+async fn read_upload(req: Request) -> Result<Upload, ApiError> {
+    let query = req.uri().query().unwrap_or("").to_string();
+    let (parts, body) = read_body(req).await?;
+    let query = query_pairs(&query);
+    let mt = media_type(&parts.headers).unwrap_or_default();
+    if mt == "multipart/form-data" {
+        let content_type = parts
+            .headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        let boundary =
+            multipart_boundary(content_type).map_err(|e| ApiError::bad_request(e.to_string()))?;
+        let form =
+            parse_multipart(&body, &boundary).map_err(|e| ApiError::bad_request(e.to_string()))?;
+        let file = form
+            .iter()
+            .find(|p| p.name == "audio_file")
+            .or_else(|| form.iter().find(|p| p.name == "file"))
+            .ok_or_else(|| {
+                ApiError::bad_request(
+                    "the form has no `audio_file` part; attach the audio as audio_file",
+                )
+                .with_field("audio_file")
+            })?;
+        let mut pairs: Vec<(String, String)> = query;
+        for p in form
+            .iter()
+            .filter(|p| p.filename.is_none() && p.name != file.name)
+        {
+            let text = p.text().map_err(|e| ApiError::bad_request(e.to_string()))?;
+            pairs.push((p.name.clone(), text.to_string()));
+        }
+        let options =
+            TranscribeOptions::from_pairs(pairs.iter().map(|(a, b)| (a.as_str(), b.as_str())))
+                .map_err(option_error)?;
+        return Ok(Upload {
+            bytes: file.data.to_vec(),
+            field: "audio_file",
+            options,
+        });
+    }
+    if is_json_media_type(&mt) {
+        let json: serde_json::Map<String, serde_json::Value> = decode_json(&body)?;
+        let url = json
+            .get("audio_url")
+            .and_then(|v| v.as_str())
+            .ok_or_else(|| {
+                ApiError::bad_request("send `audio_url` naming a stored file (/media/...)")
+                    .with_field("audio_url")
+            })?;
+        let name = url.strip_prefix("/media/").unwrap_or(url);
+        validate_name(name)
+            .map_err(|e| ApiError::bad_request(e.to_string()).with_field("audio_url"))?;
+        let (_, bytes) = get_media(name)
+            .await
+            .map_err(|e| ApiError::internal(e.to_string()))?
+            .ok_or_else(|| {
+                ApiError::not_found(format!("no stored media named {name}")).with_field("audio_url")
+            })?;
+        let mut pairs = query;
+        for (k, v) in &json {
+            let text = match v {
+                serde_json::Value::String(s) => s.clone(),
+                serde_json::Value::Null => continue,
+                other => other.to_string(),
+            };
+            pairs.push((k.clone(), text));
+        }
+        let options =
+            TranscribeOptions::from_pairs(pairs.iter().map(|(a, b)| (a.as_str(), b.as_str())))
+                .map_err(option_error)?;
+        return Ok(Upload {
+            bytes,
+            field: "audio_url",
+            options,
+        });
+    }
+    if mt.starts_with("audio/") || mt == "application/octet-stream" || mt == "video/mp4" {
+        let options =
+            TranscribeOptions::from_pairs(query.iter().map(|(a, b)| (a.as_str(), b.as_str())))
+                .map_err(option_error)?;
+        return Ok(Upload {
+            bytes: body.to_vec(),
+            field: "body",
+            options,
+        });
+    }
+    Err(ApiError::unsupported_media_type(format!(
+        "send multipart/form-data with an audio_file part, a raw audio/* body, or JSON with audio_url; got {}",
+        if mt.is_empty() {
+            "no Content-Type"
+        } else {
+            mt.as_str()
+        }
+    )))
+}
+
+/// Transcribes the request's audio with the `whisper` graph.
 #[http_service]
 async fn handle(req: Request) -> Result<Reply, ApiError> {
     require_method(&req, &[Method::POST])?;
-    Err(ApiError::not_implemented("speech-to-text", "transcription"))
+    let upload = read_upload(req).await?;
+    let max_seconds = spin_sdk::variables::get("transcribe_max_seconds")
+        .await
+        .ok()
+        .and_then(|v| v.parse::<f64>().ok())
+        .filter(|v| *v > 0.0)
+        .unwrap_or(DEFAULT_MAX_SECONDS);
+    let graph = spin_sdk::variables::get("whisper_graph")
+        .await
+        .ok()
+        .filter(|g| !g.is_empty())
+        .unwrap_or_else(|| "whisper".to_string());
+
+    let audio = decode(&upload.bytes, Some(max_seconds)).map_err(|e| {
+        let err = match e {
+            DecodeError::TooLong { .. } => ApiError::payload_too_large(e.to_string()),
+            _ => ApiError::unprocessable(e.to_string()),
+        };
+        err.with_field(upload.field)
+    })?;
+    let mono = resample(audio.with_channels(1), WHISPER_RATE)
+        .map_err(|e| ApiError::unprocessable(e.to_string()).with_field(upload.field))?;
+    let samples = mono.channels.into_iter().next().unwrap_or_default();
+    if samples.is_empty() {
+        return Err(
+            ApiError::unprocessable("the audio contains no samples").with_field(upload.field)
+        );
+    }
+    let audio_tensor = Tensor::from_f32(vec![1, samples.len() as u32], &samples)
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let options = Tensor::json(&upload.options.graph_options())
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let outputs = nn::compute(
+        &graph,
+        vec![("audio".into(), audio_tensor), ("options".into(), options)],
+    )?;
+    let result = nn::output(&graph, &outputs, "result")?;
+    let transcript: GraphTranscript = serde_json::from_slice(&result.data).map_err(|e| {
+        ApiError::internal(format!(
+            "graph `{graph}` returned an unreadable result: {e}"
+        ))
+    })?;
+
+    let text_reply = |content_type: &'static str, body: String| {
+        Ok(bytes_reply(
+            http::StatusCode::OK,
+            &http::HeaderValue::from_static(content_type),
+            body.into(),
+        ))
+    };
+    match upload.options.response_format {
+        ResponseFormat::Text => text_reply(
+            "text/plain; charset=utf-8",
+            format!("{}\n", transcript.text),
+        ),
+        ResponseFormat::Srt => text_reply(
+            "application/x-subrip; charset=utf-8",
+            to_srt(&transcript.segments),
+        ),
+        ResponseFormat::Vtt => text_reply("text/vtt; charset=utf-8", to_vtt(&transcript.segments)),
+        ResponseFormat::Json => Ok(success(&TranscribeResponse {
+            transcribed_text: &transcript.text,
+            language: &transcript.language,
+            language_probability: transcript.language_probability,
+            duration: (transcript.duration * 1000.0).round() / 1000.0,
+            task: &upload.options.task,
+            segments: transcript
+                .segments
+                .iter()
+                .enumerate()
+                .map(|(id, s): (usize, &Segment)| SegmentOut {
+                    id,
+                    start: s.start,
+                    end: s.end,
+                    text: s.text.trim(),
+                })
+                .collect(),
+            engine: "whisper",
+            graph: &graph,
+            model: transcript.model.as_deref(),
+        })),
+    }
 }

@@ -1,0 +1,400 @@
+//! `/api/transcribe/` end to end with the real packaged Whisper weights: espeak-ng speech
+//! (tests/fixtures/speech) through the host's `whisper` graph, compared with what
+//! faster-whisper gives on the same weights, plus every bad-input case.
+//!
+//! Needs the default models installed (`make test` pulls them first).
+
+use http::{Method, StatusCode};
+use songforge_audio::{decode, encode_flac};
+use songforge_e2e::*;
+use std::path::{Path, PathBuf};
+
+fn fixture(name: &str) -> PathBuf {
+    repo().join("tests/fixtures/speech").join(name)
+}
+
+fn read(name: &str) -> Vec<u8> {
+    std::fs::read(fixture(name)).expect("fixture")
+}
+
+fn models_dir() -> PathBuf {
+    std::env::var_os("SONGFORGE_MODELS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join("models/store"))
+}
+
+/// A runtime config in the scratch dir: key-value there, both Whisper graphs on the CPU.
+fn whisper_config(state: &Path, models: PathBuf) -> songforge::ServerConfig {
+    let rc = state.join("runtime-config.toml");
+    std::fs::write(
+        &rc,
+        "[wasi_nn.graphs.whisper]\nengine = \"whisper\"\nmodel = \"whisper-base\"\ntarget = \"cpu\"\n\n\
+         [wasi_nn.graphs.whisper-tiny-en]\nengine = \"whisper\"\nmodel = \"whisper-tiny-en\"\ntarget = \"cpu\"\n",
+    )
+    .expect("write runtime config");
+    let mut c = config(app_manifest(), state);
+    c.runtime_config = Some(rc);
+    c.models_dir = models;
+    c
+}
+
+/// A multipart form with the audio as `audio_file` and the given text fields.
+fn form(audio: &[u8], filename: &str, fields: &[(&str, &str)]) -> (String, Vec<u8>) {
+    let boundary = "songforge-test-boundary-7d1f";
+    let mut body = Vec::new();
+    for (k, v) in fields {
+        body.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n")
+                .as_bytes(),
+        );
+    }
+    body.extend_from_slice(
+        format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"audio_file\"; filename=\"{filename}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    body.extend_from_slice(audio);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+async fn transcribe(http: &Http, audio: &[u8], filename: &str, fields: &[(&str, &str)]) -> Reply {
+    let (ct, body) = form(audio, filename, fields);
+    http.send(
+        Method::POST,
+        "/api/transcribe/",
+        &[("content-type", &ct)],
+        body,
+    )
+    .await
+}
+
+fn words(text: &str) -> Vec<String> {
+    text.to_lowercase()
+        .split_whitespace()
+        .map(|w| {
+            w.chars()
+                .filter(|c| c.is_alphanumeric() || *c == '\'')
+                .collect::<String>()
+        })
+        .filter(|w| !w.is_empty())
+        .collect()
+}
+
+/// Word-level edit distance.
+fn edits(a: &[String], b: &[String]) -> usize {
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, x) in a.iter().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, y) in b.iter().enumerate() {
+            cur[j + 1] = (prev[j] + usize::from(x != y))
+                .min(prev[j + 1] + 1)
+                .min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// Word error rate in percent of `hyp` against `reference`, pooled over all pairs.
+fn wer(pairs: &[(String, String)]) -> f64 {
+    let (mut e, mut n) = (0, 0);
+    for (reference, hyp) in pairs {
+        let r = words(reference);
+        e += edits(&r, &words(hyp));
+        n += r.len();
+    }
+    100.0 * e as f64 / n as f64
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn speech_is_transcribed_as_faster_whisper_does() {
+    let state = scratch_dir("transcribe-speech");
+    let server = start(whisper_config(&state, models_dir())).await;
+    let http = Http::new(server.addr);
+    let peer: serde_json::Value =
+        serde_json::from_slice(&read("faster-whisper-base.json")).expect("peer json");
+    let truth: Vec<(String, String)> = std::fs::read_to_string(fixture("texts.tsv"))
+        .expect("texts")
+        .lines()
+        .filter_map(|l| l.split_once('\t'))
+        .map(|(a, b)| (format!("{a}.wav"), b.to_string()))
+        .collect();
+
+    let health = http.get("/api/health/").await.json();
+    let whisper = health["models"]
+        .as_array()
+        .and_then(|m| m.iter().find(|g| g["name"] == "whisper"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(whisper["available"], true, "{health}");
+    assert_eq!(whisper["model"], "whisper-base", "{health}");
+    assert_eq!(whisper["device"], "cpu", "{health}");
+
+    let (mut ours_vs_peer, mut ours_vs_truth, mut peer_vs_truth) = (vec![], vec![], vec![]);
+    for (clip, text) in &truth {
+        let r = transcribe(&http, &read(clip), clip, &[("beam_size", "1")]).await;
+        assert_eq!(r.status, StatusCode::OK, "{clip}: {:?}", r.body);
+        let j = r.json();
+        assert_eq!(j["success"], true);
+        assert_eq!(j["language"], "en", "{clip}: {j}");
+        assert_eq!(j["engine"], "whisper");
+        assert_eq!(j["model"], "whisper-base");
+        let ours = j["transcribed_text"].as_str().expect("text").to_string();
+        let duration = j["duration"].as_f64().expect("duration");
+        assert!((3.0..5.0).contains(&duration), "{clip}: {duration}");
+        let segs = j["segments"].as_array().expect("segments");
+        assert!(!segs.is_empty());
+        let end = segs.last().and_then(|s| s["end"].as_f64()).expect("end");
+        assert!(
+            end > 2.0 && end <= duration + 0.01,
+            "{clip}: last segment ends at {end}"
+        );
+        let theirs = peer["greedy"][clip]
+            .as_str()
+            .expect("peer text")
+            .to_string();
+        ours_vs_peer.push((theirs.clone(), ours.clone()));
+        ours_vs_truth.push((text.clone(), ours));
+        peer_vs_truth.push((text.clone(), theirs));
+    }
+    let agreement = wer(&ours_vs_peer);
+    let (ours, theirs) = (wer(&ours_vs_truth), wer(&peer_vs_truth));
+    eprintln!(
+        "WER ours↔faster-whisper {agreement:.1}%, vs truth: ours {ours:.1}%, faster-whisper {theirs:.1}%"
+    );
+    assert!(agreement <= 2.0, "{ours_vs_peer:?}");
+    assert!(
+        ours <= theirs + 1e-9,
+        "ours {ours} vs faster-whisper {theirs}"
+    );
+
+    // Beam search (the default) on the same clips, against the peer's beam-5 output.
+    let r = transcribe(&http, &read("clip4.wav"), "clip4.wav", &[]).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let beam = r.json()["transcribed_text"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let peer_beam = peer["beam5"]["clip4.wav"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        wer(&[(peer_beam.clone(), beam.clone())]) <= 2.0,
+        "{beam} vs {peer_beam}"
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wav_mp3_and_flac_of_one_clip_give_the_same_text_in_every_format() {
+    let state = scratch_dir("transcribe-formats");
+    let server = start(whisper_config(&state, models_dir())).await;
+    let http = Http::new(server.addr);
+    let wav = read("clip1.wav");
+    let flac = encode_flac(&decode(&wav, None).expect("decode"), 16).expect("flac");
+    let greedy = [("beam_size", "1")];
+    let mut texts = Vec::new();
+    for (bytes, name) in [
+        (wav.clone(), "clip1.wav"),
+        (read("clip1.mp3"), "clip1.mp3"),
+        (flac, "clip1.flac"),
+    ] {
+        let r = transcribe(&http, &bytes, name, &greedy).await;
+        assert_eq!(r.status, StatusCode::OK, "{name}: {:?}", r.body);
+        texts.push(
+            r.json()["transcribed_text"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+        );
+    }
+    assert_eq!(texts[0], texts[1], "mp3");
+    assert_eq!(texts[0], texts[2], "flac");
+
+    // A raw body with options in the query, the English-only graph, plain text out.
+    let r = http
+        .send(
+            Method::POST,
+            "/api/transcribe?response_format=text&beam_size=1",
+            &[("content-type", "audio/wav")],
+            wav.clone(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(
+        r.header("content-type")
+            .unwrap_or_default()
+            .starts_with("text/plain")
+    );
+    assert_eq!(String::from_utf8_lossy(&r.body).trim(), texts[0]);
+
+    let r = transcribe(
+        &http,
+        &wav,
+        "clip1.wav",
+        &[("response_format", "srt"), ("beam_size", "1")],
+    )
+    .await;
+    let srt = String::from_utf8_lossy(&r.body).to_string();
+    assert!(srt.starts_with("1\n00:00:00,000 --> 00:00:0"), "{srt}");
+    assert!(srt.contains(texts[0].as_str()), "{srt}");
+    let r = transcribe(
+        &http,
+        &wav,
+        "clip1.wav",
+        &[("response_format", "vtt"), ("beam_size", "1")],
+    )
+    .await;
+    let vtt = String::from_utf8_lossy(&r.body).to_string();
+    assert!(vtt.starts_with("WEBVTT\n\n00:00:00.000 --> "), "{vtt}");
+
+    // A stored upload, by URL, in JSON.
+    let r = http
+        .send(
+            Method::POST,
+            "/media/",
+            &[("content-type", "audio/wav")],
+            wav,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let url = r.json()["url"].as_str().expect("url").to_string();
+    let r = http
+        .post_json(
+            "/api/transcribe/",
+            &serde_json::json!({"audio_url": url, "beam_size": 1}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(
+        r.json()["transcribed_text"].as_str(),
+        Some(texts[0].as_str())
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_inputs_get_clear_errors() {
+    let state = scratch_dir("transcribe-bad");
+    let mut cfg = whisper_config(&state, models_dir());
+    cfg.env = std::sync::Arc::new(|k| {
+        (k == "SPIN_VARIABLE_TRANSCRIBE_MAX_SECONDS").then(|| "2".to_string())
+    });
+    let server = start(cfg).await;
+    let http = Http::new(server.addr);
+    let expect = |r: &Reply, status: StatusCode, field: Option<&str>| {
+        assert_eq!(r.status, status, "{:?}", r.body);
+        let j = r.json();
+        assert_eq!(j["success"], false);
+        if let Some(f) = field {
+            assert_eq!(j["error"]["field"], f, "{j}");
+        }
+    };
+    let (ct, body) = (
+        "multipart/form-data; boundary=b1",
+        "--b1\r\nContent-Disposition: form-data; name=\"language\"\r\n\r\nen\r\n--b1--\r\n",
+    );
+    let r = http
+        .send(
+            Method::POST,
+            "/api/transcribe/",
+            &[("content-type", ct)],
+            body,
+        )
+        .await;
+    expect(&r, StatusCode::BAD_REQUEST, Some("audio_file"));
+    let r = transcribe(&http, b"", "empty.wav", &[]).await;
+    expect(&r, StatusCode::UNPROCESSABLE_ENTITY, Some("audio_file"));
+    let r = transcribe(&http, b"this is not audio at all", "x.wav", &[]).await;
+    expect(&r, StatusCode::UNPROCESSABLE_ENTITY, Some("audio_file"));
+    let r = transcribe(&http, &read("clip1.wav"), "clip1.wav", &[]).await;
+    expect(&r, StatusCode::PAYLOAD_TOO_LARGE, Some("audio_file"));
+    let short = wav_tone(8000);
+    for (field, value) in [
+        ("language", "klingon!"),
+        ("task", "summarise"),
+        ("response_format", "docx"),
+        ("beam_size", "99"),
+    ] {
+        let r = transcribe(&http, &short, "tone.wav", &[(field, value)]).await;
+        expect(&r, StatusCode::BAD_REQUEST, Some(field));
+    }
+    let r = http
+        .post_json(
+            "/api/transcribe/",
+            &serde_json::json!({"audio_url": "/media/nothing_here.wav"}),
+        )
+        .await;
+    expect(&r, StatusCode::NOT_FOUND, Some("audio_url"));
+    let r = http
+        .send(
+            Method::POST,
+            "/api/transcribe/",
+            &[("content-type", "text/plain")],
+            "hello",
+        )
+        .await;
+    expect(&r, StatusCode::UNSUPPORTED_MEDIA_TYPE, None);
+    let r = http.get("/api/transcribe/").await;
+    expect(&r, StatusCode::METHOD_NOT_ALLOWED, None);
+    // A well-formed code the model has no token for is the graph's 422; a known one works.
+    let raw = |lang: &'static str| {
+        let http = &http;
+        let short = short.clone();
+        async move {
+            http.send(
+                Method::POST,
+                &format!("/api/transcribe?language={lang}"),
+                &[("content-type", "audio/wav")],
+                short,
+            )
+            .await
+        }
+    };
+    let r = raw("xx").await;
+    expect(&r, StatusCode::UNPROCESSABLE_ENTITY, None);
+    assert!(
+        r.json()["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("xx")
+    );
+    let r = raw("de").await;
+    assert_eq!(r.status, StatusCode::OK, "base knows German: {:?}", r.body);
+    server.shutdown().await;
+    assert!(
+        stored_keys(&state).is_empty(),
+        "nothing is stored by transcription"
+    );
+
+    // Models not installed: 503 naming the model and the command that installs it.
+    let state = scratch_dir("transcribe-no-model");
+    let server = start(whisper_config(&state, state.join("empty-store"))).await;
+    let http = Http::new(server.addr);
+    let r = transcribe(&http, &short, "tone.wav", &[]).await;
+    expect(&r, StatusCode::SERVICE_UNAVAILABLE, None);
+    let msg = r.json()["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        msg.contains("whisper-base") && msg.contains("songforge models pull whisper-base"),
+        "{msg}"
+    );
+    let health = http.get("/api/health/").await.json();
+    let whisper = health["models"]
+        .as_array()
+        .and_then(|m| m.iter().find(|g| g["name"] == "whisper"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(whisper["available"], false, "{health}");
+    let reason = whisper["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("songforge models pull whisper-base"),
+        "{health}"
+    );
+    server.shutdown().await;
+}
