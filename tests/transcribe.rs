@@ -214,7 +214,25 @@ async fn wav_mp3_and_flac_of_one_clip_give_the_same_text_in_every_format() {
     assert_eq!(texts[0], texts[1], "mp3");
     assert_eq!(texts[0], texts[2], "flac");
 
-    // A raw body with options in the query, the English-only graph, plain text out.
+    // The English-only tiny model, picked per request.
+    let r = transcribe(
+        &http,
+        &wav,
+        "clip1.wav",
+        &[("model", "whisper-tiny-en"), ("beam_size", "1")],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let j = r.json();
+    assert_eq!(j["model"], "whisper-tiny-en");
+    assert_eq!(j["language"], "en");
+    let tiny = j["transcribed_text"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(tiny.to_lowercase().contains("lazy dog"), "{tiny}");
+
+    // A raw body with options in the query, plain text out.
     let r = http
         .send(
             Method::POST,
@@ -318,6 +336,7 @@ async fn bad_inputs_get_clear_errors() {
         ("task", "summarise"),
         ("response_format", "docx"),
         ("beam_size", "99"),
+        ("model", "gpt-4"),
     ] {
         let r = transcribe(&http, &short, "tone.wav", &[(field, value)]).await;
         expect(&r, StatusCode::BAD_REQUEST, Some(field));

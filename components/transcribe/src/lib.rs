@@ -167,11 +167,33 @@ async fn handle(req: Request) -> Result<Reply, ApiError> {
         .and_then(|v| v.parse::<f64>().ok())
         .filter(|v| *v > 0.0)
         .unwrap_or(DEFAULT_MAX_SECONDS);
-    let graph = spin_sdk::variables::get("whisper_graph")
+    let default_graph = spin_sdk::variables::get("whisper_graph")
         .await
         .ok()
         .filter(|g| !g.is_empty())
         .unwrap_or_else(|| "whisper".to_string());
+    let graph = match &upload.options.model {
+        None => default_graph,
+        Some(m) => {
+            let allowed = spin_sdk::variables::get("transcribe_graphs")
+                .await
+                .unwrap_or_default();
+            let allowed: Vec<&str> = allowed
+                .split(',')
+                .map(str::trim)
+                .filter(|g| !g.is_empty())
+                .chain(std::iter::once(default_graph.as_str()))
+                .collect();
+            if !allowed.contains(&m.as_str()) {
+                return Err(ApiError::bad_request(format!(
+                    "model {m:?} is not one of {}",
+                    allowed.join(", ")
+                ))
+                .with_field("model"));
+            }
+            m.clone()
+        }
+    };
 
     let audio = decode(&upload.bytes, Some(max_seconds)).map_err(|e| {
         let err = match e {

@@ -51,6 +51,9 @@ pub struct TranscribeOptions {
     pub initial_prompt: Option<String>,
     pub beam_size: Option<u32>,
     pub temperature: Option<f32>,
+    /// The wasi-nn graph to use (`whisper`, `whisper-tiny-en`); checked by the component
+    /// against the graphs it is configured with.
+    pub model: Option<String>,
 }
 
 /// Longest accepted initial prompt, characters.
@@ -145,6 +148,16 @@ impl TranscribeOptions {
                             bad("temperature", format!("{v:?} is not a number from 0 to 1"))
                         })?;
                     o.temperature = Some(t);
+                }
+                "model" => {
+                    let ok = !v.is_empty()
+                        && v.len() <= 64
+                        && v.chars()
+                            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+                    if !ok {
+                        return Err(bad("model", format!("{v:?} is not a model name")));
+                    }
+                    o.model = Some(v.to_string());
                 }
                 _ => {}
             }

@@ -5,6 +5,10 @@ use songforge_whisper::{Options, WhisperEngine};
 use std::time::Instant;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
     let args: Vec<String> = std::env::args().collect();
     let [_, dir, wav, rest @ ..] = args.as_slice() else {
         return Err("usage: transcribe MODEL_DIR FILE.wav [OPTIONS_JSON]".into());

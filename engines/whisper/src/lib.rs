@@ -9,6 +9,7 @@ pub mod ct2;
 pub mod decode;
 pub mod mel;
 pub mod model;
+mod ops;
 pub mod tokens;
 
 pub use decode::{Options, Segment, Task, Transcript};
@@ -47,8 +48,8 @@ impl WhisperEngine {
         };
         let unavailable = |e: String| EngineError::Unavailable(format!("{model_id}: {e}"));
         let ckpt = checkpoint::load(dir, device, dtype).map_err(|e| unavailable(first_line(&e)))?;
-        let tokens =
-            tokens::WhisperTokens::load(&dir.join("tokenizer.json")).map_err(unavailable)?;
+        let tokens = tokens::WhisperTokens::load(&dir.join("tokenizer.json"), ckpt.config.vocab)
+            .map_err(unavailable)?;
         let model = model::Whisper::new(&ckpt.weights, ckpt.config, device.clone(), dtype)
             .map_err(|e| unavailable(first_line(&e)))?;
         let pool = rayon::ThreadPoolBuilder::new()
@@ -106,7 +107,7 @@ impl WhisperEngine {
                 self.languages().join(", ")
             )));
         }
-        if opts.task == Task::Translate && self.tokens.translate.is_none() {
+        if opts.task == Task::Translate && !self.tokens.multilingual() {
             return Err(EngineError::InvalidInput(
                 "this English-only model cannot translate".into(),
             ));

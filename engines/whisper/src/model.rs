@@ -61,7 +61,7 @@ fn attention(q: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&Tensor>) -> Resul
     if let Some(mask) = mask {
         w = w.broadcast_add(mask)?;
     }
-    let w = candle_nn::ops::softmax_last_dim(&w)?;
+    let w = crate::ops::softmax_last_dim(w)?;
     let out = w.broadcast_matmul(v)?;
     out.transpose(1, 2)?.flatten_from(2)
 }
@@ -105,7 +105,7 @@ struct DecoderLayer {
 }
 
 fn mlp(x: &Tensor, ln: &LayerNorm, fc1: &Linear, fc2: &Linear) -> Result<Tensor> {
-    fc2.forward(&fc1.forward(&ln.forward(x)?)?.gelu_erf()?)
+    fc2.forward(&crate::ops::gelu_erf(fc1.forward(&ln.forward(x)?)?)?)
 }
 
 /// A loaded Whisper model on one device.
@@ -217,8 +217,8 @@ impl Whisper {
     /// Encodes log-mel features `[1, n_mels, 3000]` into `[1, audio_ctx, d_model]`.
     pub fn encode(&self, mel: &Tensor) -> Result<Tensor> {
         let mel = mel.to_dtype(self.dtype)?;
-        let x = self.conv1.forward(&mel)?.gelu_erf()?;
-        let x = self.conv2.forward(&x)?.gelu_erf()?;
+        let x = crate::ops::gelu_erf(self.conv1.forward(&mel)?)?;
+        let x = crate::ops::gelu_erf(self.conv2.forward(&x)?)?;
         let x = x.transpose(1, 2)?;
         let t = x.dim(1)?;
         let mut x = x.broadcast_add(&self.enc_pos.narrow(0, 0, t)?)?;

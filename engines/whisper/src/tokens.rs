@@ -28,20 +28,26 @@ pub struct WhisperTokens {
     pub no_speech: Option<u32>,
     /// `<|0.00|>`: timestamp tokens follow, one per 20 ms.
     pub timestamp_begin: u32,
-    /// (code, token id) of every language the vocabulary has.
+    /// (code, token id) of every language the model can be told to transcribe.
     pub languages: Vec<(&'static str, u32)>,
+    /// Trained on many languages; English-only models (`*.en`) take no language or task
+    /// tokens even though their vocabulary lists them.
+    multilingual: bool,
 }
 
 impl WhisperTokens {
-    /// Reads `tokenizer.json` and resolves the control tokens.
-    pub fn load(path: &Path) -> Result<Self, String> {
+    /// Reads `tokenizer.json` and resolves the control tokens. `vocab_size` is the model's:
+    /// multilingual checkpoints have 51865 or more entries, English-only ones 51864.
+    pub fn load(path: &Path, vocab_size: usize) -> Result<Self, String> {
         let tokenizer =
             Tokenizer::from_file(path).map_err(|e| format!("{}: {e}", path.display()))?;
         let id = |t: &str| tokenizer.token_to_id(t);
         let need = |t: &str| id(t).ok_or_else(|| format!("{}: lacks {t}", path.display()));
         let no_timestamps = need("<|notimestamps|>")?;
+        let multilingual = vocab_size >= 51_865;
         let languages = LANGUAGES
             .iter()
+            .filter(|&&code| multilingual || code == "en")
             .filter_map(|&code| id(&format!("<|{code}|>")).map(|i| (code, i)))
             .collect();
         Ok(Self {
@@ -55,13 +61,14 @@ impl WhisperTokens {
             timestamp_begin: no_timestamps + 1,
             no_timestamps,
             languages,
+            multilingual,
             tokenizer,
         })
     }
 
     /// Whether the model was trained on many languages (it has `<|de|>` etc., not just English).
     pub fn multilingual(&self) -> bool {
-        self.languages.len() > 1
+        self.multilingual
     }
 
     /// Text tokens for a prompt; a leading space as Whisper's prompts use.
