@@ -417,3 +417,84 @@ async fn bad_inputs_get_clear_errors() {
     );
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn languages_are_detected_translation_works_and_long_audio_is_stitched() {
+    let state = scratch_dir("transcribe-long");
+    let server = start(whisper_config(&state, models_dir())).await;
+    let http = Http::new(server.addr);
+
+    // German speech: detected, transcribed, and translated into English.
+    let de = read("de1.wav");
+    let r = transcribe(&http, &de, "de1.wav", &[("beam_size", "1")]).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let j = r.json();
+    assert_eq!(j["language"], "de", "{j}");
+    let text = j["transcribed_text"]
+        .as_str()
+        .unwrap_or_default()
+        .to_lowercase();
+    assert!(
+        text.contains("guten morgen") && text.contains("sonne"),
+        "{text}"
+    );
+    let r = transcribe(
+        &http,
+        &de,
+        "de1.wav",
+        &[("beam_size", "1"), ("task", "translate")],
+    )
+    .await;
+    let j = r.json();
+    assert_eq!(j["task"], "translate");
+    let text = j["transcribed_text"]
+        .as_str()
+        .unwrap_or_default()
+        .to_lowercase();
+    assert!(text.contains("good morning"), "{text}");
+
+    // 39 s: the four sentences twice with pauses, so two 30 s windows must be stitched.
+    let mut long = Vec::new();
+    for _ in 0..2 {
+        for i in 1..=4 {
+            let a = decode(&read(&format!("clip{i}.wav")), None).expect("decode");
+            long.extend_from_slice(&a.channels[0]);
+            long.extend(std::iter::repeat_n(0.0, 16_000));
+        }
+    }
+    let audio = songforge_audio::Audio {
+        sample_rate: 16_000,
+        channels: vec![long],
+    };
+    let wav =
+        songforge_audio::encode_wav(&audio, songforge_audio::SampleFormat::Int16).expect("wav");
+    let r = transcribe(
+        &http,
+        &wav,
+        "long.wav",
+        &[("model", "whisper-tiny-en"), ("beam_size", "1")],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let j = r.json();
+    let text = j["transcribed_text"]
+        .as_str()
+        .unwrap_or_default()
+        .to_lowercase();
+    for word in ["lazy", "store", "universe", "river"] {
+        assert_eq!(text.matches(word).count(), 2, "{word} twice in {text}");
+    }
+    let segs = j["segments"].as_array().cloned().unwrap_or_default();
+    let starts: Vec<f64> = segs.iter().filter_map(|s| s["start"].as_f64()).collect();
+    assert!(starts.windows(2).all(|w| w[0] <= w[1]), "{starts:?}");
+    let last_end = segs
+        .last()
+        .and_then(|s| s["end"].as_f64())
+        .unwrap_or_default();
+    let duration = j["duration"].as_f64().unwrap_or_default();
+    assert!(
+        last_end > 30.0 && last_end <= duration + 0.01,
+        "{last_end} of {duration}"
+    );
+    server.shutdown().await;
+}
