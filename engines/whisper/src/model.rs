@@ -118,7 +118,10 @@ pub struct Whisper {
     enc_pos: Tensor,
     enc_layers: Vec<EncoderLayer>,
     enc_ln: LayerNorm,
-    embed: Tensor,
+    /// Token embeddings transposed, `[d_model, vocab]`: the output projection reads all of it
+    /// every step (the largest read of a step), a third faster from contiguous rows than
+    /// through a transposed view; an embedding lookup becomes a column gather.
+    embed_t: Tensor,
     dec_pos: Tensor,
     dec_layers: Vec<DecoderLayer>,
     dec_ln: LayerNorm,
@@ -204,7 +207,7 @@ impl Whisper {
             enc_pos: get(w, "encoder/position_encodings/encodings")?,
             enc_layers,
             enc_ln: layer_norm(w, "encoder/layer_norm")?,
-            embed: get(w, "decoder/embeddings/weight")?,
+            embed_t: get(w, "decoder/embeddings/weight")?.t()?.contiguous()?,
             dec_pos: get(w, "decoder/position_encodings/encodings")?,
             dec_layers,
             dec_ln: layer_norm(w, "decoder/layer_norm")?,
@@ -274,7 +277,7 @@ impl Whisper {
                 self.config.text_ctx
             )));
         }
-        let emb = self.embed.embedding(&tokens.flatten_all()?)?;
+        let emb = self.embed_t.index_select(&tokens.flatten_all()?, 1)?.t()?;
         let emb = emb.reshape((tokens.dim(0)?, t, self.config.d_model))?;
         let mut x = emb.broadcast_add(&self.dec_pos.narrow(0, offset, t)?)?;
         let mask = if t > 1 {
@@ -319,6 +322,6 @@ impl Whisper {
     /// Logits `[B, vocab]` (f32) at position `pos` of hidden states from [`Self::decode`].
     pub fn logits(&self, hidden: &Tensor, pos: usize) -> Result<Tensor> {
         let x = hidden.i((.., pos, ..))?.contiguous()?;
-        x.matmul(&self.embed.t()?)?.to_dtype(DType::F32)
+        x.matmul(&self.embed_t)?.to_dtype(DType::F32)
     }
 }
