@@ -82,6 +82,16 @@ fn words(text: &str) -> Vec<String> {
         .collect()
 }
 
+/// The health report's line for graph `name`.
+async fn health_graph(http: &Http, name: &str) -> serde_json::Value {
+    let health = http.get("/api/health/").await.json();
+    health["models"]
+        .as_array()
+        .and_then(|m| m.iter().find(|g| g["name"] == name))
+        .cloned()
+        .unwrap_or_default()
+}
+
 /// Word-level edit distance.
 fn edits(a: &[String], b: &[String]) -> usize {
     let mut prev: Vec<usize> = (0..=b.len()).collect();
@@ -122,15 +132,10 @@ async fn speech_is_transcribed_as_faster_whisper_does() {
         .map(|(a, b)| (format!("{a}.wav"), b.to_string()))
         .collect();
 
-    let health = http.get("/api/health/").await.json();
-    let whisper = health["models"]
-        .as_array()
-        .and_then(|m| m.iter().find(|g| g["name"] == "whisper"))
-        .cloned()
-        .unwrap_or_default();
-    assert_eq!(whisper["available"], true, "{health}");
-    assert_eq!(whisper["model"], "whisper-base", "{health}");
-    assert_eq!(whisper["device"], "cpu", "{health}");
+    let whisper = health_graph(&http, "whisper").await;
+    assert_eq!(whisper["available"], true, "{whisper}");
+    assert_eq!(whisper["model"], "whisper-base", "{whisper}");
+    assert_eq!(whisper["device"], "cpu", "{whisper}");
 
     let (mut ours_vs_peer, mut ours_vs_truth, mut peer_vs_truth) = (vec![], vec![], vec![]);
     for (clip, text) in &truth {
@@ -403,17 +408,12 @@ async fn bad_inputs_get_clear_errors() {
         msg.contains("whisper-base") && msg.contains("songforge models pull whisper-base"),
         "{msg}"
     );
-    let health = http.get("/api/health/").await.json();
-    let whisper = health["models"]
-        .as_array()
-        .and_then(|m| m.iter().find(|g| g["name"] == "whisper"))
-        .cloned()
-        .unwrap_or_default();
-    assert_eq!(whisper["available"], false, "{health}");
+    let whisper = health_graph(&http, "whisper").await;
+    assert_eq!(whisper["available"], false, "{whisper}");
     let reason = whisper["reason"].as_str().unwrap_or_default();
     assert!(
         reason.contains("songforge models pull whisper-base"),
-        "{health}"
+        "{whisper}"
     );
     server.shutdown().await;
 }

@@ -164,49 +164,31 @@ mod tests {
         sum * 2.0 / std::f64::consts::PI.sqrt()
     }
 
+    fn values(t: candle_core::Result<Tensor>) -> Vec<f32> {
+        t.and_then(|t| t.flatten_all())
+            .and_then(|t| t.to_vec1::<f32>())
+            .expect("tensor values")
+    }
+
+    fn max_diff(a: &[f32], b: &[f32]) -> f32 {
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0f32, f32::max)
+    }
+
     #[test]
     fn ops_match_candle() {
         let dev = candle_core::Device::Cpu;
         let v: Vec<f32> = (0..3000)
             .map(|i| ((i * 7919) % 1000) as f32 / 100.0 - 5.0)
             .collect();
-        let t = Tensor::from_vec(v, (2, 1500), &dev).unwrap();
-        let a = softmax_last_dim(t.copy().unwrap())
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .to_vec1::<f32>()
-            .unwrap();
-        let b = candle_nn::ops::softmax_last_dim(&t)
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .to_vec1::<f32>()
-            .unwrap();
-        let err = a
-            .iter()
-            .zip(&b)
-            .map(|(x, y)| (x - y).abs())
-            .fold(0f32, f32::max);
-        assert!(err < 1e-7, "softmax {err}");
-        let a = gelu_erf(t.copy().unwrap())
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .to_vec1::<f32>()
-            .unwrap();
-        let b = t
-            .gelu_erf()
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .to_vec1::<f32>()
-            .unwrap();
-        let err = a
-            .iter()
-            .zip(&b)
-            .map(|(x, y)| (x - y).abs())
-            .fold(0f32, f32::max);
-        assert!(err < 2e-6, "gelu {err}");
+        let t = Tensor::from_vec(v, (2, 1500), &dev).expect("tensor");
+        let ours = values(t.copy().and_then(softmax_last_dim));
+        let theirs = values(candle_nn::ops::softmax_last_dim(&t));
+        assert!(max_diff(&ours, &theirs) < 1e-7, "softmax");
+        let ours = values(t.copy().and_then(gelu_erf));
+        let theirs = values(t.gelu_erf());
+        assert!(max_diff(&ours, &theirs) < 2e-6, "gelu");
     }
 }
