@@ -19,7 +19,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let tok = Tensor::new(&[[50257u32]], &Device::Cpu)?;
     let h = m.decode(&tok, &mut st)?;
     let t = Instant::now();
-    let n = 40;
+    let n: usize = std::env::var("STEPS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(40);
     for _ in 0..n {
         let h = m.decode(&tok, &mut st)?;
         let _ = m.logits(&h, 0)?;

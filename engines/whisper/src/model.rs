@@ -53,11 +53,13 @@ fn heads(x: &Tensor, n_head: usize) -> Result<Tensor> {
     x.reshape((b, t, n_head, c / n_head))?.transpose(1, 2)
 }
 
-/// `softmax(q·kᵀ/√d + mask)·v` over heads, back to `[B, T, H·d]`.
-fn attention(q: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&Tensor>) -> Result<Tensor> {
+/// `softmax(q·kᵀ/√d + mask)·v` over heads, back to `[B, T, H·d]`. Keys come transposed,
+/// `[B, H, d, S]`, and contiguous: a transposed view would be copied by every matmul, which
+/// for the cross-attention keys meant copying them on every decoding step.
+fn attention(q: &Tensor, k_t: &Tensor, v: &Tensor, mask: Option<&Tensor>) -> Result<Tensor> {
     let d = q.dim(D::Minus1)? as f64;
     let q = (q * d.powf(-0.5))?.contiguous()?;
-    let mut w = q.broadcast_matmul(&k.t()?)?;
+    let mut w = q.broadcast_matmul(k_t)?;
     if let Some(mask) = mask {
         w = w.broadcast_add(mask)?;
     }
@@ -66,7 +68,7 @@ fn attention(q: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&Tensor>) -> Resul
     out.transpose(1, 2)?.flatten_from(2)
 }
 
-/// Attention of `[B, T, H·d]` queries over keys/values `[1, H, S, d]` that every row shares
+/// Attention of `[B, T, H·d]` queries over keys `[1, H, d, S]` and values `[1, H, S, d]` that every row shares
 /// (all beams attend to one encoded window): the beams are folded into the query axis, so it
 /// is one matmul per head against the keys, without copying them per beam.
 fn shared_attention(q: &Tensor, k: &Tensor, v: &Tensor, n_head: usize) -> Result<Tensor> {
@@ -232,7 +234,8 @@ impl Whisper {
             let q = heads(&qkv.narrow(2, 0, d)?, h)?;
             let k = heads(&qkv.narrow(2, d, d)?, h)?;
             let v = heads(&qkv.narrow(2, 2 * d, d)?, h)?;
-            let a = l.out.forward(&attention(&q, &k, &v, None)?)?;
+            let k_t = k.t()?.contiguous()?;
+            let a = l.out.forward(&attention(&q, &k_t, &v, None)?)?;
             x = (x + a)?;
             x = (&x + mlp(&x, &l.ffn_ln, &l.fc1, &l.fc2)?)?;
         }
@@ -249,7 +252,7 @@ impl Whisper {
             .map(|l| {
                 let kv = l.cross_kv.forward(encoded)?;
                 Ok((
-                    heads(&kv.narrow(2, 0, d)?, h)?.contiguous()?,
+                    heads(&kv.narrow(2, 0, d)?, h)?.t()?.contiguous()?,
                     heads(&kv.narrow(2, d, d)?, h)?.contiguous()?,
                 ))
             })
@@ -301,10 +304,11 @@ impl Whisper {
         for (i, l) in self.dec_layers.iter().enumerate() {
             let qkv = l.self_qkv.forward(&l.self_ln.forward(&x)?)?;
             let q = heads(&qkv.narrow(2, 0, d)?, h)?;
-            let mut k = heads(&qkv.narrow(2, d, d)?, h)?.contiguous()?;
+            // The self-attention cache keeps keys transposed, `[B, H, d, T]`, growing along T.
+            let mut k = heads(&qkv.narrow(2, d, d)?, h)?.t()?.contiguous()?;
             let mut v = heads(&qkv.narrow(2, 2 * d, d)?, h)?.contiguous()?;
             if let Some((pk, pv)) = &state.past[i] {
-                k = Tensor::cat(&[pk, &k], 2)?;
+                k = Tensor::cat(&[pk, &k], 3)?;
                 v = Tensor::cat(&[pv, &v], 2)?;
             }
             let a = attention(&q, &k, &v, mask.as_ref())?;
