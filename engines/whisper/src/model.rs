@@ -84,6 +84,56 @@ fn shared_attention(q: &Tensor, k: &Tensor, v: &Tensor, n_head: usize) -> Result
     out.reshape((b, t, c))
 }
 
+/// Decoding steps feed at most this many rows (beams) through a projection; up to here the
+/// f16 matrix-vector kernel is used, beyond it (prompts, encoded windows) gemm.
+const MATVEC_ROWS: usize = 8;
+
+/// A decoder projection. On the CPU its weights stay f16, as checkpoints ship them, and
+/// decoding steps multiply with [`crate::ops::matvec_f16`]: a step streams every decoder weight
+/// once, so half the bytes is most of the time saved. Longer inputs widen them for gemm.
+struct Dense {
+    weight: Tensor,
+    bias: Option<Tensor>,
+    half: bool,
+}
+
+impl Dense {
+    fn load(w: &Weights, prefix: &str, half: bool) -> Result<Self> {
+        let weight = get(w, &format!("{prefix}/weight"))?;
+        Ok(Self {
+            weight: if half {
+                weight.to_dtype(DType::F16)?
+            } else {
+                weight
+            },
+            bias: w.get(&format!("{prefix}/bias")).cloned(),
+            half,
+        })
+    }
+
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let mut dims = x.dims().to_vec();
+        let k = dims.last().copied().unwrap_or(1);
+        let rows = x.elem_count() / k.max(1);
+        let x2 = x.reshape((rows, k))?;
+        let out = if self.half && rows <= MATVEC_ROWS {
+            crate::ops::matvec_f16(&x2, &self.weight)?
+        } else if self.half {
+            x2.matmul(&self.weight.to_dtype(DType::F32)?.t()?)?
+        } else {
+            x2.matmul(&self.weight.t()?)?
+        };
+        let out = match &self.bias {
+            Some(b) => out.broadcast_add(b)?,
+            None => out,
+        };
+        if let Some(last) = dims.last_mut() {
+            *last = self.weight.dim(0)?;
+        }
+        out.reshape(dims)
+    }
+}
+
 struct EncoderLayer {
     attn_ln: LayerNorm,
     qkv: Linear,
@@ -95,18 +145,22 @@ struct EncoderLayer {
 
 struct DecoderLayer {
     self_ln: LayerNorm,
-    self_qkv: Linear,
-    self_out: Linear,
+    self_qkv: Dense,
+    self_out: Dense,
     cross_ln: LayerNorm,
-    cross_q: Linear,
-    cross_kv: Linear,
-    cross_out: Linear,
+    cross_q: Dense,
+    cross_kv: Dense,
+    cross_out: Dense,
     ffn_ln: LayerNorm,
-    fc1: Linear,
-    fc2: Linear,
+    fc1: Dense,
+    fc2: Dense,
 }
 
 fn mlp(x: &Tensor, ln: &LayerNorm, fc1: &Linear, fc2: &Linear) -> Result<Tensor> {
+    fc2.forward(&crate::ops::gelu_erf(fc1.forward(&ln.forward(x)?)?)?)
+}
+
+fn dense_mlp(x: &Tensor, ln: &LayerNorm, fc1: &Dense, fc2: &Dense) -> Result<Tensor> {
     fc2.forward(&crate::ops::gelu_erf(fc1.forward(&ln.forward(x)?)?)?)
 }
 
@@ -120,10 +174,11 @@ pub struct Whisper {
     enc_pos: Tensor,
     enc_layers: Vec<EncoderLayer>,
     enc_ln: LayerNorm,
-    /// Token embeddings transposed, `[d_model, vocab]`: the output projection reads all of it
-    /// every step (the largest read of a step), a third faster from contiguous rows than
-    /// through a transposed view; an embedding lookup becomes a column gather.
-    embed_t: Tensor,
+    /// Token embeddings `[vocab, d_model]`, f16 on the CPU like the decoder projections: the
+    /// output projection reads all of it every step, the largest read of a step.
+    embed: Tensor,
+    /// Whether `embed` and the decoder projections are f16 (CPU) rather than `dtype`.
+    half_decoder: bool,
     dec_pos: Tensor,
     dec_layers: Vec<DecoderLayer>,
     dec_ln: LayerNorm,
@@ -186,20 +241,23 @@ impl Whisper {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
+        // f16 decoder weights with the matrix-vector kernel: CPU, f32 compute.
+        let half = device.is_cpu() && dtype == DType::F32;
         let dec_layers = (0..config.decoder_layers)
             .map(|i| {
                 let p = format!("decoder/layer_{i}");
+                let dense = |name: &str| Dense::load(w, &format!("{p}/{name}"), half);
                 Ok(DecoderLayer {
                     self_ln: layer_norm(w, &format!("{p}/self_attention/layer_norm"))?,
-                    self_qkv: linear(w, &format!("{p}/self_attention/linear_0"))?,
-                    self_out: linear(w, &format!("{p}/self_attention/linear_1"))?,
+                    self_qkv: dense("self_attention/linear_0")?,
+                    self_out: dense("self_attention/linear_1")?,
                     cross_ln: layer_norm(w, &format!("{p}/attention/layer_norm"))?,
-                    cross_q: linear(w, &format!("{p}/attention/linear_0"))?,
-                    cross_kv: linear(w, &format!("{p}/attention/linear_1"))?,
-                    cross_out: linear(w, &format!("{p}/attention/linear_2"))?,
+                    cross_q: dense("attention/linear_0")?,
+                    cross_kv: dense("attention/linear_1")?,
+                    cross_out: dense("attention/linear_2")?,
                     ffn_ln: layer_norm(w, &format!("{p}/ffn/layer_norm"))?,
-                    fc1: linear(w, &format!("{p}/ffn/linear_0"))?,
-                    fc2: linear(w, &format!("{p}/ffn/linear_1"))?,
+                    fc1: dense("ffn/linear_0")?,
+                    fc2: dense("ffn/linear_1")?,
                 })
             })
             .collect::<Result<Vec<_>>>()?;
@@ -209,7 +267,11 @@ impl Whisper {
             enc_pos: get(w, "encoder/position_encodings/encodings")?,
             enc_layers,
             enc_ln: layer_norm(w, "encoder/layer_norm")?,
-            embed_t: get(w, "decoder/embeddings/weight")?.t()?.contiguous()?,
+            embed: {
+                let e = get(w, "decoder/embeddings/weight")?;
+                if half { e.to_dtype(DType::F16)? } else { e }
+            },
+            half_decoder: half,
             dec_pos: get(w, "decoder/position_encodings/encodings")?,
             dec_layers,
             dec_ln: layer_norm(w, "decoder/layer_norm")?,
@@ -280,7 +342,10 @@ impl Whisper {
                 self.config.text_ctx
             )));
         }
-        let emb = self.embed_t.index_select(&tokens.flatten_all()?, 1)?.t()?;
+        let emb = self
+            .embed
+            .index_select(&tokens.flatten_all()?, 0)?
+            .to_dtype(self.dtype)?;
         let emb = emb.reshape((tokens.dim(0)?, t, self.config.d_model))?;
         let mut x = emb.broadcast_add(&self.dec_pos.narrow(0, offset, t)?)?;
         let mask = if t > 1 {
@@ -317,7 +382,7 @@ impl Whisper {
             let q = l.cross_q.forward(&l.cross_ln.forward(&x)?)?;
             let (ck, cv) = &state.cross.0[i];
             x = (&x + l.cross_out.forward(&shared_attention(&q, ck, cv, h)?)?)?;
-            x = (&x + mlp(&x, &l.ffn_ln, &l.fc1, &l.fc2)?)?;
+            x = (&x + dense_mlp(&x, &l.ffn_ln, &l.fc1, &l.fc2)?)?;
         }
         state.len += t;
         self.dec_ln.forward(&x)
@@ -326,6 +391,10 @@ impl Whisper {
     /// Logits `[B, vocab]` (f32) at position `pos` of hidden states from [`Self::decode`].
     pub fn logits(&self, hidden: &Tensor, pos: usize) -> Result<Tensor> {
         let x = hidden.i((.., pos, ..))?.contiguous()?;
-        x.matmul(&self.embed_t)?.to_dtype(DType::F32)
+        if self.half_decoder {
+            crate::ops::matvec_f16(&x, &self.embed)
+        } else {
+            x.matmul(&self.embed.t()?)?.to_dtype(DType::F32)
+        }
     }
 }

@@ -4,7 +4,8 @@
 //! few float32 ulps that the compiler vectorises, and split rows across the rayon pool. Other
 //! devices and dtypes fall back to candle's own ops.
 
-use candle_core::{CpuStorage, DType, InplaceOp1, Layout, Result, Tensor};
+use candle_core::{CpuStorage, CustomOp2, DType, InplaceOp1, Layout, Result, Shape, Tensor};
+use half::slice::HalfFloatSliceExt;
 use rayon::prelude::*;
 
 /// `e^x` for float32 by range reduction (`x = n·ln2 + r`) and a degree-6 polynomial; relative
@@ -125,6 +126,145 @@ pub fn gelu_erf(t: Tensor) -> Result<Tensor> {
     }
 }
 
+/// Dot product with 16 independent accumulators, so it vectorises on baseline x86-64.
+#[inline]
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0f32; 16];
+    let (ca, cb) = (a.chunks_exact(16), b.chunks_exact(16));
+    let tail: f32 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in ca.zip(cb) {
+        for i in 0..16 {
+            acc[i] += x[i] * y[i];
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
+/// `w · x` for one f16 weight row, with AVX2/FMA/F16C: 16 weights widened and multiplied per
+/// iteration, never materialising the f32 row.
+///
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C, and `x` must be at least as long as `w`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn dot_f16_avx2(w: &[half::f16], x: &[f32]) -> f32 {
+    use std::arch::x86_64::*;
+    let n = w.len().min(x.len());
+    let (wp, xp) = (w.as_ptr(), x.as_ptr());
+    let mut acc0 = _mm256_setzero_ps();
+    let mut acc1 = _mm256_setzero_ps();
+    let mut i = 0;
+    // SAFETY: every load reads 16 elements at i < n - 15 of slices at least n long.
+    unsafe {
+        while i + 16 <= n {
+            let w0 = _mm256_cvtph_ps(_mm_loadu_si128(wp.add(i).cast::<__m128i>()));
+            let w1 = _mm256_cvtph_ps(_mm_loadu_si128(wp.add(i + 8).cast::<__m128i>()));
+            acc0 = _mm256_fmadd_ps(w0, _mm256_loadu_ps(xp.add(i)), acc0);
+            acc1 = _mm256_fmadd_ps(w1, _mm256_loadu_ps(xp.add(i + 8)), acc1);
+            i += 16;
+        }
+    }
+    let mut lanes = [0f32; 8];
+    // SAFETY: `lanes` holds exactly 8 floats.
+    unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), _mm256_add_ps(acc0, acc1)) };
+    let mut sum: f32 = lanes.iter().sum();
+    for j in i..n {
+        sum += w[j].to_f32() * x[j];
+    }
+    sum
+}
+
+fn has_avx2_f16c() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::is_x86_feature_detected!("avx2")
+            && std::is_x86_feature_detected!("fma")
+            && std::is_x86_feature_detected!("f16c")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// `x · wᵀ` for a few rows of `x` (`[M, K]` f32) against f16 weights `[N, K]`: each weight row
+/// is widened once into a small buffer and dotted with every row of `x`. Decoding steps are
+/// matrix-vector products bound by how many weight bytes they stream; f16 halves that.
+struct MatVecF16;
+
+/// Rows of weights per parallel task.
+const ROWS_PER_TASK: usize = 64;
+
+impl CustomOp2 for MatVecF16 {
+    fn name(&self) -> &'static str {
+        "matvec-f16"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (CpuStorage::F32(x), CpuStorage::F16(w)) = (s1, s2) else {
+            candle_core::bail!("matvec-f16: expected f32 inputs and f16 weights");
+        };
+        let (Some((x0, x1)), Some((w0, w1))) = (l1.contiguous_offsets(), l2.contiguous_offsets())
+        else {
+            candle_core::bail!("matvec-f16: expected contiguous tensors");
+        };
+        let (x, w) = (&x[x0..x1], &w[w0..w1]);
+        let (&[m, k], &[n, k2]) = (l1.dims(), l2.dims()) else {
+            candle_core::bail!("matvec-f16: expected 2-D tensors");
+        };
+        if k != k2 {
+            candle_core::bail!("matvec-f16: inner sizes {k} and {k2} differ");
+        }
+        let simd = has_avx2_f16c();
+        let mut out_t = vec![0f32; n * m];
+        out_t
+            .par_chunks_mut(m * ROWS_PER_TASK)
+            .enumerate()
+            .for_each(|(task, chunk)| {
+                let mut row = vec![0f32; k];
+                for (j, out) in chunk.chunks_mut(m).enumerate() {
+                    let r = task * ROWS_PER_TASK + j;
+                    let wr = &w[r * k..(r + 1) * k];
+                    if simd {
+                        #[cfg(target_arch = "x86_64")]
+                        for (i, o) in out.iter_mut().enumerate() {
+                            // SAFETY: the features were detected above; both rows are k long.
+                            *o = unsafe { dot_f16_avx2(wr, &x[i * k..(i + 1) * k]) };
+                        }
+                    } else {
+                        wr.convert_to_f32_slice(&mut row);
+                        for (i, o) in out.iter_mut().enumerate() {
+                            *o = dot(&row, &x[i * k..(i + 1) * k]);
+                        }
+                    }
+                }
+            });
+        let mut out = vec![0f32; m * n];
+        for r in 0..n {
+            for i in 0..m {
+                out[i * n + r] = out_t[r * m + i];
+            }
+        }
+        Ok((CpuStorage::F32(out), Shape::from((m, n))))
+    }
+}
+
+/// `x · wᵀ` with f16 weights on the CPU (`x`: `[M, K]` f32, `w`: `[N, K]` f16) → `[M, N]` f32.
+pub fn matvec_f16(x: &Tensor, w: &Tensor) -> Result<Tensor> {
+    x.contiguous()?.apply_op2_no_bwd(w, &MatVecF16)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -175,6 +315,26 @@ mod tests {
             .zip(b)
             .map(|(x, y)| (x - y).abs())
             .fold(0f32, f32::max)
+    }
+
+    #[test]
+    fn f16_matvec_matches_a_widened_matmul() {
+        let dev = candle_core::Device::Cpu;
+        let w = Tensor::randn(0f32, 1.0, (200, 96), &dev)
+            .and_then(|t| t.to_dtype(DType::F16))
+            .expect("w");
+        let x = Tensor::randn(0f32, 1.0, (3, 96), &dev).expect("x");
+        let ours = values(matvec_f16(&x, &w));
+        let theirs = values(
+            w.to_dtype(DType::F32)
+                .and_then(|w| x.matmul(&w.t().expect("t"))),
+        );
+        assert_eq!(ours.len(), 600);
+        assert!(
+            max_diff(&ours, &theirs) < 1e-4,
+            "{}",
+            max_diff(&ours, &theirs)
+        );
     }
 
     #[test]
