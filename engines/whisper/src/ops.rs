@@ -156,27 +156,75 @@ unsafe fn dot_f16_avx2(w: &[half::f16], x: &[f32]) -> f32 {
     use std::arch::x86_64::*;
     let n = w.len().min(x.len());
     let (wp, xp) = (w.as_ptr(), x.as_ptr());
-    let mut acc0 = _mm256_setzero_ps();
-    let mut acc1 = _mm256_setzero_ps();
+    // Four independent FMA chains hide the FMA latency.
+    let mut acc = [_mm256_setzero_ps(); 4];
     let mut i = 0;
-    // SAFETY: every load reads 16 elements at i < n - 15 of slices at least n long.
+    // SAFETY: every load reads 32 elements at i < n - 31 of slices at least n long.
     unsafe {
-        while i + 16 <= n {
-            let w0 = _mm256_cvtph_ps(_mm_loadu_si128(wp.add(i).cast::<__m128i>()));
-            let w1 = _mm256_cvtph_ps(_mm_loadu_si128(wp.add(i + 8).cast::<__m128i>()));
-            acc0 = _mm256_fmadd_ps(w0, _mm256_loadu_ps(xp.add(i)), acc0);
-            acc1 = _mm256_fmadd_ps(w1, _mm256_loadu_ps(xp.add(i + 8)), acc1);
-            i += 16;
+        while i + 32 <= n {
+            for (j, a) in acc.iter_mut().enumerate() {
+                let wv = _mm256_cvtph_ps(_mm_loadu_si128(wp.add(i + 8 * j).cast::<__m128i>()));
+                *a = _mm256_fmadd_ps(wv, _mm256_loadu_ps(xp.add(i + 8 * j)), *a);
+            }
+            i += 32;
         }
     }
+    let sum = _mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]));
     let mut lanes = [0f32; 8];
     // SAFETY: `lanes` holds exactly 8 floats.
-    unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), _mm256_add_ps(acc0, acc1)) };
-    let mut sum: f32 = lanes.iter().sum();
-    for j in i..n {
-        sum += w[j].to_f32() * x[j];
+    unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), sum) };
+    lanes.iter().sum::<f32>() + (i..n).map(|j| w[j].to_f32() * x[j]).sum::<f32>()
+}
+
+/// `w · x_i` for `R` rows `x_i` (row-major in `xs`, `k` long each) in one pass over the f16
+/// weight row: each widened weight vector feeds one FMA chain per row. `R` is a constant so
+/// the accumulators live in registers.
+///
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C; `w` must be `k` long, `xs` `R·k`, `out` `R`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn dots_f16_avx2<const R: usize>(w: &[half::f16], xs: &[f32], k: usize, out: &mut [f32]) {
+    use std::arch::x86_64::*;
+    let mut acc = [_mm256_setzero_ps(); R];
+    let mut i = 0;
+    // SAFETY: every load reads 8 elements at i < k - 7 of rows k long.
+    unsafe {
+        while i + 8 <= k {
+            let wv = _mm256_cvtph_ps(_mm_loadu_si128(w.as_ptr().add(i).cast::<__m128i>()));
+            for (r, a) in acc.iter_mut().enumerate() {
+                *a = _mm256_fmadd_ps(wv, _mm256_loadu_ps(xs.as_ptr().add(r * k + i)), *a);
+            }
+            i += 8;
+        }
     }
-    sum
+    for r in 0..R {
+        let mut lanes = [0f32; 8];
+        // SAFETY: `lanes` holds exactly 8 floats.
+        unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), acc[r]) };
+        out[r] =
+            lanes.iter().sum::<f32>() + (i..k).map(|j| w[j].to_f32() * xs[r * k + j]).sum::<f32>();
+    }
+}
+
+/// Dispatches [`dots_f16_avx2`] on the row count.
+///
+/// # Safety
+/// As for [`dots_f16_avx2`], with `2 ≤ rows ≤ 8`.
+#[cfg(target_arch = "x86_64")]
+unsafe fn dots_rows(w: &[half::f16], xs: &[f32], k: usize, rows: usize, out: &mut [f32]) {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        match rows {
+            2 => dots_f16_avx2::<2>(w, xs, k, out),
+            3 => dots_f16_avx2::<3>(w, xs, k, out),
+            4 => dots_f16_avx2::<4>(w, xs, k, out),
+            5 => dots_f16_avx2::<5>(w, xs, k, out),
+            6 => dots_f16_avx2::<6>(w, xs, k, out),
+            7 => dots_f16_avx2::<7>(w, xs, k, out),
+            _ => dots_f16_avx2::<8>(w, xs, k, out),
+        }
+    }
 }
 
 fn has_avx2_f16c() -> bool {
@@ -236,11 +284,18 @@ impl CustomOp2 for MatVecF16 {
                 for (j, out) in chunk.chunks_mut(m).enumerate() {
                     let r = task * ROWS_PER_TASK + j;
                     let wr = &w[r * k..(r + 1) * k];
-                    if simd {
+                    if simd && m == 1 {
+                        // SAFETY: the features were detected above; both rows are k long.
                         #[cfg(target_arch = "x86_64")]
-                        for (i, o) in out.iter_mut().enumerate() {
-                            // SAFETY: the features were detected above; both rows are k long.
-                            *o = unsafe { dot_f16_avx2(wr, &x[i * k..(i + 1) * k]) };
+                        {
+                            out[0] = unsafe { dot_f16_avx2(wr, &x[..k]) };
+                        }
+                    } else if simd && m <= 8 {
+                        // Several rows (beams): one pass over the weight row for all of them.
+                        #[cfg(target_arch = "x86_64")]
+                        // SAFETY: as above; `x` holds m rows of k, 1 < m ≤ 8.
+                        unsafe {
+                            dots_rows(wr, x, k, m, out);
                         }
                     } else {
                         wr.convert_to_f32_slice(&mut row);
