@@ -248,33 +248,6 @@ fn load_hf(dir: &Path, device: &Device, dtype: DType) -> Result<Checkpoint, Chec
         take("model.encoder.embed_positions.weight")?,
     )?;
     ln(&mut put, "model.encoder.layer_norm", "encoder/layer_norm")?;
-    for i in 0..config.encoder_layers {
-        let s = format!("model.encoder.layers.{i}");
-        let d = format!("encoder/layer_{i}");
-        let proj = |p: &str| format!("{s}.self_attn.{p}");
-        fused(
-            &mut put,
-            &[&proj("q_proj"), &proj("k_proj"), &proj("v_proj")],
-            &format!("{d}/self_attention/linear_0"),
-        )?;
-        lin(
-            &mut put,
-            &proj("out_proj"),
-            &format!("{d}/self_attention/linear_1"),
-        )?;
-        ln(
-            &mut put,
-            &format!("{s}.self_attn_layer_norm"),
-            &format!("{d}/self_attention/layer_norm"),
-        )?;
-        lin(&mut put, &format!("{s}.fc1"), &format!("{d}/ffn/linear_0"))?;
-        lin(&mut put, &format!("{s}.fc2"), &format!("{d}/ffn/linear_1"))?;
-        ln(
-            &mut put,
-            &format!("{s}.final_layer_norm"),
-            &format!("{d}/ffn/layer_norm"),
-        )?;
-    }
     put(
         "decoder/embeddings/weight".into(),
         take("model.decoder.embed_tokens.weight")?,
@@ -284,49 +257,58 @@ fn load_hf(dir: &Path, device: &Device, dtype: DType) -> Result<Checkpoint, Chec
         take("model.decoder.embed_positions.weight")?,
     )?;
     ln(&mut put, "model.decoder.layer_norm", "decoder/layer_norm")?;
-    for i in 0..config.decoder_layers {
-        let s = format!("model.decoder.layers.{i}");
-        let d = format!("decoder/layer_{i}");
-        let sa = |p: &str| format!("{s}.self_attn.{p}");
-        let ca = |p: &str| format!("{s}.encoder_attn.{p}");
-        fused(
-            &mut put,
-            &[&sa("q_proj"), &sa("k_proj"), &sa("v_proj")],
-            &format!("{d}/self_attention/linear_0"),
-        )?;
-        lin(
-            &mut put,
-            &sa("out_proj"),
-            &format!("{d}/self_attention/linear_1"),
-        )?;
-        ln(
-            &mut put,
-            &format!("{s}.self_attn_layer_norm"),
-            &format!("{d}/self_attention/layer_norm"),
-        )?;
-        lin(&mut put, &ca("q_proj"), &format!("{d}/attention/linear_0"))?;
-        fused(
-            &mut put,
-            &[&ca("k_proj"), &ca("v_proj")],
-            &format!("{d}/attention/linear_1"),
-        )?;
-        lin(
-            &mut put,
-            &ca("out_proj"),
-            &format!("{d}/attention/linear_2"),
-        )?;
-        ln(
-            &mut put,
-            &format!("{s}.encoder_attn_layer_norm"),
-            &format!("{d}/attention/layer_norm"),
-        )?;
-        lin(&mut put, &format!("{s}.fc1"), &format!("{d}/ffn/linear_0"))?;
-        lin(&mut put, &format!("{s}.fc2"), &format!("{d}/ffn/linear_1"))?;
-        ln(
-            &mut put,
-            &format!("{s}.final_layer_norm"),
-            &format!("{d}/ffn/layer_norm"),
-        )?;
+    // Encoder and decoder layers share self-attention and feed-forward; decoder layers add
+    // cross-attention over the encoded audio.
+    for (side, layers) in [
+        ("encoder", config.encoder_layers),
+        ("decoder", config.decoder_layers),
+    ] {
+        for i in 0..layers {
+            let s = format!("model.{side}.layers.{i}");
+            let d = format!("{side}/layer_{i}");
+            let sa = |p: &str| format!("{s}.self_attn.{p}");
+            fused(
+                &mut put,
+                &[&sa("q_proj"), &sa("k_proj"), &sa("v_proj")],
+                &format!("{d}/self_attention/linear_0"),
+            )?;
+            lin(
+                &mut put,
+                &sa("out_proj"),
+                &format!("{d}/self_attention/linear_1"),
+            )?;
+            ln(
+                &mut put,
+                &format!("{s}.self_attn_layer_norm"),
+                &format!("{d}/self_attention/layer_norm"),
+            )?;
+            lin(&mut put, &format!("{s}.fc1"), &format!("{d}/ffn/linear_0"))?;
+            lin(&mut put, &format!("{s}.fc2"), &format!("{d}/ffn/linear_1"))?;
+            ln(
+                &mut put,
+                &format!("{s}.final_layer_norm"),
+                &format!("{d}/ffn/layer_norm"),
+            )?;
+            if side == "decoder" {
+                let ca = |p: &str| format!("{s}.encoder_attn.{p}");
+                lin(&mut put, &ca("q_proj"), &format!("{d}/attention/linear_0"))?;
+                fused(
+                    &mut put,
+                    &[&ca("k_proj"), &ca("v_proj")],
+                    &format!("{d}/attention/linear_1"),
+                )?;
+                lin(
+                    &mut put,
+                    &ca("out_proj"),
+                    &format!("{d}/attention/linear_2"),
+                )?;
+                ln(
+                    &mut put,
+                    &format!("{s}.encoder_attn_layer_norm"),
+                    &format!("{d}/attention/layer_norm"),
+                )?;
+            }
+        }
     }
     let suppress = SuppressLists {
         always: json_ids(&cfg, "suppress_tokens"),
