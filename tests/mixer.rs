@@ -28,17 +28,8 @@ fn phrases(rate: u32, seconds: f32) -> Audio {
 }
 
 async fn upload(http: &Http, audio: &Audio) -> String {
-    let wav = encode_wav(audio, SampleFormat::Int16).expect("encode");
-    let r = http
-        .send(
-            Method::POST,
-            "/media/",
-            &[("content-type", "audio/wav")],
-            wav,
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
-    r.json()["url"].as_str().expect("url").to_string()
+    http.upload_wav(encode_wav(audio, SampleFormat::Int16).expect("encode"))
+        .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -154,15 +145,7 @@ async fn bad_inputs_fail_cleanly_and_write_nothing() {
     let server = start(config(app_manifest(), &state)).await;
     let http = Http::new(server.addr);
     let good = upload(&http, &tone(44100, 1, 440.0, 1.0, 0.3)).await;
-    let r = http
-        .send(
-            Method::POST,
-            "/media/",
-            &[("content-type", "audio/wav")],
-            b"RIFF....WAVEjunkjunk".to_vec(),
-        )
-        .await;
-    let junk = r.json()["url"].as_str().expect("url").to_string();
+    let junk = http.upload_wav(b"RIFF....WAVEjunkjunk".to_vec()).await;
 
     let cases = [
         (

@@ -370,16 +370,7 @@ async fn key_value_data_survives_a_restart() {
     let server = start(config(app_manifest(), &state)).await;
     let http = Http::new(server.addr);
     let wav = wav_tone(8000);
-    let r = http
-        .send(
-            Method::POST,
-            "/media/",
-            &[("content-type", "audio/wav")],
-            wav.clone(),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED);
-    let url = r.json()["url"].as_str().expect("url").to_string();
+    let url = http.upload_wav(wav.clone()).await;
     server.shutdown().await;
 
     let server = start(config(app_manifest(), &state)).await;

@@ -275,16 +275,7 @@ async fn wav_mp3_and_flac_of_one_clip_give_the_same_text_in_every_format() {
     assert!(vtt.starts_with("WEBVTT\n\n00:00:00.000 --> "), "{vtt}");
 
     // A stored upload, by URL, in JSON.
-    let r = http
-        .send(
-            Method::POST,
-            "/media/",
-            &[("content-type", "audio/wav")],
-            wav,
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED);
-    let url = r.json()["url"].as_str().expect("url").to_string();
+    let url = http.upload_wav(wav).await;
     let r = http
         .post_json(
             "/api/transcribe/",

@@ -139,6 +139,21 @@ impl Http {
         self.send(Method::GET, path, &[], Bytes::new()).await
     }
 
+    /// Stores `wav` through `POST /media/` as a raw `audio/wav` body; expects 201 and returns
+    /// the stored file's URL.
+    pub async fn upload_wav(&self, wav: impl Into<Bytes>) -> String {
+        let r = self
+            .send(
+                Method::POST,
+                "/media/",
+                &[("content-type", "audio/wav")],
+                wav,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+        r.json()["url"].as_str().expect("url").to_string()
+    }
+
     /// POST with a JSON body.
     pub async fn post_json(&self, path: &str, body: &serde_json::Value) -> Reply {
         self.send(
