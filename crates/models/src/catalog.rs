@@ -6,37 +6,9 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-/// A problem with a catalog file; every variant names the file, and the field where one is at
-/// fault.
-#[derive(Debug, thiserror::Error)]
-pub enum CatalogError {
-    /// The file could not be read.
-    #[error("{file}: cannot read it: {source}")]
-    Read {
-        /// Catalog path.
-        file: PathBuf,
-        /// Underlying I/O error.
-        source: std::io::Error,
-    },
-    /// The file is not TOML.
-    #[error("{file}: {message}")]
-    Syntax {
-        /// Catalog path.
-        file: PathBuf,
-        /// The parser's message, with the line.
-        message: String,
-    },
-    /// A field is missing, has the wrong type, or has a value the catalog does not allow.
-    #[error("{file}: field `{field}`: {problem}")]
-    Field {
-        /// Catalog path.
-        file: PathBuf,
-        /// Dotted path of the field, e.g. `model[1].files[0].sha256`.
-        field: String,
-        /// What is wrong with it.
-        problem: String,
-    },
-}
+/// A problem with a catalog file: the shared configuration-file error, which names the file,
+/// and the field where one is at fault.
+pub use songforge_config_file::ConfigFileError as CatalogError;
 
 /// The parsed catalog: every model, in file order.
 #[derive(Debug, Clone)]
@@ -351,11 +323,7 @@ impl ModelEntry {
 impl Catalog {
     /// Reads and checks a catalog file.
     pub fn load(path: &Path) -> Result<Self, CatalogError> {
-        let text = std::fs::read_to_string(path).map_err(|source| CatalogError::Read {
-            file: path.to_path_buf(),
-            source,
-        })?;
-        Self::parse(path, &text)
+        Self::parse(path, &songforge_config_file::read(path)?)
     }
 
     /// Parses and checks catalog `text`; `file` names it in errors.
