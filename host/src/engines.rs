@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 /// Engine kinds compiled into this host.
-pub const KNOWN_ENGINES: &[&str] = &["whisper"];
+pub const KNOWN_ENGINES: &[&str] = &["whisper", "llm"];
 
 /// Where graphs find their models.
 pub struct ModelSource {
@@ -122,6 +122,11 @@ fn load(
                 device,
                 graph.threads,
             )?;
+            Ok((Arc::new(engine), device))
+        }
+        "llm" => {
+            let engine =
+                songforge_llm::LlmEngine::load_on(&graph.model, dir, device, graph.threads)?;
             Ok((Arc::new(engine), device))
         }
         other => Err(EngineError::Unavailable(format!(

@@ -1,0 +1,176 @@
+//! The generation loop: one prompt pass shared by every candidate, then token by token until
+//! an end token, a stop string or the token budget.
+
+use crate::model::Llama;
+use crate::sampler::{Rng, SamplingParams, sample};
+use crate::tokenizer::GgufTokenizer;
+use candle_core::{Result, Tensor};
+use std::time::Instant;
+
+/// What to generate.
+#[derive(Debug, Clone)]
+pub struct Generation {
+    /// Prompt token ids.
+    pub prompt: Vec<u32>,
+    /// Most new tokens per candidate.
+    pub max_tokens: usize,
+    /// Sampling settings.
+    pub sampling: SamplingParams,
+    /// Candidate `i` draws from `Rng::new(seed + i)`.
+    pub seed: u64,
+    /// Texts that end a candidate (not included in its text).
+    pub stop: Vec<String>,
+    /// Independent completions of the same prompt.
+    pub candidates: usize,
+}
+
+/// One finished completion.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Completion {
+    /// The generated text, without the stop string or end token.
+    pub text: String,
+    /// `stop` (end token or stop string) or `length` (token budget spent).
+    pub finish_reason: &'static str,
+    /// Tokens generated.
+    pub completion_tokens: usize,
+    /// The token ids generated (the end token excluded).
+    #[serde(skip)]
+    pub tokens: Vec<u32>,
+}
+
+/// Completions plus how long each phase took.
+#[derive(Debug, Clone)]
+pub struct Output {
+    /// One per candidate, in seed order.
+    pub completions: Vec<Completion>,
+    /// Seconds spent on the prompt pass.
+    pub prompt_seconds: f64,
+    /// Seconds spent generating.
+    pub generation_seconds: f64,
+    /// Forward steps taken after the prompt (each advances every live candidate).
+    pub steps: usize,
+}
+
+struct Live {
+    index: usize,
+    rng: Rng,
+    tokens: Vec<u32>,
+    history: Vec<u32>,
+}
+
+/// Runs `request` on `model`. `end_tokens` end a candidate when sampled.
+pub fn generate(
+    model: &Llama,
+    tokenizer: &GgufTokenizer,
+    request: &Generation,
+    end_tokens: &[u32],
+) -> Result<Output> {
+    let started = Instant::now();
+    let n = request.candidates.max(1);
+    let capacity = request.prompt.len() + request.max_tokens;
+    let mut cache = model.cache(1, capacity)?;
+    let logits = model.forward(std::slice::from_ref(&request.prompt), &mut cache)?;
+    let prompt_seconds = started.elapsed().as_secs_f64();
+    let started = Instant::now();
+    let mut cache = if n > 1 { cache.fork(n)? } else { cache };
+    let first: Vec<f32> = logits.squeeze(0)?.to_vec1()?;
+    let mut row_logits: Vec<Vec<f32>> = vec![first; n];
+    let mut live: Vec<Live> = (0..n)
+        .map(|i| Live {
+            index: i,
+            rng: Rng::new(request.seed.wrapping_add(i as u64)),
+            tokens: Vec::new(),
+            history: request.prompt.clone(),
+        })
+        .collect();
+    let mut done: Vec<Option<Completion>> = vec![None; n];
+    let mut steps = 0;
+    while !live.is_empty() {
+        let mut next_tokens = Vec::with_capacity(live.len());
+        let mut keep = Vec::with_capacity(live.len());
+        for (row, seq) in live.iter_mut().enumerate() {
+            let token = sample(
+                &mut row_logits[row],
+                &seq.history,
+                &request.sampling,
+                &mut seq.rng,
+            );
+            let finish = if end_tokens.contains(&token) {
+                Some("stop")
+            } else {
+                seq.tokens.push(token);
+                seq.history.push(token);
+                if seq.tokens.len() >= request.max_tokens {
+                    Some("length")
+                } else {
+                    None
+                }
+            };
+            let text = tokenizer.decode(&seq.tokens, false);
+            let stop_at = request
+                .stop
+                .iter()
+                .filter(|s| !s.is_empty())
+                .filter_map(|s| text.find(s.as_str()))
+                .min();
+            match (stop_at, finish) {
+                (Some(at), _) => {
+                    done[seq.index] = Some(Completion {
+                        text: text[..at].to_string(),
+                        finish_reason: "stop",
+                        completion_tokens: seq.tokens.len(),
+                        tokens: seq.tokens.clone(),
+                    })
+                }
+                (None, Some(reason)) => {
+                    done[seq.index] = Some(Completion {
+                        text,
+                        finish_reason: reason,
+                        completion_tokens: seq.tokens.len(),
+                        tokens: seq.tokens.clone(),
+                    })
+                }
+                (None, None) => {
+                    keep.push(row);
+                    next_tokens.push(vec![token]);
+                }
+            }
+        }
+        if keep.len() < live.len() {
+            let mut kept = Vec::with_capacity(keep.len());
+            for (row, seq) in live.into_iter().enumerate() {
+                if keep.contains(&row) {
+                    kept.push(seq);
+                }
+            }
+            live = kept;
+            if live.is_empty() {
+                break;
+            }
+            cache.retain(&keep)?;
+        }
+        let logits = model.forward(&next_tokens, &mut cache)?;
+        steps += 1;
+        row_logits = rows(&logits)?;
+    }
+    Ok(Output {
+        completions: done
+            .into_iter()
+            .map(|c| {
+                c.unwrap_or(Completion {
+                    text: String::new(),
+                    finish_reason: "length",
+                    completion_tokens: 0,
+                    tokens: Vec::new(),
+                })
+            })
+            .collect(),
+        prompt_seconds,
+        generation_seconds: started.elapsed().as_secs_f64(),
+        steps,
+    })
+}
+
+fn rows(logits: &Tensor) -> Result<Vec<Vec<f32>>> {
+    logits.to_vec2()
+}

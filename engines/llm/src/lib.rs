@@ -1,0 +1,355 @@
+//! The `llm` graph: llama-family GGUF models (SmolLM2, Mistral, Llama) on candle's quantized
+//! tensors, with the tokenizer and chat template read from the GGUF itself.
+//!
+//! Contract: input `request`, u8 JSON `{messages: [{role, content}] | prompt, assistant_prefix,
+//! max_tokens, temperature, top_p, top_k, repeat_penalty, seed, stop, n}`; output `result`, u8 JSON
+//! `{text, finish_reason, prompt_tokens, completion_tokens, seed, model, choices, timings}`.
+//! The model stays loaded; each request owns its key/value cache, so requests never see each
+//! other's state.
+
+pub mod chat;
+pub mod generate;
+pub mod model;
+pub mod quant;
+pub mod sampler;
+pub mod tokenizer;
+
+use candle_core::quantized::gguf_file::Content;
+use chat::{ChatTemplate, Message};
+use generate::{Completion, Generation};
+use model::Llama;
+use sampler::SamplingParams;
+use serde::{Deserialize, Serialize};
+use songforge_inference::{Device, Engine, EngineError, NamedTensor, Tensor, input};
+use std::path::{Path, PathBuf};
+use tokenizer::GgufTokenizer;
+
+/// Most candidates one request may ask for.
+pub const MAX_CANDIDATES: usize = 8;
+/// Token budget when the request names none.
+pub const DEFAULT_MAX_TOKENS: usize = 256;
+
+/// Texts of tokens that end an assistant turn in the common chat formats.
+const END_OF_TURN: &[&str] = &[
+    "<|im_end|>",
+    "<|eot_id|>",
+    "<|end_of_text|>",
+    "<|endoftext|>",
+    "<end_of_turn>",
+    "<|end|>",
+    "</s>",
+];
+
+/// A generation request as it arrives in the `request` tensor.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Request {
+    /// A conversation, rendered with the model's chat template.
+    #[serde(default)]
+    pub messages: Option<Vec<Message>>,
+    /// Raw text, used as is (no template).
+    #[serde(default)]
+    pub prompt: Option<String>,
+    /// Text the assistant's turn starts with (after the template's generation prompt): the
+    /// completion continues it, which steers small models toward a format.
+    #[serde(default)]
+    pub assistant_prefix: Option<String>,
+    /// Most new tokens (default 256).
+    #[serde(default)]
+    pub max_tokens: Option<usize>,
+    /// 0 = greedy (default 0.8).
+    #[serde(default)]
+    pub temperature: Option<f32>,
+    /// Nucleus sampling threshold (default 0.95).
+    #[serde(default)]
+    pub top_p: Option<f32>,
+    /// Keep the k most likely tokens (default 40; 0 = all).
+    #[serde(default)]
+    pub top_k: Option<usize>,
+    /// Penalty for recently used tokens (default 1.1; 1 = off).
+    #[serde(default)]
+    pub repeat_penalty: Option<f32>,
+    /// Seed; the same seed, request and build give the same text. Random when absent.
+    #[serde(default)]
+    pub seed: Option<u64>,
+    /// Strings that end the completion.
+    #[serde(default)]
+    pub stop: Vec<String>,
+    /// Independent completions sharing one prompt pass (default 1, at most 8).
+    #[serde(default)]
+    pub n: Option<usize>,
+}
+
+/// The `result` tensor's JSON.
+#[derive(Debug, Clone, Serialize)]
+pub struct Response {
+    /// The first completion's text.
+    pub text: String,
+    /// Why the first completion ended: `stop` or `length`.
+    pub finish_reason: &'static str,
+    /// Tokens in the prompt.
+    pub prompt_tokens: usize,
+    /// Tokens the first completion generated.
+    pub completion_tokens: usize,
+    /// The seed used (candidate `i` used `seed + i`).
+    pub seed: u64,
+    /// The model's catalog id.
+    pub model: String,
+    /// Every completion, first one included.
+    pub choices: Vec<Completion>,
+    /// Where the time went.
+    pub timings: Timings,
+}
+
+/// Speed figures for one request.
+#[derive(Debug, Clone, Serialize)]
+pub struct Timings {
+    /// Seconds for the prompt pass.
+    pub prompt_seconds: f64,
+    /// Seconds generating.
+    pub generation_seconds: f64,
+    /// Prompt tokens per second.
+    pub prompt_tokens_per_second: f64,
+    /// Generated tokens per second, all candidates together.
+    pub generation_tokens_per_second: f64,
+}
+
+/// A GGUF model loaded for generation.
+pub struct LlmEngine {
+    model_id: String,
+    model: Llama,
+    tokenizer: GgufTokenizer,
+    template: ChatTemplate,
+    end_tokens: Vec<u32>,
+    pool: rayon::ThreadPool,
+}
+
+/// The GGUF file in a model directory: `model.gguf`, else the only `*.gguf` there.
+pub fn gguf_path(dir: &Path) -> Result<PathBuf, EngineError> {
+    let canonical = dir.join("model.gguf");
+    if canonical.is_file() {
+        return Ok(canonical);
+    }
+    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| EngineError::Unavailable(format!("{}: {e}", dir.display())))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "gguf"))
+        .collect();
+    match found.len() {
+        1 => Ok(found.remove(0)),
+        0 => Err(EngineError::Unavailable(format!(
+            "no .gguf file in {}",
+            dir.display()
+        ))),
+        _ => Err(EngineError::Unavailable(format!(
+            "several .gguf files in {}; name the one to use model.gguf",
+            dir.display()
+        ))),
+    }
+}
+
+impl LlmEngine {
+    /// Loads the GGUF in `dir` for `device`, computing on `threads` CPU threads (0: all).
+    pub fn load_on(
+        model_id: &str,
+        dir: &Path,
+        device: Device,
+        threads: usize,
+    ) -> Result<Self, EngineError> {
+        let path = gguf_path(dir)?;
+        let unavailable = |e: &dyn std::fmt::Display| {
+            EngineError::Unavailable(format!("{}: {e}", path.display()))
+        };
+        let device = match device {
+            Device::Cpu => candle_core::Device::Cpu,
+            Device::Cuda(i) => candle_core::Device::new_cuda(i).map_err(|e| unavailable(&e))?,
+        };
+        let mut file = std::fs::File::open(&path).map_err(|e| unavailable(&e))?;
+        let content = Content::read(&mut file).map_err(|e| unavailable(&e))?;
+        let tokenizer = GgufTokenizer::from_gguf(&content).map_err(|e| unavailable(&e))?;
+        let model = Llama::from_gguf(&content, &mut file, &device).map_err(|e| unavailable(&e))?;
+        let text_of = |id: Option<u32>| {
+            id.and_then(|i| tokenizer.token_text(i))
+                .unwrap_or_default()
+                .to_string()
+        };
+        let source = content
+            .metadata
+            .get("tokenizer.chat_template")
+            .and_then(|v| v.to_string().ok())
+            .map_or(chat::CHATML, String::as_str);
+        let template = ChatTemplate::new(source, &text_of(tokenizer.bos), &text_of(tokenizer.eos))
+            .map_err(|e| unavailable(&e))?;
+        let mut end_tokens: Vec<u32> = END_OF_TURN
+            .iter()
+            .filter_map(|t| tokenizer.token_id(t))
+            .chain(tokenizer.eos)
+            .collect();
+        end_tokens.sort_unstable();
+        end_tokens.dedup();
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .thread_name(|i| format!("llm-{i}"))
+            .build()
+            .map_err(|e| EngineError::Runtime(e.to_string()))?;
+        Ok(Self {
+            model_id: model_id.to_string(),
+            model,
+            tokenizer,
+            template,
+            end_tokens,
+            pool,
+        })
+    }
+
+    /// The tokenizer, for tools and tests.
+    pub fn tokenizer(&self) -> &GgufTokenizer {
+        &self.tokenizer
+    }
+
+    /// The chat template, for tools and tests.
+    pub fn template(&self) -> &ChatTemplate {
+        &self.template
+    }
+
+    /// The network, for tools and tests.
+    pub fn model(&self) -> &Llama {
+        &self.model
+    }
+
+    /// Token ids that end a completion.
+    pub fn end_tokens(&self) -> &[u32] {
+        &self.end_tokens
+    }
+
+    /// The prompt text a request stands for.
+    pub fn prompt_text(&self, request: &Request) -> Result<String, EngineError> {
+        match (&request.messages, &request.prompt) {
+            (Some(m), None) if !m.is_empty() => {
+                let mut text = self
+                    .template
+                    .render(m)
+                    .map_err(|e| EngineError::InvalidInput(format!("messages: {e}")))?;
+                text.push_str(request.assistant_prefix.as_deref().unwrap_or_default());
+                Ok(text)
+            }
+            (None, Some(p)) if !p.is_empty() => Ok(p.clone()),
+            (Some(_), Some(_)) => Err(EngineError::InvalidInput(
+                "give either `messages` or `prompt`, not both".into(),
+            )),
+            _ => Err(EngineError::InvalidInput(
+                "`messages` (non-empty) or `prompt` is required".into(),
+            )),
+        }
+    }
+
+    /// Runs one request.
+    pub fn run(&self, request: &Request) -> Result<Response, EngineError> {
+        let text = self.prompt_text(request)?;
+        let prompt = self
+            .tokenizer
+            .encode(&text, request.prompt.is_some())
+            .map_err(|e| EngineError::InvalidInput(e.to_string()))?;
+        let max_tokens = request.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS);
+        let context = self.model.config.context;
+        if max_tokens == 0 {
+            return Err(EngineError::InvalidInput(
+                "max_tokens must be at least 1".into(),
+            ));
+        }
+        if prompt.len() + max_tokens > context {
+            return Err(EngineError::TooLarge(format!(
+                "prompt ({} tokens) plus max_tokens ({max_tokens}) exceed the model's context of {context}",
+                prompt.len()
+            )));
+        }
+        let candidates = request.n.unwrap_or(1);
+        if !(1..=MAX_CANDIDATES).contains(&candidates) {
+            return Err(EngineError::InvalidInput(format!(
+                "n must be between 1 and {MAX_CANDIDATES}"
+            )));
+        }
+        let defaults = SamplingParams::default();
+        let sampling = SamplingParams {
+            temperature: request.temperature.unwrap_or(defaults.temperature),
+            top_k: request.top_k.unwrap_or(defaults.top_k),
+            top_p: request.top_p.unwrap_or(defaults.top_p),
+            repeat_penalty: request.repeat_penalty.unwrap_or(defaults.repeat_penalty),
+            repeat_last_n: defaults.repeat_last_n,
+        };
+        if !(sampling.temperature.is_finite() && sampling.temperature >= 0.0) {
+            return Err(EngineError::InvalidInput(
+                "temperature must be 0 or more".into(),
+            ));
+        }
+        if !(sampling.top_p > 0.0 && sampling.top_p <= 1.0) {
+            return Err(EngineError::InvalidInput("top_p must be in (0, 1]".into()));
+        }
+        if !(sampling.repeat_penalty.is_finite() && sampling.repeat_penalty > 0.0) {
+            return Err(EngineError::InvalidInput(
+                "repeat_penalty must be positive".into(),
+            ));
+        }
+        let seed = request.seed.unwrap_or_else(random_seed);
+        let generation = Generation {
+            prompt,
+            max_tokens,
+            sampling,
+            seed,
+            stop: request.stop.clone(),
+            candidates,
+        };
+        let out = self
+            .pool
+            .install(|| {
+                generate::generate(&self.model, &self.tokenizer, &generation, &self.end_tokens)
+            })
+            .map_err(|e| EngineError::Runtime(e.to_string()))?;
+        let generated: usize = out.completions.iter().map(|c| c.completion_tokens).sum();
+        let first = out.completions[0].clone();
+        let prompt_tokens = generation.prompt.len();
+        Ok(Response {
+            text: first.text,
+            finish_reason: first.finish_reason,
+            prompt_tokens,
+            completion_tokens: first.completion_tokens,
+            seed,
+            model: self.model_id.clone(),
+            choices: out.completions,
+            timings: Timings {
+                prompt_seconds: out.prompt_seconds,
+                generation_seconds: out.generation_seconds,
+                prompt_tokens_per_second: prompt_tokens as f64 / out.prompt_seconds.max(1e-9),
+                generation_tokens_per_second: generated as f64 / out.generation_seconds.max(1e-9),
+            },
+        })
+    }
+}
+
+/// A seed from the clock, for requests that do not fix one (the response reports it).
+fn random_seed() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+        .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+        >> 11
+}
+
+impl Engine for LlmEngine {
+    fn model(&self) -> &str {
+        &self.model_id
+    }
+
+    fn task(&self) -> &str {
+        "lyrics"
+    }
+
+    fn compute(&self, inputs: Vec<NamedTensor>) -> Result<Vec<NamedTensor>, EngineError> {
+        let raw = input(&inputs, "request")?;
+        let request: Request = serde_json::from_slice(&raw.data)
+            .map_err(|e| EngineError::InvalidInput(format!("request: {e}")))?;
+        let response = self.run(&request)?;
+        let json = Tensor::json(&response).map_err(|e| EngineError::Runtime(e.to_string()))?;
+        Ok(vec![NamedTensor::new("result", json)])
+    }
+}

@@ -1,0 +1,512 @@
+//! The llama-family decoder (Llama, Mistral, SmolLM2) over GGUF quantized weights.
+//!
+//! Written for generation rather than taken from a model zoo: the key/value cache is
+//! preallocated and written in place (no per-token concatenation), keys are stored transposed
+//! so attention reads them without a copy, grouped-query heads attend without repeating keys,
+//! Q/K/V and gate/up projections are fused into one product each, and a batch of sequences
+//! that share a prompt shares its prefill (several lyric candidates cost one prompt pass).
+
+use crate::quant::{Q41Matrix, Q80Matrix};
+use candle_core::quantized::gguf_file::Content;
+use candle_core::quantized::{GgmlDType, QMatMul, QStorage, QTensor};
+use candle_core::{D, DType, Device, Module, Result, Tensor};
+use std::borrow::Cow;
+use std::io::{Read, Seek};
+use std::sync::Arc;
+
+/// Shape of the network, from the GGUF metadata (`<arch>.*`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LlamaConfig {
+    /// Transformer blocks.
+    pub layers: usize,
+    /// Hidden size.
+    pub hidden: usize,
+    /// Query heads.
+    pub heads: usize,
+    /// Key/value heads (fewer than `heads` for grouped-query attention).
+    pub kv_heads: usize,
+    /// Size of one head.
+    pub head_dim: usize,
+    /// RoPE base frequency.
+    pub rope_base: f32,
+    /// RMSNorm epsilon.
+    pub eps: f64,
+    /// Longest context the model was trained for.
+    pub context: usize,
+    /// Vocabulary size (rows of the output head).
+    pub vocab: usize,
+}
+
+impl LlamaConfig {
+    /// Reads the hyper-parameters for architecture `arch` (`llama`, `mistral`).
+    pub fn from_gguf(content: &Content, arch: &str) -> Result<Self> {
+        let get = |key: &str| {
+            content
+                .metadata
+                .get(&format!("{arch}.{key}"))
+                .ok_or_else(|| {
+                    candle_core::Error::msg(format!("GGUF metadata lacks `{arch}.{key}`"))
+                })
+        };
+        let hidden = get("embedding_length")?.to_u32()? as usize;
+        let heads = get("attention.head_count")?.to_u32()? as usize;
+        let kv_heads = match get("attention.head_count_kv") {
+            Ok(v) => v.to_u32()? as usize,
+            Err(_) => heads,
+        };
+        if heads == 0
+            || kv_heads == 0
+            || !heads.is_multiple_of(kv_heads)
+            || !hidden.is_multiple_of(heads)
+        {
+            candle_core::bail!("GGUF heads {heads}/{kv_heads} do not divide hidden size {hidden}");
+        }
+        let head_dim = match get("rope.dimension_count") {
+            Ok(v) => v.to_u32()? as usize,
+            Err(_) => hidden / heads,
+        };
+        let vocab = match content.tensor_infos.get("token_embd.weight") {
+            Some(t) => t.shape.dims()[0].max(*t.shape.dims().last().unwrap_or(&0)),
+            None => candle_core::bail!("GGUF lacks tensor `token_embd.weight`"),
+        };
+        Ok(Self {
+            layers: get("block_count")?.to_u32()? as usize,
+            hidden,
+            heads,
+            kv_heads,
+            head_dim,
+            rope_base: get("rope.freq_base")
+                .and_then(|v| v.to_f32())
+                .unwrap_or(10_000.0),
+            eps: get("attention.layer_norm_rms_epsilon")
+                .and_then(|v| v.to_f32())
+                .unwrap_or(1e-5) as f64,
+            context: get("context_length")
+                .and_then(|v| v.to_u32())
+                .unwrap_or(4096) as usize,
+            vocab,
+        })
+    }
+}
+
+/// A projection: our AVX2 kernels for `Q4_1` and `Q8_0` on the CPU (candle's `Q4_1` is
+/// scalar, and its `Q8_0` quantizes activations in 256-value blocks, which moves logits away
+/// from llama.cpp's), candle's quantized product otherwise.
+#[derive(Debug, Clone)]
+enum Linear {
+    Q41(Arc<Q41Matrix>),
+    Q80(Arc<Q80Matrix>),
+    Candle(QMatMul),
+}
+
+/// Flattens `x` to `[batch, cols]` values for our kernels and shapes their output back.
+fn run_kernel(
+    x: &Tensor,
+    rows: usize,
+    kernel: impl Fn(&[f32], usize) -> std::result::Result<Vec<f32>, crate::quant::QuantError>,
+) -> Result<Tensor> {
+    let mut dims = x.dims().to_vec();
+    dims.pop();
+    let batch = dims.iter().product::<usize>();
+    let values = x.flatten_all()?.to_vec1::<f32>()?;
+    let y = kernel(&values, batch).map_err(candle_core::Error::wrap)?;
+    dims.push(rows);
+    Tensor::from_vec(y, dims, x.device())
+}
+
+/// The token embedding table: our `Q8_0` rows on the CPU, candle's lookup otherwise.
+#[derive(Debug, Clone)]
+enum Embedding {
+    Q80(Arc<Q80Matrix>),
+    Candle(Arc<QTensor>),
+}
+
+impl Embedding {
+    fn lookup(&self, ids: &[u32], device: &Device) -> Result<Tensor> {
+        match self {
+            Self::Q80(m) => {
+                let mut values = Vec::with_capacity(ids.len() * m.cols());
+                for &id in ids {
+                    if id as usize >= m.rows() {
+                        candle_core::bail!("token id {id} is outside the vocabulary");
+                    }
+                    values.extend(m.dequantize_row(id as usize));
+                }
+                Tensor::from_vec(values, (ids.len(), m.cols()), device)
+            }
+            Self::Candle(t) => t.embedding(&Tensor::new(ids, device)?),
+        }
+    }
+}
+
+impl Linear {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        match self {
+            Self::Q41(w) => run_kernel(x, w.rows(), |v, b| w.matmul(v, b)),
+            Self::Q80(w) => run_kernel(x, w.rows(), |v, b| w.matmul(v, b)),
+            Self::Candle(m) => m.forward(x),
+        }
+    }
+
+    /// Builds the projection from one or more row-stacked tensors of the same width.
+    fn stacked(parts: Vec<QTensor>, device: &Device) -> Result<Self> {
+        let dtype = parts[0].dtype();
+        let same = parts.iter().all(|p| p.dtype() == dtype);
+        if device.is_cpu() && dtype == GgmlDType::Q4_1 && same {
+            let mats = parts
+                .iter()
+                .map(|p| {
+                    let (rows, cols) = p.shape().dims2()?;
+                    Q41Matrix::from_gguf_bytes(rows, cols, &p.data()?)
+                        .map_err(candle_core::Error::wrap)
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let refs: Vec<&Q41Matrix> = mats.iter().collect();
+            return Ok(Self::Q41(Arc::new(
+                Q41Matrix::concat_rows(&refs).map_err(candle_core::Error::wrap)?,
+            )));
+        }
+        if device.is_cpu() && dtype == GgmlDType::Q8_0 && parts.len() == 1 {
+            let (rows, cols) = parts[0].shape().dims2()?;
+            return Ok(Self::Q80(Arc::new(
+                Q80Matrix::from_gguf_bytes(rows, cols, &parts[0].data()?)
+                    .map_err(candle_core::Error::wrap)?,
+            )));
+        }
+        if parts.len() == 1 || !same {
+            if parts.len() != 1 {
+                candle_core::bail!("cannot fuse projections of different quantization types");
+            }
+            let part = parts
+                .into_iter()
+                .next()
+                .ok_or_else(|| candle_core::Error::msg("empty"))?;
+            return Ok(Self::Candle(QMatMul::from_qtensor(part)?));
+        }
+        // Quantized rows are independent, so stacking the raw row bytes stacks the matrices.
+        let cols = parts[0].shape().dims2()?.1;
+        let mut rows = 0;
+        let mut bytes = Vec::new();
+        for p in &parts {
+            let (r, c) = p.shape().dims2()?;
+            if c != cols {
+                candle_core::bail!("cannot fuse projections of widths {cols} and {c}");
+            }
+            rows += r;
+            bytes.extend_from_slice(&p.data()?);
+        }
+        let storage = QStorage::from_data(Cow::Owned(bytes), device, dtype)?;
+        Ok(Self::Candle(QMatMul::from_qtensor(QTensor::new(
+            storage,
+            (rows, cols),
+        )?)?))
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Block {
+    attn_norm: Tensor,
+    qkv: Linear,
+    out: Linear,
+    ffn_norm: Tensor,
+    gate_up: Linear,
+    down: Linear,
+    ffn: usize,
+}
+
+/// A loaded network. Immutable: each generation owns its [`Cache`], so requests can share it.
+#[derive(Debug, Clone)]
+pub struct Llama {
+    /// Hyper-parameters.
+    pub config: LlamaConfig,
+    embed: Embedding,
+    blocks: Vec<Block>,
+    norm: Tensor,
+    output: Linear,
+    cos: Tensor,
+    sin: Tensor,
+    device: Device,
+}
+
+/// Keys and values of every layer for a batch of sequences of equal length.
+pub struct Cache {
+    /// Keys per layer, transposed: `[batch, kv_heads, head_dim, capacity]`.
+    keys: Vec<Tensor>,
+    /// Values per layer: `[batch, kv_heads, capacity, head_dim]`.
+    values: Vec<Tensor>,
+    /// Positions filled.
+    pub len: usize,
+    /// Positions available.
+    pub capacity: usize,
+    batch: usize,
+}
+
+impl Llama {
+    /// Loads the network from a GGUF file onto `device`.
+    pub fn from_gguf<R: Read + Seek>(
+        content: &Content,
+        reader: &mut R,
+        device: &Device,
+    ) -> Result<Self> {
+        let arch = content
+            .metadata
+            .get("general.architecture")
+            .and_then(|v| v.to_string().ok())
+            .cloned()
+            .unwrap_or_else(|| "llama".into());
+        if !matches!(arch.as_str(), "llama" | "mistral") {
+            candle_core::bail!("GGUF architecture `{arch}` is not llama-family (llama, mistral)");
+        }
+        let config = LlamaConfig::from_gguf(content, &arch)?;
+        let mut tensor = |name: &str| content.tensor(reader, name, device);
+        let table = tensor("token_embd.weight")?;
+        let norm = tensor("output_norm.weight")?.dequantize(device)?;
+        let (embed, tied) = if device.is_cpu() && table.dtype() == GgmlDType::Q8_0 {
+            let (rows, cols) = table.shape().dims2()?;
+            let m = Arc::new(
+                Q80Matrix::from_gguf_bytes(rows, cols, &table.data()?)
+                    .map_err(candle_core::Error::wrap)?,
+            );
+            (Embedding::Q80(m.clone()), Linear::Q80(m))
+        } else {
+            let t = Arc::new(table);
+            (
+                Embedding::Candle(t.clone()),
+                Linear::Candle(QMatMul::from_arc(t)?),
+            )
+        };
+        let output = match tensor("output.weight") {
+            Ok(t) => Linear::stacked(vec![t], device)?,
+            // Tied embeddings (SmolLM2): the output head is the embedding table.
+            Err(_) => tied,
+        };
+        let mut blocks = Vec::with_capacity(config.layers);
+        for i in 0..config.layers {
+            let p = format!("blk.{i}");
+            let gate = tensor(&format!("{p}.ffn_gate.weight"))?;
+            let ffn = gate.shape().dims2()?.0;
+            blocks.push(Block {
+                attn_norm: tensor(&format!("{p}.attn_norm.weight"))?.dequantize(device)?,
+                qkv: Linear::stacked(
+                    vec![
+                        tensor(&format!("{p}.attn_q.weight"))?,
+                        tensor(&format!("{p}.attn_k.weight"))?,
+                        tensor(&format!("{p}.attn_v.weight"))?,
+                    ],
+                    device,
+                )?,
+                out: Linear::stacked(vec![tensor(&format!("{p}.attn_output.weight"))?], device)?,
+                ffn_norm: tensor(&format!("{p}.ffn_norm.weight"))?.dequantize(device)?,
+                gate_up: Linear::stacked(
+                    vec![gate, tensor(&format!("{p}.ffn_up.weight"))?],
+                    device,
+                )?,
+                down: Linear::stacked(vec![tensor(&format!("{p}.ffn_down.weight"))?], device)?,
+                ffn,
+            });
+        }
+        let (cos, sin) = rope_tables(&config, device)?;
+        Ok(Self {
+            config,
+            embed,
+            blocks,
+            norm,
+            output,
+            cos,
+            sin,
+            device: device.clone(),
+        })
+    }
+
+    /// An empty cache for `batch` sequences of up to `capacity` positions.
+    pub fn cache(&self, batch: usize, capacity: usize) -> Result<Cache> {
+        let c = &self.config;
+        let capacity = capacity.min(c.context).max(1);
+        let mut keys = Vec::with_capacity(c.layers);
+        let mut values = Vec::with_capacity(c.layers);
+        for _ in 0..c.layers {
+            keys.push(Tensor::zeros(
+                (batch, c.kv_heads, c.head_dim, capacity),
+                DType::F32,
+                &self.device,
+            )?);
+            values.push(Tensor::zeros(
+                (batch, c.kv_heads, capacity, c.head_dim),
+                DType::F32,
+                &self.device,
+            )?);
+        }
+        Ok(Cache {
+            keys,
+            values,
+            len: 0,
+            capacity,
+            batch,
+        })
+    }
+
+    /// Runs `tokens` (`[batch, t]`, all rows at the same positions) through the network,
+    /// appending to `cache`; returns the logits of the last position, `[batch, vocab]`.
+    pub fn forward(&self, tokens: &[Vec<u32>], cache: &mut Cache) -> Result<Tensor> {
+        let batch = tokens.len();
+        let t = tokens.first().map_or(0, Vec::len);
+        if batch != cache.batch || t == 0 || tokens.iter().any(|r| r.len() != t) {
+            candle_core::bail!(
+                "forward needs {} rows of equal, non-zero length",
+                cache.batch
+            );
+        }
+        if cache.len + t > cache.capacity {
+            candle_core::bail!(
+                "context full: {} + {t} tokens exceed {} positions",
+                cache.len,
+                cache.capacity
+            );
+        }
+        let c = &self.config;
+        let (h, kvh, hd) = (c.heads, c.kv_heads, c.head_dim);
+        let groups = h / kvh;
+        let pos = cache.len;
+        let ids: Vec<u32> = tokens.iter().flatten().copied().collect();
+        let mut x = self
+            .embed
+            .lookup(&ids, &self.device)?
+            .reshape((batch, t, c.hidden))?;
+        let cos = self.cos.narrow(0, pos, t)?;
+        let sin = self.sin.narrow(0, pos, t)?;
+        let kv_len = pos + t;
+        let mask = if t > 1 {
+            Some(causal_mask(t, pos, groups, &self.device)?)
+        } else {
+            None
+        };
+        let scale = 1.0 / (hd as f64).sqrt();
+        for (i, b) in self.blocks.iter().enumerate() {
+            let normed = candle_nn::ops::rms_norm(&x, &b.attn_norm, c.eps as f32)?;
+            let qkv = b.qkv.forward(&normed)?;
+            let q = qkv
+                .narrow(D::Minus1, 0, h * hd)?
+                .reshape((batch, t, h, hd))?
+                .transpose(1, 2)?
+                .contiguous()?;
+            let k = qkv
+                .narrow(D::Minus1, h * hd, kvh * hd)?
+                .reshape((batch, t, kvh, hd))?
+                .transpose(1, 2)?
+                .contiguous()?;
+            let v = qkv
+                .narrow(D::Minus1, (h + kvh) * hd, kvh * hd)?
+                .reshape((batch, t, kvh, hd))?
+                .transpose(1, 2)?
+                .contiguous()?;
+            let q = candle_nn::rotary_emb::rope_i(&q, &cos, &sin)?;
+            let k = candle_nn::rotary_emb::rope_i(&k, &cos, &sin)?;
+            // Keys and values are rounded to f16 as they enter the cache, as llama.cpp's
+            // default cache stores them: greedy output then matches it token for token.
+            let k = k.to_dtype(DType::F16)?.to_dtype(DType::F32)?;
+            let v = v.to_dtype(DType::F16)?.to_dtype(DType::F32)?;
+            cache.keys[i].slice_set(&k.transpose(2, 3)?.contiguous()?, 3, pos)?;
+            cache.values[i].slice_set(&v, 2, pos)?;
+            let keys = cache.keys[i].narrow(3, 0, kv_len)?;
+            let values = cache.values[i].narrow(2, 0, kv_len)?;
+            // Grouped-query attention without repeating keys: the query heads sharing a key
+            // head become extra rows, `[batch, kv_heads, groups * t, head_dim]`.
+            let q = q.reshape((batch, kvh, groups * t, hd))?;
+            let mut scores = (q.matmul(&keys)? * scale)?;
+            if let Some(m) = &mask {
+                scores = scores.broadcast_add(m)?;
+            }
+            let probs = candle_nn::ops::softmax_last_dim(&scores)?;
+            let attended = probs
+                .matmul(&values)?
+                .reshape((batch, h, t, hd))?
+                .transpose(1, 2)?
+                .reshape((batch, t, h * hd))?;
+            x = (x + b.out.forward(&attended)?)?;
+            let normed = candle_nn::ops::rms_norm(&x, &b.ffn_norm, c.eps as f32)?;
+            let gate_up = b.gate_up.forward(&normed)?;
+            let gate = gate_up.narrow(D::Minus1, 0, b.ffn)?;
+            let up = gate_up.narrow(D::Minus1, b.ffn, b.ffn)?;
+            let act = (candle_nn::ops::silu(&gate)? * up)?;
+            x = (x + b.down.forward(&act)?)?;
+        }
+        cache.len += t;
+        let last = x.narrow(1, t - 1, 1)?;
+        let last = candle_nn::ops::rms_norm(&last, &self.norm, c.eps as f32)?;
+        self.output.forward(&last)?.reshape((batch, c.vocab))
+    }
+}
+
+impl Cache {
+    /// Keeps the listed sequences (rows of the batch), dropping the rest.
+    pub fn retain(&mut self, rows: &[usize]) -> Result<()> {
+        let device = self
+            .keys
+            .first()
+            .map(|k| k.device().clone())
+            .unwrap_or(Device::Cpu);
+        let index = Tensor::from_vec(
+            rows.iter().map(|&r| r as u32).collect::<Vec<_>>(),
+            rows.len(),
+            &device,
+        )?;
+        for t in self.keys.iter_mut().chain(self.values.iter_mut()) {
+            *t = t.index_select(&index, 0)?.contiguous()?;
+        }
+        self.batch = rows.len();
+        Ok(())
+    }
+
+    /// A cache for `batch` sequences that all start from this one's single sequence.
+    pub fn fork(&self, batch: usize) -> Result<Cache> {
+        if self.batch != 1 {
+            candle_core::bail!("only a single-sequence cache can be forked");
+        }
+        let grow = |t: &Tensor| -> Result<Tensor> {
+            let dims = t.dims().to_vec();
+            t.broadcast_as((batch, dims[1], dims[2], dims[3]))?
+                .contiguous()
+        };
+        Ok(Cache {
+            keys: self.keys.iter().map(grow).collect::<Result<_>>()?,
+            values: self.values.iter().map(grow).collect::<Result<_>>()?,
+            len: self.len,
+            capacity: self.capacity,
+            batch,
+        })
+    }
+}
+
+/// Interleaved-pair RoPE tables (GGUF llama weights are laid out for ggml's normal mode).
+fn rope_tables(c: &LlamaConfig, device: &Device) -> Result<(Tensor, Tensor)> {
+    let half = c.head_dim / 2;
+    let inv: Vec<f32> = (0..half)
+        .map(|i| 1.0 / c.rope_base.powf(2.0 * i as f32 / c.head_dim as f32))
+        .collect();
+    let mut cos = Vec::with_capacity(c.context * half);
+    let mut sin = Vec::with_capacity(c.context * half);
+    for p in 0..c.context {
+        for f in &inv {
+            let a = p as f32 * f;
+            cos.push(a.cos());
+            sin.push(a.sin());
+        }
+    }
+    Ok((
+        Tensor::from_vec(cos, (c.context, half), device)?,
+        Tensor::from_vec(sin, (c.context, half), device)?,
+    ))
+}
+
+/// Additive causal mask for `t` new positions after `past` cached ones, tiled for the query
+/// rows of every head in a group: `[groups * t, past + t]`.
+fn causal_mask(t: usize, past: usize, groups: usize, device: &Device) -> Result<Tensor> {
+    let cols = past + t;
+    let mut m = Vec::with_capacity(groups * t * cols);
+    for _ in 0..groups {
+        for i in 0..t {
+            m.extend((0..cols).map(|j| if j > past + i { f32::NEG_INFINITY } else { 0.0 }));
+        }
+    }
+    Tensor::from_vec(m, (groups * t, cols), device)
+}
