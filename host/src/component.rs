@@ -92,14 +92,25 @@ impl LoadedComponent {
                 "does not export wasi:http/handler@0.3.0 (build it with spin-sdk 7): {e:#}"
             ))
         })?;
-        for (host, _) in &spec.files {
-            if !host.is_dir() {
-                return Err(invalid(format!(
-                    "`files` entry {} is not a directory on this machine",
-                    host.display()
-                )));
-            }
-        }
+        // A mount whose directory is missing (say, a model not pulled yet) is left out with a
+        // warning rather than failing the whole app: the component sees no directory and
+        // says in its responses what it did without it.
+        let files: Vec<(PathBuf, String)> = spec
+            .files
+            .iter()
+            .filter(|(host, guest)| {
+                let present = host.is_dir();
+                if !present {
+                    tracing::warn!(
+                        component = %spec.id,
+                        "`files` entry {} is not a directory on this machine; {guest} is not mounted",
+                        host.display()
+                    );
+                }
+                present
+            })
+            .cloned()
+            .collect();
         let mut env: Vec<(String, String)> = host_env.to_vec();
         env.extend(spec.environment.iter().map(|(k, v)| (k.clone(), v.clone())));
         let outbound = spec
@@ -111,7 +122,7 @@ impl LoadedComponent {
             id: spec.id.clone(),
             pre,
             env,
-            files: spec.files.clone(),
+            files,
             key_value_stores: spec.key_value_stores.clone().into(),
             outbound,
             variables,
