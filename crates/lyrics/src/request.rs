@@ -1,0 +1,262 @@
+//! The `/api/generate-lyrics/` request, validated: every error names its field.
+
+use crate::structure::{SectionKind, Structure};
+use serde_json::{Map, Value};
+use songforge_genre::{Genre, GenreMatch};
+
+/// Longest theme accepted, characters.
+pub const MAX_INPUT_CHARS: usize = 2000;
+/// Most sections a song may have.
+pub const MAX_SECTIONS: usize = 16;
+/// Most lines a section may have.
+pub const MAX_LINES: usize = 16;
+
+/// A request problem: the field, the HTTP status class, and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct FieldError {
+    /// JSON path of the offending member.
+    pub field: String,
+    /// `true`: well-formed but unacceptable (422); `false`: missing or malformed (400).
+    pub unprocessable: bool,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl FieldError {
+    fn bad(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            unprocessable: false,
+            message: message.into(),
+        }
+    }
+
+    fn unprocessable(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            unprocessable: true,
+            message: message.into(),
+        }
+    }
+}
+
+/// A validated lyrics request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LyricsRequest {
+    /// The song's theme or description.
+    pub theme: String,
+    /// The genre as the client wrote it (echoed back, as the seed API does).
+    pub genre: String,
+    /// The built-in preset that genre maps to.
+    pub preset: GenreMatch,
+    /// Sections in order.
+    pub structure: Structure,
+    /// Optional mood words.
+    pub mood: Option<String>,
+    /// Language to write in (English when absent).
+    pub language: Option<String>,
+    /// Lines per section cap.
+    pub max_lines: Option<usize>,
+    /// Seed; the same seed and request give the same lyrics on the same build.
+    pub seed: Option<u64>,
+    /// Sampling temperature.
+    pub temperature: f32,
+}
+
+fn string_field(obj: &Map<String, Value>, name: &str) -> Result<Option<String>, FieldError> {
+    match obj.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.trim().to_string()).filter(|s| !s.is_empty())),
+        Some(_) => Err(FieldError::bad(name, "must be a string")),
+    }
+}
+
+impl LyricsRequest {
+    /// Validates a parsed JSON body.
+    pub fn from_json(body: &Value) -> Result<Self, FieldError> {
+        let obj = body
+            .as_object()
+            .ok_or_else(|| FieldError::bad("body", "must be a JSON object"))?;
+        let theme = match obj.get("input_text") {
+            None | Some(Value::Null) => {
+                return Err(FieldError::bad(
+                    "input_text",
+                    "is required: the song's theme",
+                ));
+            }
+            Some(Value::String(s)) if s.trim().is_empty() => {
+                return Err(FieldError::bad("input_text", "must not be empty"));
+            }
+            Some(Value::String(s)) => s.trim().to_string(),
+            Some(_) => return Err(FieldError::bad("input_text", "must be a string")),
+        };
+        let chars = theme.chars().count();
+        if chars > MAX_INPUT_CHARS {
+            return Err(FieldError::unprocessable(
+                "input_text",
+                format!("is {chars} characters; the limit is {MAX_INPUT_CHARS}"),
+            ));
+        }
+        let genre = string_field(obj, "genre")?.unwrap_or_else(|| "pop".to_string());
+        let preset = Genre::from_text(&genre);
+        let structure = match obj.get("structure") {
+            None | Some(Value::Null) => Structure::default_for(preset.preset),
+            Some(Value::Array(items)) => {
+                if items.is_empty() {
+                    return Err(FieldError::bad(
+                        "structure",
+                        "must name at least one section",
+                    ));
+                }
+                if items.len() > MAX_SECTIONS {
+                    return Err(FieldError::unprocessable(
+                        "structure",
+                        format!("has {} sections; the limit is {MAX_SECTIONS}", items.len()),
+                    ));
+                }
+                let mut kinds = Vec::with_capacity(items.len());
+                for (i, item) in items.iter().enumerate() {
+                    let field = format!("structure[{i}]");
+                    let name = item
+                        .as_str()
+                        .ok_or_else(|| FieldError::bad(&field, "must be a string"))?;
+                    let kind = SectionKind::parse(name).ok_or_else(|| {
+                        FieldError::unprocessable(
+                            &field,
+                            format!(
+                                "{name:?} is not a section kind (intro, verse, pre-chorus, chorus, bridge, hook, outro)"
+                            ),
+                        )
+                    })?;
+                    kinds.push(kind);
+                }
+                Structure::new(kinds)
+            }
+            Some(_) => {
+                return Err(FieldError::bad(
+                    "structure",
+                    "must be an array of section names, e.g. [\"verse\", \"chorus\"]",
+                ));
+            }
+        };
+        let max_lines = match obj.get("max_lines") {
+            None | Some(Value::Null) => None,
+            Some(v) => match v.as_u64() {
+                Some(n) if (1..=MAX_LINES as u64).contains(&n) => Some(n as usize),
+                Some(_) => {
+                    return Err(FieldError::unprocessable(
+                        "max_lines",
+                        format!("must be between 1 and {MAX_LINES}"),
+                    ));
+                }
+                None => return Err(FieldError::bad("max_lines", "must be a whole number")),
+            },
+        };
+        let seed = match obj.get("seed") {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(v.as_u64().ok_or_else(|| {
+                FieldError::bad("seed", "must be a whole number from 0 to 2^64-1")
+            })?),
+        };
+        let temperature = match obj.get("temperature") {
+            None | Some(Value::Null) => 0.8,
+            Some(v) => match v.as_f64() {
+                Some(t) if (0.0..=2.0).contains(&t) => t as f32,
+                Some(_) => {
+                    return Err(FieldError::unprocessable(
+                        "temperature",
+                        "must be between 0 and 2",
+                    ));
+                }
+                None => return Err(FieldError::bad("temperature", "must be a number")),
+            },
+        };
+        let mood = string_field(obj, "mood")?;
+        if mood.as_ref().is_some_and(|m| m.chars().count() > 200) {
+            return Err(FieldError::unprocessable(
+                "mood",
+                "is longer than 200 characters",
+            ));
+        }
+        let language = string_field(obj, "language")?;
+        if language.as_ref().is_some_and(|m| m.chars().count() > 40) {
+            return Err(FieldError::unprocessable(
+                "language",
+                "is longer than 40 characters",
+            ));
+        }
+        Ok(Self {
+            theme,
+            genre,
+            preset,
+            structure,
+            mood,
+            language,
+            max_lines,
+            seed,
+            temperature,
+        })
+    }
+
+    /// Whether the lyrics are in English (rhymes are scored with the English dictionary).
+    pub fn is_english(&self) -> bool {
+        self.language.as_deref().is_none_or(|l| {
+            let l = l.to_ascii_lowercase();
+            l == "en" || l.starts_with("en-") || l.starts_with("english")
+        })
+    }
+
+    /// Lines to write for a section of this kind.
+    pub fn lines_for(&self, kind: SectionKind) -> usize {
+        let n = kind.default_lines();
+        self.max_lines.map_or(n, |m| m.min(n).max(1))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn seed_request_gets_defaults() {
+        let r = LyricsRequest::from_json(&json!({"input_text": "summer rain", "genre": "pop"}))
+            .unwrap();
+        assert_eq!(r.theme, "summer rain");
+        assert_eq!(r.preset.preset, Genre::Pop);
+        assert!(r.structure.sections().len() >= 4);
+        assert!(r.is_english());
+    }
+
+    #[test]
+    fn errors_name_fields_and_status_class() {
+        let e = LyricsRequest::from_json(&json!({"genre": "pop"})).unwrap_err();
+        assert_eq!((e.field.as_str(), e.unprocessable), ("input_text", false));
+        let e = LyricsRequest::from_json(&json!({"input_text": "  "})).unwrap_err();
+        assert_eq!(e.field, "input_text");
+        let long = "a".repeat(2001);
+        let e = LyricsRequest::from_json(&json!({ "input_text": long })).unwrap_err();
+        assert_eq!((e.field.as_str(), e.unprocessable), ("input_text", true));
+        let e =
+            LyricsRequest::from_json(&json!({"input_text": "x", "structure": ["verse", "solo"]}))
+                .unwrap_err();
+        assert_eq!(e.field, "structure[1]");
+        let e = LyricsRequest::from_json(&json!({"input_text": "x", "max_lines": 0})).unwrap_err();
+        assert_eq!(e.field, "max_lines");
+        let e = LyricsRequest::from_json(&json!({"input_text": "x", "seed": -1})).unwrap_err();
+        assert_eq!(e.field, "seed");
+        let e =
+            LyricsRequest::from_json(&json!({"input_text": "x", "temperature": 3})).unwrap_err();
+        assert_eq!(e.field, "temperature");
+        let e = LyricsRequest::from_json(&json!({"input_text": 5})).unwrap_err();
+        assert_eq!(e.field, "input_text");
+    }
+
+    #[test]
+    fn max_lines_caps_sections() {
+        let r = LyricsRequest::from_json(&json!({"input_text": "x", "max_lines": 2})).unwrap();
+        assert_eq!(r.lines_for(SectionKind::Verse), 2);
+        assert_eq!(r.lines_for(SectionKind::Chorus), 2);
+    }
+}

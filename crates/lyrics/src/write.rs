@@ -1,0 +1,543 @@
+//! Writing a whole song section by section with a language model: a brief per section with
+//! one worked example (so even a 135M-parameter model answers in lines), several sampled
+//! candidates, the best kept by score, regeneration with new seeds when none is usable, and
+//! repeats (choruses) copied word for word.
+
+use crate::clean::lyric_lines;
+use crate::request::LyricsRequest;
+use crate::score::{Score, Scorer};
+use crate::structure::SectionKind;
+use crate::style::style_for;
+use serde::Serialize;
+use serde_json::{Value, json};
+use songforge_prosody::Dictionary;
+
+/// Candidates sampled per attempt.
+pub const CANDIDATES: usize = 5;
+/// Attempts, each with fresh seeds, while nothing is good enough.
+pub const ATTEMPTS: usize = 3;
+/// A section scoring at least this is kept without further attempts.
+pub const GOOD_ENOUGH: f32 = 0.6;
+/// What a whole candidate's own line order is worth over lines pooled from several
+/// candidates (which rhyme better but hold together less).
+const COHERENCE_BONUS: f32 = 0.08;
+
+/// Asks the language model for completions.
+pub trait Complete {
+    /// Why a call failed (the component keeps the HTTP status it implies).
+    type Error;
+    /// Sends one `llm` graph request (JSON) and returns the candidates.
+    fn complete(&mut self, request: &Value) -> Result<Vec<Candidate>, Self::Error>;
+}
+
+/// One completion.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Candidate {
+    /// What the model wrote.
+    pub text: String,
+    /// Whether it ended by itself (false: cut off by the token budget, so its last line is
+    /// unfinished).
+    pub finished: bool,
+}
+
+/// Why a song could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError<E> {
+    /// The model call failed.
+    #[error("the language model failed")]
+    Model(E),
+    /// Even pooled across every candidate, the model gave too few usable lines.
+    #[error(
+        "the model wrote only {got} usable lines for {section} (needs {needed}) in {attempts} attempts; try another seed or a larger model"
+    )]
+    TooFewLines {
+        /// Section name.
+        section: String,
+        /// Lines found.
+        got: usize,
+        /// Lines needed.
+        needed: usize,
+        /// Attempts made.
+        attempts: usize,
+    },
+}
+
+/// One written section.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Section {
+    /// Heading without the colon (`Verse 1`, `Chorus`).
+    pub name: String,
+    /// Section kind.
+    pub kind: SectionKind,
+    /// The lines.
+    pub lines: Vec<String>,
+}
+
+/// A written song.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Song {
+    /// A title taken from the chorus (or the first section).
+    pub title: String,
+    /// Sections in order, repeats included.
+    pub sections: Vec<Section>,
+    /// How each newly written section scored.
+    pub scores: Vec<SectionScore>,
+    /// Model calls made.
+    pub model_calls: usize,
+}
+
+/// The score of one newly written section.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SectionScore {
+    /// Section name.
+    pub section: String,
+    /// The chosen lines' score.
+    #[serde(flatten)]
+    pub score: Score,
+    /// `candidate` (one candidate kept whole) or `pooled` (best lines across candidates).
+    pub source: &'static str,
+}
+
+impl Song {
+    /// The lyrics in the seed's text format: `Verse 1:\n…\n\nChorus:\n…`.
+    pub fn text(&self) -> String {
+        self.sections
+            .iter()
+            .map(|s| format!("{}:\n{}", s.name, s.lines.join("\n")))
+            .collect::<Vec<_>>()
+            .join("\n\n")
+    }
+}
+
+// One worked example teaches a small model the answer's shape. Its images leak into what
+// the model writes, so it is about something plain that fits most songs.
+const EXAMPLE_REQUEST: &str = "Write 4 lines for the verse of a song about a new morning.";
+const EXAMPLE_ANSWER: &str = "I open up the window wide\nAnd let the morning come inside\nThe coffee's warm, the sky is clear\nAnd every road begins right here";
+
+/// Words a finished lyric line does not end on: the line was cut off.
+const DANGLING: &[&str] = &[
+    "a", "an", "the", "and", "or", "but", "of", "to", "with", "from", "my", "your", "his", "its",
+    "their", "our", "which", "is", "was", "are", "were",
+];
+
+/// Whether a line stops mid-phrase ("We laughed and cried under its").
+fn trails_off(line: &str) -> bool {
+    line.trim_end().ends_with("...") && songforge_prosody::words(line).count() < 4
+        || songforge_prosody::last_word(line)
+            .map(songforge_prosody::normalize_word)
+            .is_some_and(|w| DANGLING.contains(&w.as_str()))
+}
+
+/// Which verse (1-based) a section name is, for verse-specific briefs.
+fn verse_number(name: &str) -> usize {
+    name.rsplit(' ')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1)
+}
+
+fn brief(request: &LyricsRequest, kind: SectionKind, name: &str, lines: usize) -> String {
+    let genre = request.preset.preset.name();
+    let mut text = format!(
+        "Write {lines} lines for the {} of a {genre} song about {}.",
+        name.to_lowercase(),
+        request.theme.trim_end_matches('.')
+    );
+    // Verses get different jobs so their briefs (and so their lines) differ.
+    let purpose = match (kind, verse_number(name)) {
+        (SectionKind::Verse, 1) => "sets the scene: who, where, when, with concrete images",
+        (SectionKind::Verse, 2) => "tells what happens next, with new images and a new place",
+        (SectionKind::Verse, _) => "brings the story to its end and looks back",
+        (k, _) => k.purpose(),
+    };
+    text.push_str(&format!(" It {purpose}."));
+    if let Some(mood) = &request.mood {
+        text.push_str(&format!(" Mood: {mood}."));
+    }
+    if let Some(language) = request.language.as_ref().filter(|_| !request.is_english()) {
+        text.push_str(&format!(" Write it in {language}."));
+    }
+    text
+}
+
+/// The `llm` request for one attempt at a section. Earlier sections are deliberately not in
+/// the prompt: a small model shown them copies them instead of continuing the story. Later
+/// attempts sample a little hotter, to get away from what failed.
+pub fn section_request(
+    request: &LyricsRequest,
+    kind: SectionKind,
+    name: &str,
+    lines: usize,
+    attempt: usize,
+    seed: u64,
+) -> Value {
+    let style = style_for(request.preset.preset);
+    let messages = vec![
+        json!({"role": "system", "content": format!(
+            "You are a songwriter. You write song lyrics: {}. Short lines that rhyme, one per line. You reply with the lyric lines only.",
+            style.guidance
+        )}),
+        json!({"role": "user", "content": EXAMPLE_REQUEST}),
+        json!({"role": "assistant", "content": EXAMPLE_ANSWER}),
+        json!({"role": "user", "content": brief(request, kind, name, lines)}),
+    ];
+    let temperature = (request.temperature + 0.15 * attempt as f32).min(1.5);
+    json!({
+        "messages": messages,
+        "max_tokens": 14 * lines + 10,
+        "temperature": temperature,
+        "top_p": 0.95,
+        "top_k": 50,
+        "repeat_penalty": 1.15,
+        "seed": seed,
+        "stop": ["\n\n"],
+        "n": CANDIDATES,
+    })
+}
+
+/// Writes the song. `seed` makes it reproducible with the same model and build.
+pub fn write_song<M: Complete>(
+    request: &LyricsRequest,
+    seed: u64,
+    dict: &Dictionary,
+    model: &mut M,
+) -> Result<Song, WriteError<M::Error>> {
+    let style = style_for(request.preset.preset);
+    let theme = match &request.mood {
+        Some(m) => format!("{} {m}", request.theme),
+        None => request.theme.clone(),
+    };
+    let scorer = Scorer::new(dict, style, &theme, request.is_english());
+    let mut sections: Vec<Section> = Vec::new();
+    let mut scores = Vec::new();
+    let mut calls = 0;
+    for (index, slot) in request.structure.sections().iter().enumerate() {
+        if let Some(first) = slot.repeat_of {
+            let lines = sections[first].lines.clone();
+            sections.push(Section {
+                name: slot.name.clone(),
+                kind: slot.kind,
+                lines,
+            });
+            continue;
+        }
+        let needed = request.lines_for(slot.kind);
+        let earlier: Vec<String> = sections.iter().flat_map(|s| s.lines.clone()).collect();
+        let mut best: Option<(Score, Vec<String>, &'static str)> = None;
+        let mut pool: Vec<String> = Vec::new();
+        for attempt in 0..ATTEMPTS {
+            let attempt_seed = seed
+                .wrapping_add(index as u64 * 7919)
+                .wrapping_add(attempt as u64 * 1_000_003);
+            let req = section_request(
+                request,
+                slot.kind,
+                &slot.name,
+                needed,
+                attempt,
+                attempt_seed,
+            );
+            calls += 1;
+            for candidate in model.complete(&req).map_err(WriteError::Model)? {
+                let mut lines = lyric_lines(&candidate.text);
+                if !candidate.finished {
+                    lines.pop();
+                }
+                // Lines that are too long to sing, that trail off, or that copy an earlier
+                // section are dropped.
+                let lines: Vec<String> = lines
+                    .into_iter()
+                    .filter(|l| {
+                        !scorer.too_long(l) && !trails_off(l) && !scorer.echoes(l, &earlier)
+                    })
+                    .collect();
+                for l in &lines {
+                    if !pool.contains(l) {
+                        pool.push(l.clone());
+                    }
+                }
+                if lines.len() < needed {
+                    continue;
+                }
+                let chosen = lines[..needed].to_vec();
+                let score = scorer.score(&chosen, &earlier);
+                if best.as_ref().is_none_or(|(b, _, _)| score.total > b.total) {
+                    best = Some((score, chosen, "candidate"));
+                }
+            }
+            // Lines pooled across the candidates, paired by rhyme, compete with the best
+            // whole candidate.
+            if let Some(lines) = pool_lines(&scorer, &pool, needed, &earlier) {
+                let score = scorer.score(&lines, &earlier);
+                let beats = best
+                    .as_ref()
+                    .is_none_or(|(b, _, _)| score.total > b.total + COHERENCE_BONUS);
+                if beats {
+                    best = Some((score, lines, "pooled"));
+                }
+            }
+            if best
+                .as_ref()
+                .is_some_and(|(b, _, _)| b.total >= GOOD_ENOUGH)
+            {
+                break;
+            }
+        }
+        let (score, lines, source) = best.ok_or_else(|| WriteError::TooFewLines {
+            section: slot.name.clone(),
+            got: pool.len(),
+            needed,
+            attempts: ATTEMPTS,
+        })?;
+        scores.push(SectionScore {
+            section: slot.name.clone(),
+            score,
+            source,
+        });
+        sections.push(Section {
+            name: slot.name.clone(),
+            kind: slot.kind,
+            lines,
+        });
+    }
+    Ok(Song {
+        title: title(&sections),
+        sections,
+        scores,
+        model_calls: calls,
+    })
+}
+
+/// Builds a section from the best lines of every candidate: lines in pairs, each pair chosen
+/// for its rhyme, when no single candidate had enough lines.
+fn pool_lines(
+    scorer: &Scorer,
+    pool: &[String],
+    needed: usize,
+    earlier: &[String],
+) -> Option<Vec<String>> {
+    let fresh: Vec<&String> = pool
+        .iter()
+        .filter(|l| scorer.freshness(std::slice::from_ref(*l), earlier) > 0.9)
+        .filter(|l| !scorer.echoes(l, earlier))
+        .collect();
+    if fresh.len() < needed {
+        return None;
+    }
+    let mut chosen: Vec<String> = Vec::new();
+    let mut used = vec![false; fresh.len()];
+    while chosen.len() < needed {
+        if needed - chosen.len() >= 2 {
+            // The pair that rhymes best among unused lines.
+            let mut best: Option<(f32, usize, usize)> = None;
+            for i in 0..fresh.len() {
+                for j in i + 1..fresh.len() {
+                    if used[i] || used[j] {
+                        continue;
+                    }
+                    let pair = [fresh[i].clone(), fresh[j].clone()];
+                    let s = scorer.score(&pair, earlier).total;
+                    if best.is_none_or(|(b, _, _)| s > b) {
+                        best = Some((s, i, j));
+                    }
+                }
+            }
+            let (_, i, j) = best?;
+            used[i] = true;
+            used[j] = true;
+            chosen.push(fresh[i].clone());
+            chosen.push(fresh[j].clone());
+        } else {
+            let i = used.iter().position(|u| !u)?;
+            used[i] = true;
+            chosen.push(fresh[i].clone());
+        }
+    }
+    Some(chosen)
+}
+
+/// The title: the chorus's (or hook's, or first section's) shortest line when it is short,
+/// else the opening words of its first line, in title case.
+pub fn title(sections: &[Section]) -> String {
+    let source = sections
+        .iter()
+        .find(|s| matches!(s.kind, SectionKind::Chorus | SectionKind::Hook))
+        .or_else(|| sections.first());
+    let Some(lines) = source.map(|s| &s.lines) else {
+        return String::new();
+    };
+    let clean = |l: &str| -> Vec<String> {
+        l.split([',', ';', '.', '!', '?', ':'])
+            .next()
+            .unwrap_or(l)
+            .split_whitespace()
+            .map(str::to_string)
+            .collect()
+    };
+    let words = lines
+        .iter()
+        .map(|l| clean(l))
+        .filter(|w| (2..=6).contains(&w.len()))
+        .min_by_key(Vec::len)
+        .or_else(|| {
+            lines
+                .first()
+                .map(|l| clean(l).into_iter().take(4).collect())
+        })
+        .unwrap_or_default();
+    words
+        .iter()
+        .map(|w| {
+            let mut c = w.chars();
+            match c.next() {
+                Some(f) => f.to_uppercase().chain(c).collect(),
+                None => String::new(),
+            }
+        })
+        .collect::<Vec<String>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const DICT: &str = "again AH0 G EY1 N\nday D EY1\nfall F AO1 L\ngray G R EY1\nlight L AY1 T\nnight N AY1 T\npain P EY1 N\nrain R EY1 N\nsky S K AY1\nstay S T EY1\ntall T AO1 L\nwall W AO1 L\nwhy W AY1\n";
+
+    /// Answers each brief from a script keyed by the section word it asks for, and records
+    /// the requests it was sent.
+    struct Scripted {
+        answers: Vec<(&'static str, Vec<&'static str>)>,
+        seen: Vec<Value>,
+        /// Candidates for calls after the first, when set.
+        later: Option<Vec<&'static str>>,
+    }
+
+    impl Complete for Scripted {
+        type Error = String;
+
+        fn complete(&mut self, request: &Value) -> Result<Vec<Candidate>, String> {
+            self.seen.push(request.clone());
+            let done = |s: &&str| Candidate {
+                text: s.to_string(),
+                finished: true,
+            };
+            if let (true, Some(later)) = (self.seen.len() > 1, &self.later) {
+                return Ok(later.iter().map(done).collect());
+            }
+            let brief = request["messages"]
+                .as_array()
+                .and_then(|m| m.last())
+                .and_then(|m| m["content"].as_str())
+                .unwrap_or_default()
+                .to_string();
+            self.answers
+                .iter()
+                .find(|(key, _)| brief.contains(key))
+                .map(|(_, c)| c.iter().map(done).collect())
+                .ok_or_else(|| format!("no script for {brief:?}"))
+        }
+    }
+
+    fn request(structure: &[&str]) -> LyricsRequest {
+        LyricsRequest::from_json(&json!({
+            "input_text": "rain at night",
+            "genre": "pop",
+            "structure": structure,
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn best_candidate_wins_and_the_chorus_repeats_word_for_word() {
+        let dict = Dictionary::parse(DICT.to_string()).unwrap();
+        let mut model = Scripted {
+            answers: vec![
+                (
+                    "verse",
+                    vec![
+                        "Sure! Here are the lines:\nThe cars go by\nA dog is barking loud\nMy coffee is cold\nThe bus is very late",
+                        "I hear the rain\nAgainst the window pane\nIt falls all through the night\nUntil the morning light",
+                    ],
+                ),
+                (
+                    "chorus",
+                    vec!["Rain, rain, stay\nDon't go away\nWe dance in the night\nUnder the light"],
+                ),
+            ],
+            seen: Vec::new(),
+            later: None,
+        };
+        let song = write_song(
+            &request(&["verse", "chorus", "verse", "chorus"]),
+            7,
+            &dict,
+            &mut model,
+        )
+        .unwrap();
+        assert_eq!(song.sections.len(), 4);
+        assert_eq!(song.sections[0].lines[1], "Against the window pane");
+        assert_eq!(song.sections[1].lines, song.sections[3].lines);
+        assert!(song.text().starts_with("Verse 1:\nI hear the rain\n"));
+        assert!(song.text().contains("\n\nChorus:\nRain, rain, stay\n"));
+        assert_eq!(song.title, "Don't Go Away");
+        // Verse 2 gets the same script: the copy of verse 1 is refused, the other one is used.
+        assert_eq!(song.sections[2].lines[0], "The cars go by");
+        // Seeds differ per section.
+        let seeds: Vec<u64> = model
+            .seen
+            .iter()
+            .filter_map(|r| r["seed"].as_u64())
+            .collect();
+        let mut unique = seeds.clone();
+        unique.dedup();
+        assert_eq!(seeds.len(), unique.len(), "{seeds:?}");
+    }
+
+    #[test]
+    fn short_candidates_are_retried_then_pooled() {
+        let dict = Dictionary::parse(DICT.to_string()).unwrap();
+        let mut model = Scripted {
+            answers: vec![("bridge", vec!["Why do you stay", "Here we fall"])],
+            seen: Vec::new(),
+            later: Some(vec!["Under the gray\nThe walls are tall"]),
+        };
+        let song = write_song(&request(&["bridge"]), 1, &dict, &mut model).unwrap();
+        // Two lines after the first attempt are not a section; the second brings two more.
+        assert_eq!(model.seen.len(), 2);
+        assert_eq!(song.scores[0].source, "pooled");
+        assert_eq!(song.sections[0].lines.len(), 4);
+    }
+
+    #[test]
+    fn unfinished_lines_are_dropped() {
+        assert!(trails_off("We laughed and cried under its"));
+        assert!(trails_off("With those wisps of silk that seemed to"));
+        assert!(!trails_off("Until the morning light"));
+    }
+
+    #[test]
+    fn hopeless_output_and_model_errors_are_reported() {
+        let dict = Dictionary::parse(DICT.to_string()).unwrap();
+        let mut model = Scripted {
+            answers: vec![("verse", vec!["Sure! Here are the lyrics:"])],
+            seen: Vec::new(),
+            later: None,
+        };
+        let err = write_song(&request(&["verse"]), 1, &dict, &mut model).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                WriteError::TooFewLines {
+                    needed: 4,
+                    got: 0,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        let err = write_song(&request(&["outro"]), 1, &dict, &mut model).unwrap_err();
+        assert!(matches!(err, WriteError::Model(ref m) if m.contains("no script")));
+    }
+}
