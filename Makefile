@@ -10,7 +10,7 @@ WASM_DIR := target/$(WASM_TARGET)/release
 COMPONENTS := health media transcribe lyrics instrumental vocals mixer
 TEST_COMPONENTS := probe
 # Models `up` and `test` install first (from models/catalog.toml; installed ones are skipped).
-PULL_MODELS ?= whisper-tiny-en whisper-base
+PULL_MODELS ?= whisper-tiny-en whisper-base smollm2-135m-instruct cmudict
 
 .PHONY: up test build host components test-components models setup lint fmt bench clean-state
 
