@@ -145,7 +145,7 @@ fn write_pair(test: &str, dtype: GgmlDType, tied: bool) -> (PathBuf, PathBuf) {
     (write("quant", &quant), write("f32", &twin))
 }
 
-fn logits(dir: &PathBuf, tokens: &[u32]) -> Vec<f32> {
+fn logits(dir: &std::path::Path, tokens: &[u32]) -> Vec<f32> {
     let engine = LlmEngine::load_on("tiny", dir, songforge_inference::Device::Cpu, 1).unwrap();
     let model = engine.model();
     let mut cache = model.cache(1, 64).unwrap();
