@@ -185,6 +185,43 @@ pub fn letters_to_phones(word: &str) -> Vec<Phone> {
         .collect()
 }
 
+/// Vowel letters beyond a–z, for counting syllables of words the rules cannot read.
+const OTHER_VOWELS: &str = "àáâãäåæèéêëìíîïòóôõöøùúûüýÿœ";
+
+/// A pronunciation with vowels for a word whose guess has none: one `AH` per vowel-letter
+/// group (accented vowels count), one per character for scripts without spaces between
+/// syllables (CJK), else one after the first consonant ("hmm" → HH AH M).
+pub fn with_vowels(word: &str, consonants: Vec<Phone>) -> Vec<Phone> {
+    let is_vowel = |c: char| "aeiouy".contains(c) || OTHER_VOWELS.contains(c);
+    let mut groups = 0;
+    let mut in_group = false;
+    for c in word.chars() {
+        if (c as u32) >= 0x2e80 && c.is_alphabetic() {
+            groups += 1;
+            in_group = false;
+        } else if is_vowel(c) {
+            groups += usize::from(!in_group);
+            in_group = true;
+        } else {
+            in_group = false;
+        }
+    }
+    let vowel = |primary: bool| Phone {
+        symbol: "AH",
+        stress: Some(if primary {
+            Stress::Primary
+        } else {
+            Stress::Unstressed
+        }),
+    };
+    if groups == 0 {
+        let mut out = consonants;
+        out.insert(out.len().min(1), vowel(true));
+        return out;
+    }
+    (0..groups).map(|i| vowel(i == 0)).collect()
+}
+
 const ONES: [&str; 20] = [
     "zero",
     "one",

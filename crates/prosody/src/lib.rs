@@ -303,16 +303,20 @@ pub fn words(line: &str) -> impl Iterator<Item = &str> {
         .filter(|w| w.chars().any(char::is_alphanumeric))
 }
 
-/// The last word of a line, ignoring a trailing parenthetical ad-lib like `(oh)`.
+/// The last word of a line, ignoring trailing punctuation and parenthetical ad-libs like
+/// `(oh)`; the word keeps its own punctuation (callers compare with [`normalize_word`]).
 pub fn last_word(line: &str) -> Option<&str> {
-    let line = line.trim_end();
-    let line = match line.strip_suffix(')') {
-        Some(rest) => match rest.rfind('(') {
-            Some(open) if !rest[..open].trim().is_empty() => &rest[..open],
-            _ => line,
-        },
-        None => line,
-    };
+    let mut line = line.trim_end();
+    loop {
+        let stripped = line.trim_end_matches(|c: char| c.is_ascii_punctuation() && c != ')');
+        match stripped
+            .strip_suffix(')')
+            .and_then(|rest| rest.rfind('(').map(|o| &rest[..o]))
+        {
+            Some(before) if !before.trim().is_empty() => line = before.trim_end(),
+            _ => break,
+        }
+    }
     words(line).last()
 }
 
@@ -341,7 +345,8 @@ impl Dictionary {
             };
             let word_len = line
                 .find(char::is_whitespace)
-                .ok_or_else(|| malformed("a word needs phones after it".to_string()))?;
+                .filter(|&at| at > 0)
+                .ok_or_else(|| malformed("expected `word PHONES…`".to_string()))?;
             let rest = &line[word_len..];
             let phones_start = start + word_len + (rest.len() - rest.trim_start().len());
             let phones = rest.trim();
@@ -418,18 +423,48 @@ impl Dictionary {
         if let Some(p) = self.pronunciations(word).into_iter().next() {
             return p;
         }
-        let w = normalize_word(word);
+        let w = normalize_word(word).replace([',', '.'], "");
         let mut phones = Vec::new();
-        if w.chars().all(|c| c.is_ascii_digit()) && !w.is_empty() {
+        let has_digit = w.chars().any(|c| c.is_ascii_digit());
+        let has_letter = w.chars().any(char::is_alphabetic);
+        if has_digit && !has_letter {
             for part in guess::spell_number(&w).split_whitespace() {
                 phones.extend(self.pronounce(part).phones);
             }
-        } else if w.contains('-') {
-            for part in w.split('-').filter(|p| !p.is_empty()) {
-                phones.extend(self.pronounce(part).phones);
+        } else if has_digit || w.contains('-') {
+            // "90s", "21st", "heart-shaped": digit runs, letter runs and hyphenated parts.
+            let mut run = String::new();
+            let mut parts = Vec::new();
+            for c in w.chars() {
+                let boundary = run
+                    .chars()
+                    .last()
+                    .is_some_and(|l| l.is_ascii_digit() != c.is_ascii_digit());
+                if c == '-' || boundary {
+                    parts.push(std::mem::take(&mut run));
+                }
+                if c != '-' {
+                    run.push(c);
+                }
+            }
+            parts.push(run);
+            for part in parts.iter().filter(|p| !p.is_empty()) {
+                // A bare ordinal or plural suffix after digits adds sounds, not a syllable.
+                if matches!(part.as_str(), "s" | "st" | "nd" | "rd" | "th") {
+                    phones.extend(
+                        guess::letters_to_phones(part)
+                            .into_iter()
+                            .filter(|p| !p.is_vowel()),
+                    );
+                } else {
+                    phones.extend(self.pronounce(part).phones);
+                }
             }
         } else {
             phones = guess::letters_to_phones(&w);
+        }
+        if !phones.iter().any(Phone::is_vowel) && has_letter {
+            phones = guess::with_vowels(&w, phones);
         }
         Pronunciation { phones }
     }
@@ -546,12 +581,22 @@ mod tests {
         assert_eq!(d.pronounce("21").syllable_count(), 3, "twenty one");
         assert!(d.pronounce("...").phones.is_empty());
         assert_eq!(d.line_syllables("Rain, rain, rainbow"), 4);
+        // Never silent: mixed digits, consonant-only words, other scripts.
+        assert_eq!(d.pronounce("20s").syllable_count(), 2);
+        assert_eq!(d.pronounce("21st").syllable_count(), 3);
+        assert_eq!(d.pronounce("1,000").syllable_count(), 3);
+        assert!(d.pronounce("hmm").syllable_count() >= 1);
+        assert_eq!(d.pronounce("mañana").syllable_count(), 3);
+        assert_eq!(d.pronounce("日本").syllable_count(), 2);
+        assert!(Dictionary::parse(" AH0\n".into()).is_err());
     }
 
     #[test]
     fn last_word_skips_punctuation_and_ad_libs() {
         assert_eq!(last_word("Dancing in the rain (oh)"), Some("rain"));
         assert_eq!(last_word("Don't stop now!"), Some("now!"));
+        assert_eq!(last_word("rain (oh)."), Some("rain"));
+        assert_eq!(last_word("fine (yeah) (yeah)"), Some("fine"));
         assert_eq!(normalize_word("now!"), "now");
         assert_eq!(normalize_word("Don’t"), "don't");
         assert_eq!(words("heart-shaped box").count(), 3);
