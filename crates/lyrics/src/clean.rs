@@ -35,8 +35,19 @@ pub fn tidy_line(line: &str) -> String {
         s = s[digits + 1..].trim_start();
     }
     s = s.trim_start_matches(['-', '*', '•', '>', '#', '~']).trim();
-    let s = s.trim_matches(|c: char| c == '"' || c == '“' || c == '”' || c == '*' || c == '_');
-    s.trim().to_string()
+    let mut s = s
+        .trim_matches(|c: char| c == '"' || c == '“' || c == '”' || c == '*' || c == '_')
+        .trim();
+    // Repeat marks: "(2)", "(x2)", "x2".
+    if let Some(open) = s.rfind('(') {
+        let mark = s[open..]
+            .trim_matches(|c| c == '(' || c == ')')
+            .trim_start_matches('x');
+        if s.ends_with(')') && !mark.is_empty() && mark.chars().all(|c| c.is_ascii_digit()) {
+            s = s[..open].trim_end();
+        }
+    }
+    s.trim_end_matches([' ', '.']).trim().to_string()
 }
 
 /// Whether a line is a section heading (`Verse 1:`, `[Chorus]`, `(Bridge)`).
@@ -89,5 +100,11 @@ mod tests {
         assert!(!is_heading("Verse of the river runs deep tonight"));
         assert!(!is_chatter("Here we go again tonight"));
         assert_eq!(tidy_line("  2) *Hold on*  "), "Hold on");
+        assert_eq!(
+            tidy_line("To the earth forever more . (2)"),
+            "To the earth forever more"
+        );
+        assert_eq!(tidy_line("Oh (x2)"), "Oh");
+        assert_eq!(tidy_line("Wait for me..."), "Wait for me");
     }
 }

@@ -231,6 +231,45 @@ impl<'a> Scorer<'a> {
         })
     }
 
+    /// Breaks lines too long to sing at their commas, semicolons, dashes and sentence ends
+    /// into lines of a singable length (a small model writes prose-length lines whose
+    /// clauses are often good lyric lines); pieces too short to stand alone are dropped.
+    pub fn fit_lines(&self, lines: Vec<String>) -> Vec<String> {
+        let (lo, hi) = self.style.syllables;
+        let mut out = Vec::new();
+        for line in lines {
+            if !self.too_long(&line) {
+                out.push(line);
+                continue;
+            }
+            let mut current = String::new();
+            let pieces = line
+                .split_inclusive([',', ';', '.', '!', '?', '…', '—', ':'])
+                .flat_map(|p| p.split_inclusive(" - "));
+            for piece in pieces {
+                let candidate = format!("{current}{piece}");
+                if !current.is_empty() && self.dict.line_syllables(&candidate) > hi {
+                    out.push(current.trim().to_string());
+                    current = piece.trim_start().to_string();
+                } else {
+                    current = candidate;
+                }
+            }
+            out.push(current.trim().to_string());
+        }
+        out.into_iter()
+            .map(|l| {
+                l.trim_end_matches([',', ';', ':', '-', '—', ' '])
+                    .trim_start_matches(['-', '—', ' '])
+                    .to_string()
+            })
+            .filter(|l| {
+                let n = self.dict.line_syllables(l);
+                n >= lo.saturating_sub(2).max(3) && !self.too_long(l)
+            })
+            .collect()
+    }
+
     /// Whether a line is too long to sing as one line of this genre.
     pub fn too_long(&self, line: &str) -> bool {
         self.dict.line_syllables(line) > self.style.syllables.1 + self.style.syllables.1 / 2
@@ -293,6 +332,24 @@ mod tests {
             &earlier
         ));
         assert!(!s.echoes("The river carries every word I said", &earlier));
+    }
+
+    #[test]
+    fn prose_lines_are_broken_at_clauses() {
+        let dict = Dictionary::parse(String::new()).unwrap();
+        let s = Scorer::new(&dict, style_for(Genre::Pop), "rain", true);
+        let fitted = s.fit_lines(lines(
+            "She walked into my backyard, the morning air was electric, filled with memories of laughter\nShort line here today",
+        ));
+        assert_eq!(
+            fitted,
+            [
+                "She walked into my backyard",
+                "the morning air was electric",
+                "filled with memories of laughter",
+                "Short line here today"
+            ]
+        );
     }
 
     #[test]

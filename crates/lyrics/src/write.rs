@@ -16,8 +16,10 @@ use songforge_prosody::Dictionary;
 pub const CANDIDATES: usize = 5;
 /// Attempts, each with fresh seeds, while nothing is good enough.
 pub const ATTEMPTS: usize = 3;
-/// A section scoring at least this is kept without further attempts.
+/// A section scoring at least this (and rhyming, in English) is kept without further attempts.
 pub const GOOD_ENOUGH: f32 = 0.6;
+/// The rhyme score a kept-early English section needs: at least one true rhyme pair.
+pub const RHYMES_ENOUGH: f32 = 0.5;
 /// What a whole candidate's own line order is worth over lines pooled from several
 /// candidates (which rhyme better but hold together less).
 const COHERENCE_BONUS: f32 = 0.08;
@@ -111,7 +113,8 @@ impl Song {
 
 // One worked example teaches a small model the answer's shape. Its images leak into what
 // the model writes, so it is about something plain that fits most songs.
-const EXAMPLE_REQUEST: &str = "Write 4 lines for the verse of a song about a new morning.";
+const EXAMPLE_REQUEST: &str =
+    "Write 4 short lines (6 to 9 words each) for the verse of a song about a new morning.";
 const EXAMPLE_ANSWER: &str = "I open up the window wide\nAnd let the morning come inside\nThe coffee's warm, the sky is clear\nAnd every road begins right here";
 
 /// Words a finished lyric line does not end on: the line was cut off.
@@ -139,15 +142,15 @@ fn verse_number(name: &str) -> usize {
 fn brief(request: &LyricsRequest, kind: SectionKind, name: &str, lines: usize) -> String {
     let genre = request.preset.preset.name();
     let mut text = format!(
-        "Write {lines} lines for the {} of a {genre} song about {}.",
+        "Write {lines} short lines (6 to 9 words each) for the {} of a {genre} song about {}.",
         name.to_lowercase(),
         request.theme.trim_end_matches('.')
     );
     // Verses get different jobs so their briefs (and so their lines) differ.
     let purpose = match (kind, verse_number(name)) {
-        (SectionKind::Verse, 1) => "sets the scene: who, where, when, with concrete images",
-        (SectionKind::Verse, 2) => "tells what happens next, with new images and a new place",
-        (SectionKind::Verse, _) => "brings the story to its end and looks back",
+        (SectionKind::Verse, 1) => "sets the scene",
+        (SectionKind::Verse, 2) => "tells what happens next",
+        (SectionKind::Verse, _) => "brings the story to its end",
         (k, _) => k.purpose(),
     };
     text.push_str(&format!(" It {purpose}."));
@@ -276,10 +279,9 @@ pub fn write_song<M: Complete>(
                     best = Some((score, lines, "pooled"));
                 }
             }
-            if best
-                .as_ref()
-                .is_some_and(|(b, _, _)| b.total >= GOOD_ENOUGH)
-            {
+            if best.as_ref().is_some_and(|(b, _, _)| {
+                b.total >= GOOD_ENOUGH && (b.rhyme >= RHYMES_ENOUGH || !request.is_english())
+            }) {
                 break;
             }
         }
@@ -335,8 +337,10 @@ fn pool_lines(
                     if used[i] || used[j] {
                         continue;
                     }
+                    // Rhyme first: a pair is there to rhyme; the rest breaks ties.
                     let pair = [fresh[i].clone(), fresh[j].clone()];
-                    let s = scorer.score(&pair, earlier).total;
+                    let score = scorer.score(&pair, earlier);
+                    let s = 2.0 * scorer.rhyme(&pair) + score.total;
                     if best.is_none_or(|(b, _, _)| s > b) {
                         best = Some((s, i, j));
                     }
