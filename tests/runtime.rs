@@ -120,11 +120,7 @@ async fn routing_errors_are_json_with_the_right_status() {
     assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED);
 
     // Routes whose issues have not landed say so instead of faking a result.
-    for path in [
-        "/api/generate-lyrics",
-        "/api/generate-instrumental/",
-        "/api/generate-vocals",
-    ] {
+    for path in ["/api/generate-instrumental/", "/api/generate-vocals"] {
         let r = http
             .post_json(
                 path,
