@@ -9,24 +9,13 @@ use serde_json::{Value, json};
 use songforge_e2e::*;
 use std::path::{Path, PathBuf};
 
-fn models_dir() -> PathBuf {
-    std::env::var_os("SONGFORGE_MODELS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo().join("models/store"))
-}
-
-/// A runtime config in the scratch dir with the `llm` graph on the CPU.
+/// The `llm` graph on the CPU.
 fn llm_config(state: &Path, models: PathBuf) -> songforge::ServerConfig {
-    let rc = state.join("runtime-config.toml");
-    std::fs::write(
-        &rc,
+    config_with_graphs(
+        state,
         "[wasi_nn.graphs.llm]\nengine = \"llm\"\nmodel = \"smollm2-135m-instruct\"\ntarget = \"cpu\"\n",
+        models,
     )
-    .expect("write runtime config");
-    let mut c = config(app_manifest(), state);
-    c.runtime_config = Some(rc);
-    c.models_dir = models;
-    c
 }
 
 async fn lyrics(http: &Http, body: Value) -> Reply {

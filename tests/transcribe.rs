@@ -17,25 +17,14 @@ fn read(name: &str) -> Vec<u8> {
     std::fs::read(fixture(name)).expect("fixture")
 }
 
-fn models_dir() -> PathBuf {
-    std::env::var_os("SONGFORGE_MODELS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo().join("models/store"))
-}
-
-/// A runtime config in the scratch dir: key-value there, both Whisper graphs on the CPU.
+/// Both Whisper graphs on the CPU.
 fn whisper_config(state: &Path, models: PathBuf) -> songforge::ServerConfig {
-    let rc = state.join("runtime-config.toml");
-    std::fs::write(
-        &rc,
+    config_with_graphs(
+        state,
         "[wasi_nn.graphs.whisper]\nengine = \"whisper\"\nmodel = \"whisper-base\"\ntarget = \"cpu\"\n\n\
          [wasi_nn.graphs.whisper-tiny-en]\nengine = \"whisper\"\nmodel = \"whisper-tiny-en\"\ntarget = \"cpu\"\n",
+        models,
     )
-    .expect("write runtime config");
-    let mut c = config(app_manifest(), state);
-    c.runtime_config = Some(rc);
-    c.models_dir = models;
-    c
 }
 
 /// A multipart form with the audio as `audio_file` and the given text fields.

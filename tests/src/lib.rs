@@ -52,6 +52,24 @@ pub fn config(manifest: PathBuf, state_dir: &Path) -> ServerConfig {
     c
 }
 
+/// Where the installed models are: `$SONGFORGE_MODELS`, else `models/store`.
+pub fn models_dir() -> PathBuf {
+    std::env::var_os("SONGFORGE_MODELS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join("models/store"))
+}
+
+/// The app's config with a runtime config (written into the state dir) holding `graphs`, the
+/// `[wasi_nn.graphs.*]` tables a test needs, and models from `models`.
+pub fn config_with_graphs(state_dir: &Path, graphs: &str, models: PathBuf) -> ServerConfig {
+    let rc = state_dir.join("runtime-config.toml");
+    std::fs::write(&rc, graphs).expect("write runtime config");
+    let mut c = config(app_manifest(), state_dir);
+    c.runtime_config = Some(rc);
+    c.models_dir = models;
+    c
+}
+
 /// Starts a server or fails the test with the host's message.
 pub async fn start(config: ServerConfig) -> RunningServer {
     match songforge::start(config).await {

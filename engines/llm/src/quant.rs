@@ -71,18 +71,7 @@ pub enum QuantError {
 impl Q41Matrix {
     /// Wraps the GGUF bytes of a `[rows, cols]` `Q4_1` tensor.
     pub fn from_gguf_bytes(rows: usize, cols: usize, bytes: &[u8]) -> Result<Self, QuantError> {
-        if !cols.is_multiple_of(BLOCK) {
-            return Err(QuantError::Ragged(cols));
-        }
-        let expected = rows * cols / BLOCK * BLOCK_BYTES;
-        if bytes.len() != expected {
-            return Err(QuantError::Size {
-                rows,
-                cols,
-                expected,
-                got: bytes.len(),
-            });
-        }
+        check_shape(rows, cols, bytes.len(), BLOCK_BYTES)?;
         let blocks = bytes
             .chunks_exact(BLOCK_BYTES)
             .map(|b| {
@@ -143,12 +132,7 @@ impl Q41Matrix {
 
     /// `y = x · Wᵀ` for `x` of `batch` rows of `cols` values; returns `batch` rows of `rows`.
     pub fn matmul(&self, x: &[f32], batch: usize) -> Result<Vec<f32>, QuantError> {
-        if x.len() != batch * self.cols {
-            return Err(QuantError::Width {
-                expected: self.cols,
-                got: x.len() / batch.max(1),
-            });
-        }
+        check_width(self.cols, x.len(), batch)?;
         let xq: Vec<Q81Block> = x.chunks_exact(BLOCK).map(quantize_q8_1).collect();
         Ok(matmul_rows(
             self.rows,
@@ -186,18 +170,7 @@ struct Q80Block {
 impl Q80Matrix {
     /// Wraps the GGUF bytes of a `[rows, cols]` `Q8_0` tensor.
     pub fn from_gguf_bytes(rows: usize, cols: usize, bytes: &[u8]) -> Result<Self, QuantError> {
-        if !cols.is_multiple_of(BLOCK) {
-            return Err(QuantError::Ragged(cols));
-        }
-        let expected = rows * cols / BLOCK * Q8_0_BLOCK_BYTES;
-        if bytes.len() != expected {
-            return Err(QuantError::Size {
-                rows,
-                cols,
-                expected,
-                got: bytes.len(),
-            });
-        }
+        check_shape(rows, cols, bytes.len(), Q8_0_BLOCK_BYTES)?;
         let blocks = bytes
             .chunks_exact(Q8_0_BLOCK_BYTES)
             .map(|b| {
@@ -235,12 +208,7 @@ impl Q80Matrix {
 
     /// `y = x · Wᵀ` for `batch` rows of `cols` values.
     pub fn matmul(&self, x: &[f32], batch: usize) -> Result<Vec<f32>, QuantError> {
-        if x.len() != batch * self.cols {
-            return Err(QuantError::Width {
-                expected: self.cols,
-                got: x.len() / batch.max(1),
-            });
-        }
+        check_width(self.cols, x.len(), batch)?;
         let xq: Vec<Q80Block> = x.chunks_exact(BLOCK).map(quantize_q8_0).collect();
         Ok(matmul_rows(
             self.rows,
@@ -254,6 +222,34 @@ impl Q80Matrix {
             },
         ))
     }
+}
+
+/// Checks that `len` bytes of `block_bytes`-byte blocks make a `[rows, cols]` matrix.
+fn check_shape(rows: usize, cols: usize, len: usize, block_bytes: usize) -> Result<(), QuantError> {
+    if !cols.is_multiple_of(BLOCK) {
+        return Err(QuantError::Ragged(cols));
+    }
+    let expected = rows * cols / BLOCK * block_bytes;
+    if len != expected {
+        return Err(QuantError::Size {
+            rows,
+            cols,
+            expected,
+            got: len,
+        });
+    }
+    Ok(())
+}
+
+/// Checks that `len` activations are `batch` rows of `cols`.
+fn check_width(cols: usize, len: usize, batch: usize) -> Result<(), QuantError> {
+    if len != batch * cols {
+        return Err(QuantError::Width {
+            expected: cols,
+            got: len / batch.max(1),
+        });
+    }
+    Ok(())
 }
 
 /// Runs `dot(row, batch_row, blocks_per_row)` for every output in parallel over weight rows
