@@ -149,6 +149,23 @@ impl Linear {
     }
 
     /// Builds the projection from one or more row-stacked tensors of the same width.
+    /// The row-stacked matrices dequantized to f32 (reference evaluations).
+    fn dense(parts: &[QTensor], device: &Device) -> Result<Self> {
+        let rows = parts
+            .iter()
+            .map(|p| p.dequantize(device))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self::Candle(QMatMul::Tensor(Tensor::cat(&rows, 0)?)))
+    }
+
+    /// The projection for `parts` at `precision`.
+    fn load(parts: Vec<QTensor>, device: &Device, precision: Precision) -> Result<Self> {
+        match precision {
+            Precision::Quantized => Self::stacked(parts, device),
+            Precision::Dequantized => Self::dense(&parts, device),
+        }
+    }
+
     fn stacked(parts: Vec<QTensor>, device: &Device) -> Result<Self> {
         let dtype = parts[0].dtype();
         let same = parts.iter().all(|p| p.dtype() == dtype);
@@ -214,11 +231,25 @@ struct Block {
     ffn: usize,
 }
 
+/// How the weights are computed with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Precision {
+    /// As stored, with 8-bit activations and an f16-rounded cache, as llama.cpp computes:
+    /// the serving mode.
+    #[default]
+    Quantized,
+    /// Dequantized to f32 at load and computed in f32 throughout: a reference that an
+    /// independent evaluation of the same file must reproduce (slow, four to eight times the
+    /// memory).
+    Dequantized,
+}
+
 /// A loaded network. Immutable: each generation owns its [`Cache`], so requests can share it.
 #[derive(Debug, Clone)]
 pub struct Llama {
     /// Hyper-parameters.
     pub config: LlamaConfig,
+    precision: Precision,
     embed: Embedding,
     blocks: Vec<Block>,
     norm: Tensor,
@@ -242,11 +273,21 @@ pub struct Cache {
 }
 
 impl Llama {
-    /// Loads the network from a GGUF file onto `device`.
+    /// Loads the network from a GGUF file onto `device`, quantized as stored.
     pub fn from_gguf<R: Read + Seek>(
         content: &Content,
         reader: &mut R,
         device: &Device,
+    ) -> Result<Self> {
+        Self::from_gguf_with(content, reader, device, Precision::Quantized)
+    }
+
+    /// Loads the network at the given precision.
+    pub fn from_gguf_with<R: Read + Seek>(
+        content: &Content,
+        reader: &mut R,
+        device: &Device,
+        precision: Precision,
     ) -> Result<Self> {
         let arch = content
             .metadata
@@ -261,7 +302,8 @@ impl Llama {
         let mut tensor = |name: &str| content.tensor(reader, name, device);
         let table = tensor("token_embd.weight")?;
         let norm = tensor("output_norm.weight")?.dequantize(device)?;
-        let (embed, tied) = if device.is_cpu() && table.dtype() == GgmlDType::Q8_0 {
+        let quantized = precision == Precision::Quantized;
+        let (embed, tied) = if quantized && device.is_cpu() && table.dtype() == GgmlDType::Q8_0 {
             let (rows, cols) = table.shape().dims2()?;
             let m = Arc::new(
                 Q80Matrix::from_gguf_bytes(rows, cols, &table.data()?)
@@ -269,14 +311,20 @@ impl Llama {
             );
             (Embedding::Q80(m.clone()), Linear::Q80(m))
         } else {
+            let head = if quantized {
+                None
+            } else {
+                Some(Linear::dense(std::slice::from_ref(&table), device)?)
+            };
             let t = Arc::new(table);
-            (
-                Embedding::Candle(t.clone()),
-                Linear::Candle(QMatMul::from_arc(t)?),
-            )
+            let head = match head {
+                Some(h) => h,
+                None => Linear::Candle(QMatMul::from_arc(t.clone())?),
+            };
+            (Embedding::Candle(t), head)
         };
         let output = match tensor("output.weight") {
-            Ok(t) => Linear::stacked(vec![t], device)?,
+            Ok(t) => Linear::load(vec![t], device, precision)?,
             // Tied embeddings (SmolLM2): the output head is the embedding table.
             Err(_) => tied,
         };
@@ -287,27 +335,38 @@ impl Llama {
             let ffn = gate.shape().dims2()?.0;
             blocks.push(Block {
                 attn_norm: tensor(&format!("{p}.attn_norm.weight"))?.dequantize(device)?,
-                qkv: Linear::stacked(
+                qkv: Linear::load(
                     vec![
                         tensor(&format!("{p}.attn_q.weight"))?,
                         tensor(&format!("{p}.attn_k.weight"))?,
                         tensor(&format!("{p}.attn_v.weight"))?,
                     ],
                     device,
+                    precision,
                 )?,
-                out: Linear::stacked(vec![tensor(&format!("{p}.attn_output.weight"))?], device)?,
+                out: Linear::load(
+                    vec![tensor(&format!("{p}.attn_output.weight"))?],
+                    device,
+                    precision,
+                )?,
                 ffn_norm: tensor(&format!("{p}.ffn_norm.weight"))?.dequantize(device)?,
-                gate_up: Linear::stacked(
+                gate_up: Linear::load(
                     vec![gate, tensor(&format!("{p}.ffn_up.weight"))?],
                     device,
+                    precision,
                 )?,
-                down: Linear::stacked(vec![tensor(&format!("{p}.ffn_down.weight"))?], device)?,
+                down: Linear::load(
+                    vec![tensor(&format!("{p}.ffn_down.weight"))?],
+                    device,
+                    precision,
+                )?,
                 ffn,
             });
         }
         let (cos, sin) = rope_tables(&config, device)?;
         Ok(Self {
             config,
+            precision,
             embed,
             blocks,
             norm,
@@ -403,8 +462,13 @@ impl Llama {
             let k = candle_nn::rotary_emb::rope_i(&k, &cos, &sin)?;
             // Keys and values are rounded to f16 as they enter the cache, as llama.cpp's
             // default cache stores them: greedy output then matches it token for token.
-            let k = k.to_dtype(DType::F16)?.to_dtype(DType::F32)?;
-            let v = v.to_dtype(DType::F16)?.to_dtype(DType::F32)?;
+            let (k, v) = match self.precision {
+                Precision::Quantized => (
+                    k.to_dtype(DType::F16)?.to_dtype(DType::F32)?,
+                    v.to_dtype(DType::F16)?.to_dtype(DType::F32)?,
+                ),
+                Precision::Dequantized => (k, v),
+            };
             cache.keys[i].slice_set(&k.transpose(2, 3)?.contiguous()?, 3, pos)?;
             cache.values[i].slice_set(&v, 2, pos)?;
             let keys = cache.keys[i].narrow(3, 0, kv_len)?;

@@ -270,3 +270,64 @@ fn bad_requests_are_rejected_with_the_reason() {
         .unwrap_err();
     assert!(err.to_string().contains("n must be"), "{err}");
 }
+
+#[derive(serde::Deserialize)]
+struct F64Reference {
+    cases: Vec<F64Case>,
+}
+
+#[derive(serde::Deserialize)]
+struct F64Case {
+    prompt_ids: Vec<u32>,
+    top: Vec<(u32, f32)>,
+}
+
+/// With the weights dequantized, our network is the llama network exactly: an independent
+/// NumPy float64 evaluation of the same file (fixtures/record_f64_reference.py) gives the same
+/// next-token distribution to within f32 rounding. The serving mode's distance from llama.cpp
+/// above is then the two engines' 8-bit activation rounding, not a difference of network.
+#[test]
+fn dequantized_network_matches_an_independent_f64_evaluation() {
+    use candle_core::quantized::gguf_file::Content;
+    use songforge_llm::model::{Llama, Precision};
+    let reference: F64Reference =
+        serde_json::from_str(include_str!("fixtures/smollm2-f64.json")).unwrap();
+    let path = model_dir().join("model.gguf");
+    let mut file = std::fs::File::open(&path).unwrap();
+    let content = Content::read(&mut file).unwrap();
+    let model = Llama::from_gguf_with(
+        &content,
+        &mut file,
+        &candle_core::Device::Cpu,
+        Precision::Dequantized,
+    )
+    .unwrap();
+    let cases = [
+        "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n<|im_start|>user\nWrite the chorus of a pop song about summer rain.<|im_end|>\n<|im_start|>assistant\n",
+    ];
+    assert_eq!(
+        engine().tokenizer().encode(cases[0], true).unwrap(),
+        reference.cases[0].prompt_ids,
+        "the reference was recorded for our tokenization of the first prompt"
+    );
+    for case in &reference.cases {
+        let mut cache = model.cache(1, case.prompt_ids.len()).unwrap();
+        let logits = model
+            .forward(std::slice::from_ref(&case.prompt_ids), &mut cache)
+            .unwrap();
+        let ours = log_softmax(&logits.squeeze(0).unwrap().to_vec1::<f32>().unwrap());
+        for &(id, theirs) in &case.top {
+            let gap = (ours[id as usize] - theirs).abs();
+            assert!(
+                gap < 2e-3,
+                "token {id}: {} vs f64 {theirs}",
+                ours[id as usize]
+            );
+        }
+        assert_eq!(
+            songforge_llm::sampler::argmax(&ours),
+            case.top[0].0,
+            "greedy choice"
+        );
+    }
+}
