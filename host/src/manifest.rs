@@ -141,6 +141,9 @@ pub struct HttpRoute {
     pub component: String,
 }
 
+/// A `files` source starting with this names a directory of the model store.
+pub const MODELS_PREFIX: &str = "@models/";
+
 /// One `[component.<id>]` table.
 #[derive(Debug, Clone)]
 pub struct ComponentSpec {
@@ -237,6 +240,17 @@ fn is_component_id(id: &str) -> bool {
 }
 
 impl Manifest {
+    /// Points `files` mounts written `@models/<id>` at `models_dir/<id>`.
+    pub fn resolve_model_mounts(&mut self, models_dir: &Path) {
+        for c in self.components.values_mut() {
+            for (host, _) in &mut c.files {
+                if let Ok(rest) = host.strip_prefix(MODELS_PREFIX) {
+                    *host = models_dir.join(rest);
+                }
+            }
+        }
+    }
+
     /// Reads and validates a manifest file.
     pub fn load(file: &Path) -> Result<Self, ManifestError> {
         Self::parse(file, &crate::config_file::read(file)?)
@@ -340,7 +354,13 @@ impl Manifest {
                         format!("{dest:?} must be an absolute guest path"),
                     ));
                 }
-                files.push((dir.join(src), dest));
+                // `@models/<id>` names a directory of the model store, wherever
+                // `--models` / SONGFORGE_MODELS puts it (resolved by the server).
+                let host = match src.strip_prefix(MODELS_PREFIX) {
+                    Some(rest) => Path::new(MODELS_PREFIX).join(rest),
+                    None => dir.join(src),
+                };
+                files.push((host, dest));
             }
             for label in &c.key_value_stores {
                 if label.is_empty() {
@@ -488,6 +508,22 @@ greeting = "{{ greeting }}, world"
                 TemplatePart::Literal(", world".into())
             ])
         );
+    }
+
+    #[test]
+    fn model_store_mounts_follow_the_configured_store() {
+        let text = GOOD.replace(
+            "key_value_stores = [\"default\"]",
+            "files = [{ source = \"@models/cmudict\", destination = \"/cmudict\" }, { source = \"data\", destination = \"/data\" }]",
+        );
+        let mut m = parse(&text).unwrap();
+        m.resolve_model_mounts(Path::new("/srv/models"));
+        let files = &m.components["health"].files;
+        assert_eq!(
+            files[0],
+            (PathBuf::from("/srv/models/cmudict"), "/cmudict".to_string())
+        );
+        assert_eq!(files[1], (PathBuf::from("/app/data"), "/data".to_string()));
     }
 
     #[test]

@@ -252,7 +252,8 @@ pub fn engine_config(limits: &Limits) -> Config {
 /// Loads everything and starts serving. Errors name the file and field at fault.
 pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
     let started = Instant::now();
-    let manifest = Manifest::load(&config.manifest)?;
+    let mut manifest = Manifest::load(&config.manifest)?;
+    manifest.resolve_model_mounts(&config.models_dir);
     let runtime = match &config.runtime_config {
         Some(p) => RuntimeConfig::load(p)?,
         None => RuntimeConfig::default(),
