@@ -191,14 +191,7 @@ async fn bad_inputs_get_clear_errors() {
     let state = scratch_dir("lyrics-bad");
     let server = start(llm_config(&state, models_dir())).await;
     let http = Http::new(server.addr);
-    let expect = |r: &Reply, status: StatusCode, field: Option<&str>| {
-        assert_eq!(r.status, status, "{:?}", r.body);
-        let j = r.json();
-        assert_eq!(j["success"], false);
-        if let Some(f) = field {
-            assert_eq!(j["error"]["field"], f, "{j}");
-        }
-    };
+    let expect = expect_error;
     expect(
         &lyrics(&http, json!({"genre": "pop"})).await,
         StatusCode::BAD_REQUEST,

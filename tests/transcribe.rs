@@ -288,14 +288,7 @@ async fn bad_inputs_get_clear_errors() {
     });
     let server = start(cfg).await;
     let http = Http::new(server.addr);
-    let expect = |r: &Reply, status: StatusCode, field: Option<&str>| {
-        assert_eq!(r.status, status, "{:?}", r.body);
-        let j = r.json();
-        assert_eq!(j["success"], false);
-        if let Some(f) = field {
-            assert_eq!(j["error"]["field"], f, "{j}");
-        }
-    };
+    let expect = expect_error;
     let (ct, body) = (
         "multipart/form-data; boundary=b1",
         "--b1\r\nContent-Disposition: form-data; name=\"language\"\r\n\r\nen\r\n--b1--\r\n",

@@ -70,6 +70,16 @@ pub fn config_with_graphs(state_dir: &Path, graphs: &str, models: PathBuf) -> Se
     c
 }
 
+/// Asserts an error answer: the status, `"success": false`, and the field it names.
+pub fn expect_error(r: &Reply, status: StatusCode, field: Option<&str>) {
+    assert_eq!(r.status, status, "{:?}", r.body);
+    let j = r.json();
+    assert_eq!(j["success"], false);
+    if let Some(f) = field {
+        assert_eq!(j["error"]["field"], f, "{j}");
+    }
+}
+
 /// Starts a server or fails the test with the host's message.
 pub async fn start(config: ServerConfig) -> RunningServer {
     match songforge::start(config).await {
