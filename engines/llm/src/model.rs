@@ -6,7 +6,7 @@
 //! Q/K/V and gate/up projections are fused into one product each, and a batch of sequences
 //! that share a prompt shares its prefill (several lyric candidates cost one prompt pass).
 
-use crate::quant::{Q41Matrix, Q80Matrix};
+use crate::quant::{Q41Matrix, Q80Matrix, QuantMatrix, WeightBlock};
 use candle_core::quantized::gguf_file::Content;
 use candle_core::quantized::{GgmlDType, QMatMul, QStorage, QTensor};
 use candle_core::{D, DType, Device, Module, Result, Tensor};
@@ -99,6 +99,20 @@ enum Linear {
     Candle(QMatMul),
 }
 
+/// Row-stacks `parts` into one matrix for our CPU kernels.
+fn own_kernel<B: WeightBlock>(parts: &[QTensor]) -> Result<QuantMatrix<B>> {
+    let mats = parts
+        .iter()
+        .map(|p| {
+            let (rows, cols) = p.shape().dims2()?;
+            QuantMatrix::<B>::from_gguf_bytes(rows, cols, &p.data()?)
+                .map_err(candle_core::Error::wrap)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let refs: Vec<&QuantMatrix<B>> = mats.iter().collect();
+    QuantMatrix::concat_rows(&refs).map_err(candle_core::Error::wrap)
+}
+
 /// Flattens `x` to `[batch, cols]` values for our kernels and shapes their output back.
 fn run_kernel(
     x: &Tensor,
@@ -168,32 +182,19 @@ impl Linear {
 
     fn stacked(parts: Vec<QTensor>, device: &Device) -> Result<Self> {
         let dtype = parts[0].dtype();
-        let same = parts.iter().all(|p| p.dtype() == dtype);
-        if device.is_cpu() && dtype == GgmlDType::Q4_1 && same {
-            let mats = parts
-                .iter()
-                .map(|p| {
-                    let (rows, cols) = p.shape().dims2()?;
-                    Q41Matrix::from_gguf_bytes(rows, cols, &p.data()?)
-                        .map_err(candle_core::Error::wrap)
-                })
-                .collect::<Result<Vec<_>>>()?;
-            let refs: Vec<&Q41Matrix> = mats.iter().collect();
-            return Ok(Self::Q41(Arc::new(
-                Q41Matrix::concat_rows(&refs).map_err(candle_core::Error::wrap)?,
-            )));
+        if parts.iter().any(|p| p.dtype() != dtype) {
+            candle_core::bail!("cannot fuse projections of different quantization types");
         }
-        if device.is_cpu() && dtype == GgmlDType::Q8_0 && parts.len() == 1 {
-            let (rows, cols) = parts[0].shape().dims2()?;
-            return Ok(Self::Q80(Arc::new(
-                Q80Matrix::from_gguf_bytes(rows, cols, &parts[0].data()?)
-                    .map_err(candle_core::Error::wrap)?,
-            )));
-        }
-        if parts.len() == 1 || !same {
-            if parts.len() != 1 {
-                candle_core::bail!("cannot fuse projections of different quantization types");
+        if device.is_cpu() {
+            match dtype {
+                GgmlDType::Q4_1 => return Ok(Self::Q41(Arc::new(own_kernel(&parts)?))),
+                GgmlDType::Q8_0 if parts.len() == 1 => {
+                    return Ok(Self::Q80(Arc::new(own_kernel(&parts)?)));
+                }
+                _ => {}
             }
+        }
+        if parts.len() == 1 {
             let part = parts
                 .into_iter()
                 .next()
@@ -304,11 +305,7 @@ impl Llama {
         let norm = tensor("output_norm.weight")?.dequantize(device)?;
         let quantized = precision == Precision::Quantized;
         let (embed, tied) = if quantized && device.is_cpu() && table.dtype() == GgmlDType::Q8_0 {
-            let (rows, cols) = table.shape().dims2()?;
-            let m = Arc::new(
-                Q80Matrix::from_gguf_bytes(rows, cols, &table.data()?)
-                    .map_err(candle_core::Error::wrap)?,
-            );
+            let m: Arc<Q80Matrix> = Arc::new(own_kernel(std::slice::from_ref(&table))?);
             (Embedding::Q80(m.clone()), Linear::Q80(m))
         } else {
             let head = if quantized {

@@ -4,8 +4,9 @@
 //! model) is 80 % `Q4_1`, so token generation would be several times slower than llama.cpp on
 //! the same file. This module keeps the weights in their GGUF bytes (5 bits a weight, so the
 //! memory traffic per token stays what the file implies), quantizes each activation row to
-//! 8 bits per 32-value block the way ggml does (`Q8_1`: scale and scaled sum), and runs an
-//! AVX2 dot product where the CPU has one, the portable loop otherwise.
+//! 8 bits per 32-value block the way ggml does (`Q8_1`: scale and scaled sum; `Q8_0` for
+//! `Q8_0` weights), and runs an AVX2 dot product where the CPU has one, the portable loop
+//! otherwise. One matrix type serves both formats through [`WeightBlock`].
 
 use half::f16;
 use rayon::prelude::*;
@@ -14,19 +15,44 @@ use rayon::prelude::*;
 pub const BLOCK: usize = 32;
 /// Bytes per `Q4_1` block: f16 scale, f16 minimum, 16 bytes of nibbles.
 pub const BLOCK_BYTES: usize = 20;
+/// Bytes per `Q8_0` block: f16 scale, 32 signed bytes.
+pub const Q8_0_BLOCK_BYTES: usize = 34;
 
-/// A `[rows, cols]` weight matrix in GGUF `Q4_1` layout, row-major.
+/// A GGUF weight format our kernels multiply: how a block is read from the file, which
+/// activation quantization it pairs with, and their dot product.
+pub trait WeightBlock: Copy + Send + Sync + std::fmt::Debug {
+    /// Bytes per block in the file.
+    const BYTES: usize;
+    /// An activation block as the product wants it.
+    type Activation: Copy + Send + Sync;
+    /// Reads one block from its `BYTES` file bytes.
+    fn parse(bytes: &[u8]) -> Self;
+    /// The block's 32 weights as f32.
+    fn dequantize(&self) -> [f32; BLOCK];
+    /// Quantizes 32 activations for the product.
+    fn quantize(x: &[f32]) -> Self::Activation;
+    /// Σ w·x over a row of blocks.
+    fn dot(w: &[Self], x: &[Self::Activation]) -> f32;
+}
+
+/// A `[rows, cols]` weight matrix in a GGUF block format, row-major.
 #[derive(Debug, Clone)]
-pub struct Q41Matrix {
+pub struct QuantMatrix<B> {
     rows: usize,
     cols: usize,
-    blocks: Vec<Q41Block>,
+    blocks: Vec<B>,
 }
+
+/// `Q4_1` weights (most of SmolLM2).
+pub type Q41Matrix = QuantMatrix<Q41Block>;
+/// `Q8_0` weights (SmolLM2's tied embedding and output head), multiplied the way ggml does:
+/// activations quantized to `Q8_0` blocks, so logits stay close to llama.cpp's.
+pub type Q80Matrix = QuantMatrix<Q80Block>;
 
 /// One `Q4_1` block, unpacked from the file's 20 bytes: scale and minimum as f32 so the inner
 /// loop does no conversions.
 #[derive(Debug, Clone, Copy)]
-struct Q41Block {
+pub struct Q41Block {
     d: f32,
     m: f32,
     qs: [u8; 16],
@@ -34,10 +60,77 @@ struct Q41Block {
 
 /// One activation block quantized to 8 bits: `d` scale, `s = d * Σq` for the minimum term.
 #[derive(Debug, Clone, Copy)]
-struct Q81Block {
+pub struct Q81Block {
     d: f32,
     s: f32,
     qs: [i8; 32],
+}
+
+/// One `Q8_0` block (weights, or activations paired with them).
+#[derive(Debug, Clone, Copy)]
+pub struct Q80Block {
+    d: f32,
+    qs: [i8; 32],
+}
+
+impl WeightBlock for Q41Block {
+    const BYTES: usize = BLOCK_BYTES;
+    type Activation = Q81Block;
+
+    fn parse(b: &[u8]) -> Self {
+        let mut qs = [0u8; 16];
+        qs.copy_from_slice(&b[4..20]);
+        Self {
+            d: f16::from_le_bytes([b[0], b[1]]).to_f32(),
+            m: f16::from_le_bytes([b[2], b[3]]).to_f32(),
+            qs,
+        }
+    }
+
+    fn dequantize(&self) -> [f32; BLOCK] {
+        let mut vals = [0f32; BLOCK];
+        for j in 0..16 {
+            vals[j] = f32::from(self.qs[j] & 0x0f) * self.d + self.m;
+            vals[j + 16] = f32::from(self.qs[j] >> 4) * self.d + self.m;
+        }
+        vals
+    }
+
+    fn quantize(x: &[f32]) -> Q81Block {
+        quantize_q8_1(x)
+    }
+
+    fn dot(w: &[Self], x: &[Q81Block]) -> f32 {
+        dot(w, x)
+    }
+}
+
+impl WeightBlock for Q80Block {
+    const BYTES: usize = Q8_0_BLOCK_BYTES;
+    type Activation = Q80Block;
+
+    fn parse(b: &[u8]) -> Self {
+        let mut qs = [0i8; 32];
+        for (q, v) in qs.iter_mut().zip(&b[2..34]) {
+            *q = *v as i8;
+        }
+        Self {
+            d: f16::from_le_bytes([b[0], b[1]]).to_f32(),
+            qs,
+        }
+    }
+
+    fn dequantize(&self) -> [f32; BLOCK] {
+        self.qs.map(|q| f32::from(q) * self.d)
+    }
+
+    fn quantize(x: &[f32]) -> Q80Block {
+        quantize_q8_0(x)
+    }
+
+    fn dot(w: &[Self], x: &[Q80Block]) -> f32 {
+        dot_q8_0(w, x)
+    }
 }
 
 /// Why raw bytes are not a quantized matrix of the given shape.
@@ -68,22 +161,11 @@ pub enum QuantError {
     },
 }
 
-impl Q41Matrix {
-    /// Wraps the GGUF bytes of a `[rows, cols]` `Q4_1` tensor.
+impl<B: WeightBlock> QuantMatrix<B> {
+    /// Wraps the GGUF bytes of a `[rows, cols]` tensor in this format.
     pub fn from_gguf_bytes(rows: usize, cols: usize, bytes: &[u8]) -> Result<Self, QuantError> {
-        check_shape(rows, cols, bytes.len(), BLOCK_BYTES)?;
-        let blocks = bytes
-            .chunks_exact(BLOCK_BYTES)
-            .map(|b| {
-                let mut qs = [0u8; 16];
-                qs.copy_from_slice(&b[4..20]);
-                Q41Block {
-                    d: f16::from_le_bytes([b[0], b[1]]).to_f32(),
-                    m: f16::from_le_bytes([b[2], b[3]]).to_f32(),
-                    qs,
-                }
-            })
-            .collect();
+        check_shape(rows, cols, bytes.len(), B::BYTES)?;
+        let blocks = bytes.chunks_exact(B::BYTES).map(B::parse).collect();
         Ok(Self { rows, cols, blocks })
     }
 
@@ -98,7 +180,7 @@ impl Q41Matrix {
     }
 
     /// Stacks matrices with the same width into one (for fused Q/K/V and gate/up products).
-    pub fn concat_rows(parts: &[&Q41Matrix]) -> Result<Self, QuantError> {
+    pub fn concat_rows(parts: &[&Self]) -> Result<Self, QuantError> {
         let cols = parts.first().map_or(0, |p| p.cols);
         let mut blocks = Vec::new();
         let mut rows = 0;
@@ -115,107 +197,25 @@ impl Q41Matrix {
         Ok(Self { rows, cols, blocks })
     }
 
-    /// The weights as f32, row-major: for tests and for embedding lookups.
+    /// Row `row` as f32: for embedding lookups and tests.
     pub fn dequantize_row(&self, row: usize) -> Vec<f32> {
         let per_row = self.cols / BLOCK;
-        let mut out = Vec::with_capacity(self.cols);
-        for b in &self.blocks[row * per_row..(row + 1) * per_row] {
-            let mut vals = [0f32; BLOCK];
-            for j in 0..16 {
-                vals[j] = f32::from(b.qs[j] & 0x0f) * b.d + b.m;
-                vals[j + 16] = f32::from(b.qs[j] >> 4) * b.d + b.m;
-            }
-            out.extend_from_slice(&vals);
-        }
-        out
+        self.blocks[row * per_row..(row + 1) * per_row]
+            .iter()
+            .flat_map(B::dequantize)
+            .collect()
     }
 
     /// `y = x · Wᵀ` for `x` of `batch` rows of `cols` values; returns `batch` rows of `rows`.
     pub fn matmul(&self, x: &[f32], batch: usize) -> Result<Vec<f32>, QuantError> {
         check_width(self.cols, x.len(), batch)?;
-        let xq: Vec<Q81Block> = x.chunks_exact(BLOCK).map(quantize_q8_1).collect();
+        let xq: Vec<B::Activation> = x.chunks_exact(BLOCK).map(B::quantize).collect();
         Ok(matmul_rows(
             self.rows,
             self.cols / BLOCK,
             batch,
             |r, b, per_row| {
-                dot(
-                    &self.blocks[r * per_row..(r + 1) * per_row],
-                    &xq[b * per_row..(b + 1) * per_row],
-                )
-            },
-        ))
-    }
-}
-
-/// Bytes per `Q8_0` block: f16 scale, 32 signed bytes.
-pub const Q8_0_BLOCK_BYTES: usize = 34;
-
-/// A `[rows, cols]` weight matrix in GGUF `Q8_0` layout (SmolLM2's tied embedding and output
-/// head), multiplied the way ggml does: activations quantized to `Q8_0` blocks, so logits
-/// match llama.cpp's closely enough for greedy decoding to agree.
-#[derive(Debug, Clone)]
-pub struct Q80Matrix {
-    rows: usize,
-    cols: usize,
-    blocks: Vec<Q80Block>,
-}
-
-#[derive(Debug, Clone, Copy)]
-struct Q80Block {
-    d: f32,
-    qs: [i8; 32],
-}
-
-impl Q80Matrix {
-    /// Wraps the GGUF bytes of a `[rows, cols]` `Q8_0` tensor.
-    pub fn from_gguf_bytes(rows: usize, cols: usize, bytes: &[u8]) -> Result<Self, QuantError> {
-        check_shape(rows, cols, bytes.len(), Q8_0_BLOCK_BYTES)?;
-        let blocks = bytes
-            .chunks_exact(Q8_0_BLOCK_BYTES)
-            .map(|b| {
-                let mut qs = [0i8; 32];
-                for (q, v) in qs.iter_mut().zip(&b[2..34]) {
-                    *q = *v as i8;
-                }
-                Q80Block {
-                    d: f16::from_le_bytes([b[0], b[1]]).to_f32(),
-                    qs,
-                }
-            })
-            .collect();
-        Ok(Self { rows, cols, blocks })
-    }
-
-    /// Output features.
-    pub fn rows(&self) -> usize {
-        self.rows
-    }
-
-    /// Input features.
-    pub fn cols(&self) -> usize {
-        self.cols
-    }
-
-    /// Row `row` as f32 (embedding lookups).
-    pub fn dequantize_row(&self, row: usize) -> Vec<f32> {
-        let per_row = self.cols / BLOCK;
-        self.blocks[row * per_row..(row + 1) * per_row]
-            .iter()
-            .flat_map(|b| b.qs.iter().map(move |q| f32::from(*q) * b.d))
-            .collect()
-    }
-
-    /// `y = x · Wᵀ` for `batch` rows of `cols` values.
-    pub fn matmul(&self, x: &[f32], batch: usize) -> Result<Vec<f32>, QuantError> {
-        check_width(self.cols, x.len(), batch)?;
-        let xq: Vec<Q80Block> = x.chunks_exact(BLOCK).map(quantize_q8_0).collect();
-        Ok(matmul_rows(
-            self.rows,
-            self.cols / BLOCK,
-            batch,
-            |r, b, per_row| {
-                dot_q8_0(
+                B::dot(
                     &self.blocks[r * per_row..(r + 1) * per_row],
                     &xq[b * per_row..(b + 1) * per_row],
                 )
