@@ -84,6 +84,7 @@ pub fn generate(
         })
         .collect();
     let mut done: Vec<Option<Completion>> = vec![None; n];
+    let watch_stops = request.stop.iter().any(|s| !s.is_empty());
     let mut steps = 0;
     while !live.is_empty() {
         let mut next_tokens = Vec::with_capacity(live.len());
@@ -106,31 +107,34 @@ pub fn generate(
                     None
                 }
             };
-            let text = tokenizer.decode(&seq.tokens, false);
+            // Decoding the whole completion is only needed to look for stop strings, or once
+            // the candidate has finished.
+            let text = if watch_stops || finish.is_some() {
+                tokenizer.decode(&seq.tokens, false)
+            } else {
+                String::new()
+            };
             let stop_at = request
                 .stop
                 .iter()
                 .filter(|s| !s.is_empty())
                 .filter_map(|s| text.find(s.as_str()))
                 .min();
-            match (stop_at, finish) {
-                (Some(at), _) => {
-                    done[seq.index] = Some(Completion {
-                        text: text[..at].to_string(),
-                        finish_reason: "stop",
-                        completion_tokens: seq.tokens.len(),
-                        tokens: seq.tokens.clone(),
-                    })
-                }
-                (None, Some(reason)) => {
+            let ended = match (stop_at, finish) {
+                (Some(at), _) => Some(("stop", text[..at].to_string())),
+                (None, Some(reason)) => Some((reason, text)),
+                (None, None) => None,
+            };
+            match ended {
+                Some((finish_reason, text)) => {
                     done[seq.index] = Some(Completion {
                         text,
-                        finish_reason: reason,
+                        finish_reason,
                         completion_tokens: seq.tokens.len(),
                         tokens: seq.tokens.clone(),
                     })
                 }
-                (None, None) => {
+                None => {
                     keep.push(row);
                     next_tokens.push(vec![token]);
                 }
