@@ -242,32 +242,45 @@ impl<'a> Scorer<'a> {
                 out.push(line);
                 continue;
             }
+            let mut pieces = Vec::new();
             let mut current = String::new();
-            let pieces = line
+            let clauses = line
                 .split_inclusive([',', ';', '.', '!', '?', '…', '—', ':'])
                 .flat_map(|p| p.split_inclusive(" - "));
-            for piece in pieces {
-                let candidate = format!("{current}{piece}");
-                if !current.is_empty() && self.dict.line_syllables(&candidate) > hi {
-                    out.push(current.trim().to_string());
-                    current = piece.trim_start().to_string();
+            for clause in clauses {
+                let joined = format!("{current}{clause}");
+                if !current.is_empty() && self.dict.line_syllables(&joined) > hi {
+                    pieces.push(std::mem::replace(
+                        &mut current,
+                        clause.trim_start().to_string(),
+                    ));
                 } else {
-                    current = candidate;
+                    current = joined;
                 }
             }
-            out.push(current.trim().to_string());
+            pieces.push(current);
+            out.extend(
+                pieces
+                    .iter()
+                    .map(|p| {
+                        let p = p
+                            .trim()
+                            .trim_end_matches([',', ';', ':', '-', '—', '.', '…', ' '])
+                            .trim_start_matches(['-', '—', '.', '…', ' ']);
+                        // A clause that starts a line starts with a capital.
+                        let mut chars = p.chars();
+                        chars
+                            .next()
+                            .map(|c| c.to_uppercase().chain(chars).collect::<String>())
+                            .unwrap_or_default()
+                    })
+                    .filter(|p| {
+                        self.dict.line_syllables(p) >= lo.saturating_sub(2).max(3)
+                            && !self.too_long(p)
+                    }),
+            );
         }
-        out.into_iter()
-            .map(|l| {
-                l.trim_end_matches([',', ';', ':', '-', '—', ' '])
-                    .trim_start_matches(['-', '—', ' '])
-                    .to_string()
-            })
-            .filter(|l| {
-                let n = self.dict.line_syllables(l);
-                n >= lo.saturating_sub(2).max(3) && !self.too_long(l)
-            })
-            .collect()
+        out
     }
 
     /// Whether a line is too long to sing as one line of this genre.
@@ -345,8 +358,8 @@ mod tests {
             fitted,
             [
                 "She walked into my backyard",
-                "the morning air was electric",
-                "filled with memories of laughter",
+                "The morning air was electric",
+                "Filled with memories of laughter",
                 "Short line here today"
             ]
         );

@@ -226,6 +226,12 @@ pub fn write_song<M: Complete>(
         }
         let needed = request.lines_for(slot.kind);
         let earlier: Vec<String> = sections.iter().flat_map(|s| s.lines.clone()).collect();
+        // Lines a candidate must not copy: earlier sections, and the brief's worked example.
+        let copied: Vec<String> = earlier
+            .iter()
+            .cloned()
+            .chain(EXAMPLE_ANSWER.lines().map(str::to_string))
+            .collect();
         let mut best: Option<(Score, Vec<String>, &'static str)> = None;
         let mut pool: Vec<String> = Vec::new();
         for attempt in 0..ATTEMPTS {
@@ -246,13 +252,13 @@ pub fn write_song<M: Complete>(
                 if !candidate.finished {
                     lines.pop();
                 }
-                // Lines that are too long to sing, that trail off, or that copy an earlier
-                // section are dropped.
-                let lines: Vec<String> = lines
+                // Prose-length lines are broken at their clauses (which also drops pieces too
+                // long or too short to sing); lines that trail off or copy an earlier section
+                // are dropped.
+                let lines: Vec<String> = scorer
+                    .fit_lines(lines)
                     .into_iter()
-                    .filter(|l| {
-                        !scorer.too_long(l) && !trails_off(l) && !scorer.echoes(l, &earlier)
-                    })
+                    .filter(|l| !trails_off(l) && !scorer.echoes(l, &copied))
                     .collect();
                 for l in &lines {
                     if !pool.contains(l) {
