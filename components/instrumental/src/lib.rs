@@ -1,19 +1,294 @@
-//! `POST /api/generate-instrumental/`: lyrics and a genre in, an instrumental with stems, MIDI and an arrangement map out.
+//! `POST /api/generate-instrumental/`: lyrics and a genre in, an instrumental with stems, MIDI
+//! and an arrangement map out.
 //!
-//! Not built yet: until its issue lands the route answers 501 with a message saying so,
-//! rather than a made-up result that a client might take for real output.
+//! The seed's `{"lyrics", "genre"}` gives `{"success", "url", "duration", "format"}`; the
+//! response adds the engine, tempo, key, stems, the MIDI file and the arrangement map the
+//! vocals endpoint sings to. The arranger (`songforge-arranger`) composes and renders in this
+//! component with the General MIDI soundfont mounted from the model store, or its built-in
+//! synthesiser when none is installed. Every output of one request shares one id
+//! (`instrumental_<id>.wav`, `…-drums.wav`, `….mid`, `….json`) and the mix is stored last,
+//! after everything else, so a failure leaves nothing behind.
 
-use songforge_guest::request::require_method;
-use songforge_guest::{ApiError, Reply};
+use serde::Serialize;
+use songforge_arranger::api::{EngineChoice, InstrumentalRequest, OutputFormat, Validated};
+use songforge_arranger::compose::{ChordAt, PlacedSection};
+use songforge_arranger::{Arrangement, Instruments, Part, arrange, render, write_midi};
+use songforge_audio::{Audio, SampleFormat, encode_flac, encode_wav};
+use songforge_guest::media::{StoredMedia, delete_media, new_name, put_media_named};
+use songforge_guest::request::{parse_json, read_body, require_method};
+use songforge_guest::{ApiError, Reply, nn, success};
 use spin_sdk::http::{Method, Request};
 use spin_sdk::http_service;
+use std::collections::BTreeMap;
+use std::time::Instant;
 
-/// 405 for anything but POST, otherwise 501 `not_implemented`.
+/// Where the manifest mounts the soundfonts of the model store (`@models/<id>`).
+const SOUNDFONT_DIR: &str = "/soundfonts";
+/// Soundfonts tried in order when the `soundfont` variable names none that is installed.
+const SOUNDFONTS: [&str; 2] = ["timgm6mb", "fluidr3-gm"];
+
+/// The arrangement map: what the vocals endpoint needs to sing in time and in key.
+#[derive(Serialize)]
+struct ArrangementMap<'a> {
+    bpm: u32,
+    key: String,
+    time_signature: String,
+    duration: f64,
+    sections: &'a [PlacedSection],
+    chords: &'a [ChordAt],
+    genre_preset: &'static str,
+    seed: u64,
+}
+
+impl<'a> ArrangementMap<'a> {
+    fn new(a: &'a Arrangement) -> Self {
+        ArrangementMap {
+            bpm: a.bpm,
+            key: a.key.to_string(),
+            time_signature: format!("{}/{}", a.time_signature[0], a.time_signature[1]),
+            duration: round3(a.duration_s()),
+            sections: &a.sections,
+            chords: &a.chords,
+            genre_preset: a.genre.name(),
+            seed: a.seed,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct PartInfo {
+    notes: usize,
+    programs: Vec<u8>,
+}
+
+#[derive(Serialize)]
+struct InstrumentalResponse<'a> {
+    url: String,
+    duration: f64,
+    format: &'static str,
+    sample_rate: u32,
+    channels: usize,
+    engine: &'static str,
+    instruments: String,
+    bpm: u32,
+    key: String,
+    time_signature: String,
+    genre: &'a str,
+    genre_preset: &'static str,
+    genre_recognised: bool,
+    seed: u64,
+    form_source: songforge_arranger::form::FormSource,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stems: Option<BTreeMap<&'static str, String>>,
+    midi_url: String,
+    arrangement_url: String,
+    arrangement: ArrangementMap<'a>,
+    parts: BTreeMap<&'static str, PartInfo>,
+    peak_dbfs: f64,
+    timings_ms: Timings,
+}
+
+/// Where the request's time went, milliseconds.
+#[derive(Serialize, Default)]
+struct Timings {
+    compose: u64,
+    load_soundfont: u64,
+    render: u64,
+    encode: u64,
+    store: u64,
+}
+
+fn ms_since(t: Instant) -> u64 {
+    t.elapsed().as_millis() as u64
+}
+
+fn round3(v: f64) -> f64 {
+    (v * 1000.0).round() / 1000.0
+}
+
+/// Composes and renders an instrumental for the request's lyrics and genre.
 #[http_service]
 async fn handle(req: Request) -> Result<Reply, ApiError> {
     require_method(&req, &[Method::POST])?;
-    Err(ApiError::not_implemented(
-        "instrumental generation",
-        "instrumental",
-    ))
+    let (parts, body) = read_body(req).await?;
+    let request: InstrumentalRequest = parse_json(&parts.headers, &body)?;
+    let v = request.validate().map_err(|e| {
+        let err = if e.status == 400 {
+            ApiError::bad_request(e.message)
+        } else {
+            ApiError::unprocessable(e.message)
+        };
+        err.with_field(e.field)
+    })?;
+    match v.engine {
+        EngineChoice::MusicGen if !nn::graph_available("musicgen") => {
+            return Err(ApiError::service_unavailable(
+                "engine `musicgen` needs the host's `musicgen` graph, which this host does not \
+                 serve (install the weights with `songforge models pull musicgen-small` on a \
+                 host built with MusicGen); use `\"engine\": \"arranger\"` or `auto`",
+            )
+            .with_field("engine"));
+        }
+        _ => {}
+    }
+    let seed = match v.seed {
+        Some(s) => s,
+        // Kept to 2^53 so JavaScript clients can send it back unchanged.
+        None => getrandom::u64().map_err(|e| ApiError::internal(e.to_string()))? >> 11,
+    };
+    let mut timings = Timings::default();
+    let t = Instant::now();
+    let arrangement = arrange(&v.lyrics, &v.plan(seed));
+    timings.compose = ms_since(t);
+    let t = Instant::now();
+    let instruments = instruments().await?;
+    timings.load_soundfont = ms_since(t);
+    let t = Instant::now();
+    let rendered =
+        render(&arrangement, &instruments).map_err(|e| ApiError::internal(e.to_string()))?;
+    timings.render = ms_since(t);
+    let t = Instant::now();
+    let midi = write_midi(&arrangement).map_err(|e| ApiError::internal(e.to_string()))?;
+    let map = ArrangementMap::new(&arrangement);
+    let map_json =
+        serde_json::to_vec_pretty(&map).map_err(|e| ApiError::internal(e.to_string()))?;
+
+    // Encode everything before storing anything.
+    let mix_bytes = encode(&rendered.mix, v.format)?;
+    let mut stem_bytes = Vec::new();
+    if v.stems {
+        for (part, audio) in &rendered.stems {
+            stem_bytes.push((*part, encode(audio, v.format)?));
+        }
+    }
+    timings.encode = ms_since(t);
+    let t = Instant::now();
+    let (mix, stems, midi_media, map_media) =
+        store(&v, mix_bytes, stem_bytes, &midi, &map_json).await?;
+    timings.store = ms_since(t);
+
+    let mut part_info = BTreeMap::new();
+    for part in Part::ALL {
+        part_info.insert(
+            part.name(),
+            PartInfo {
+                notes: arrangement.notes.iter().filter(|n| n.part == part).count(),
+                programs: arrangement
+                    .channels
+                    .iter()
+                    .filter(|c| c.part == part && c.channel != 9)
+                    .map(|c| c.program)
+                    .collect(),
+            },
+        );
+    }
+    let peak = rendered.mix.sample_peak();
+    Ok(success(&InstrumentalResponse {
+        url: mix.url,
+        duration: round3(rendered.mix.duration_s()),
+        format: v.format.extension(),
+        sample_rate: rendered.mix.sample_rate,
+        channels: rendered.mix.channel_count(),
+        engine: "arranger",
+        instruments: instruments.name().to_string(),
+        bpm: arrangement.bpm,
+        key: arrangement.key.to_string(),
+        time_signature: map.time_signature.clone(),
+        genre: &v.genre_input,
+        genre_preset: v.genre.preset.name(),
+        genre_recognised: v.genre.recognised,
+        seed,
+        form_source: arrangement.form_source,
+        stems: v
+            .stems
+            .then(|| stems.into_iter().map(|(p, m)| (p.name(), m.url)).collect()),
+        midi_url: midi_media.url,
+        arrangement_url: map_media.url,
+        arrangement: map,
+        parts: part_info,
+        peak_dbfs: (f64::from(20.0 * peak.max(1e-9).log10()) * 100.0).round() / 100.0,
+        timings_ms: timings,
+    }))
+}
+
+/// The configured soundfont (variable `soundfont`), else the first installed one, else the
+/// built-in synthesiser.
+async fn instruments() -> Result<Instruments, ApiError> {
+    let wanted = spin_sdk::variables::get("soundfont")
+        .await
+        .ok()
+        .filter(|s| !s.is_empty());
+    let order = wanted.iter().map(String::as_str).chain(SOUNDFONTS);
+    for id in order {
+        if id == "built-in" {
+            return Ok(Instruments::BuiltIn);
+        }
+        let path = format!("{SOUNDFONT_DIR}/{id}/soundfont.sf2");
+        let Ok(bytes) = std::fs::read(&path) else {
+            continue;
+        };
+        return Instruments::load_sf2(&bytes, id).map_err(|e| ApiError::internal(e.to_string()));
+    }
+    Ok(Instruments::BuiltIn)
+}
+
+fn encode(audio: &Audio, format: OutputFormat) -> Result<Vec<u8>, ApiError> {
+    match format {
+        OutputFormat::Wav => encode_wav(audio, SampleFormat::Int16),
+        OutputFormat::Flac => encode_flac(audio, 16),
+    }
+    .map_err(|e| ApiError::internal(format!("the instrumental could not be encoded: {e}")))
+}
+
+type Stored = (
+    StoredMedia,
+    Vec<(Part, StoredMedia)>,
+    StoredMedia,
+    StoredMedia,
+);
+
+/// Stores stems, MIDI and map under one id, then the mix; removes them all on any failure.
+async fn store(
+    v: &Validated,
+    mix: Vec<u8>,
+    stems: Vec<(Part, Vec<u8>)>,
+    midi: &[u8],
+    map: &[u8],
+) -> Result<Stored, ApiError> {
+    let ext = v.format.extension();
+    let mix_name = new_name("instrumental", ext)?;
+    let base = mix_name.trim_end_matches(&format!(".{ext}")).to_string();
+    let mut written: Vec<String> = Vec::new();
+    let result = async {
+        let mut stored_stems = Vec::new();
+        for (part, bytes) in &stems {
+            let name = format!("{base}-{}.{ext}", part.name());
+            let m = put_media_named(&name, v.format.content_type(), bytes).await?;
+            written.push(name);
+            stored_stems.push((*part, m));
+        }
+        let midi_name = format!("{base}.mid");
+        let midi_media = put_media_named(&midi_name, "audio/midi", midi).await?;
+        written.push(midi_name);
+        let map_name = format!("{base}.json");
+        let map_media = put_media_named(&map_name, "application/json", map).await?;
+        written.push(map_name);
+        let mix_media = put_media_named(&mix_name, v.format.content_type(), &mix).await?;
+        Ok::<_, songforge_guest::media::MediaError>((
+            mix_media,
+            stored_stems,
+            midi_media,
+            map_media,
+        ))
+    }
+    .await;
+    match result {
+        Ok(s) => Ok(s),
+        Err(e) => {
+            for name in written {
+                let _ = delete_media(&name).await;
+            }
+            Err(e.into())
+        }
+    }
 }

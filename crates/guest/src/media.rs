@@ -348,17 +348,50 @@ pub async fn put_media(
         }
         name = new_name(kind, extension)?;
     }
+    write_new(&store, &name, content_type, bytes).await
+}
+
+/// Stores `bytes` under exactly `name` (e.g. a sibling `instrumental_<id>.mid` of a fresh
+/// `instrumental_<id>.wav`, so related outputs share an id). Refuses a name already taken:
+/// stored files are never replaced. Complete-or-absent like [`put_media`].
+pub async fn put_media_named(
+    name: &str,
+    content_type: &str,
+    bytes: &[u8],
+) -> Result<StoredMedia, MediaError> {
+    validate_name(name)?;
+    let extension = name.rsplit('.').next().unwrap_or_default();
+    if MediaFormat::from_extension(extension).is_none() {
+        return Err(MediaError::UnknownExtension(extension.to_string()));
+    }
+    let store = open_store().await?;
+    if store
+        .exists(format!("{META_PREFIX}{name}"))
+        .await
+        .map_err(store_error)?
+    {
+        return Err(MediaError::Store(format!("`{name}` already exists")));
+    }
+    write_new(&store, name, content_type, bytes).await
+}
+
+async fn write_new(
+    store: &Store,
+    name: &str,
+    content_type: &str,
+    bytes: &[u8],
+) -> Result<StoredMedia, MediaError> {
     let meta = MediaMeta {
         content_type: content_type.to_string(),
         bytes: bytes.len() as u64,
-        etag: etag_for(&name, bytes.len() as u64),
+        etag: etag_for(name, bytes.len() as u64),
         created_unix: std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or(0),
     };
     let meta_json = serde_json::to_vec(&meta).map_err(|e| MediaError::Damaged {
-        name: name.clone(),
+        name: name.to_string(),
         reason: e.to_string(),
     })?;
     let blob_key = format!("{BLOB_PREFIX}{name}");
@@ -369,7 +402,7 @@ pub async fn put_media(
         let _ = store.delete(&blob_key).await;
         return Err(store_error(e));
     }
-    Ok(StoredMedia::new(&name, &meta))
+    Ok(StoredMedia::new(name, &meta))
 }
 
 /// The metadata of `name`, or `None` when no such file is committed.

@@ -1,0 +1,291 @@
+//! Keys, scales and chords: just enough music theory to write and name a progression.
+
+use serde::Serialize;
+use std::fmt;
+
+/// Major or (natural) minor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Ionian.
+    Major,
+    /// Aeolian.
+    Minor,
+}
+
+/// A key: tonic pitch class (0 = C) and mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Key {
+    /// Tonic pitch class, 0..12.
+    pub tonic: u8,
+    /// Major or minor.
+    pub mode: Mode,
+}
+
+const SHARP_NAMES: [&str; 12] = [
+    "C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B",
+];
+const FLAT_NAMES: [&str; 12] = [
+    "C", "Db", "D", "Eb", "E", "F", "Gb", "G", "Ab", "A", "Bb", "B",
+];
+
+/// Why a key name was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not a key; write a tonic and an optional mode, e.g. `C`, `F# minor`, `Bbm`")]
+pub struct KeyError(pub String);
+
+impl Key {
+    /// A key from its tonic and mode.
+    pub const fn new(tonic: u8, mode: Mode) -> Self {
+        Key {
+            tonic: tonic % 12,
+            mode,
+        }
+    }
+
+    /// Parses `C`, `C major`, `Cmaj`, `A minor`, `Am`, `F#m`, `Bb`, `E♭ min`, `c#` (lowercase
+    /// tonic alone means minor only when spelled with `m`/`minor`: `c` is C major).
+    pub fn parse(text: &str) -> Result<Key, KeyError> {
+        let err = || KeyError(text.to_string());
+        let t = text.trim().replace('♭', "b").replace('♯', "#");
+        let mut chars = t.chars();
+        let letter = chars.next().ok_or_else(err)?.to_ascii_uppercase();
+        let base: i32 = match letter {
+            'C' => 0,
+            'D' => 2,
+            'E' => 4,
+            'F' => 5,
+            'G' => 7,
+            'A' => 9,
+            'B' => 11,
+            _ => return Err(err()),
+        };
+        let rest: String = chars.collect();
+        let (shift, rest) = if let Some(r) = rest.strip_prefix('#') {
+            (1, r)
+        } else if let Some(r) = rest.strip_prefix('b') {
+            (-1, r)
+        } else {
+            (0, rest.as_str())
+        };
+        let mode = match rest.trim().to_ascii_lowercase().as_str() {
+            "" | "maj" | "major" | "ionian" => Mode::Major,
+            "m" | "min" | "minor" | "aeolian" => Mode::Minor,
+            _ => return Err(err()),
+        };
+        Ok(Key::new((base + shift).rem_euclid(12) as u8, mode))
+    }
+
+    /// Whether this key is written with flats.
+    fn uses_flats(self) -> bool {
+        // Major keys F, Bb, Eb, Ab, Db, Gb; minor keys d, g, c, f, bb, eb.
+        let major_tonic = match self.mode {
+            Mode::Major => self.tonic,
+            Mode::Minor => (self.tonic + 3) % 12,
+        };
+        matches!(major_tonic, 5 | 10 | 3 | 8 | 1 | 6)
+    }
+
+    /// The name of a pitch class as this key spells it.
+    pub fn spell(self, pitch_class: u8) -> &'static str {
+        let pc = (pitch_class % 12) as usize;
+        if self.uses_flats() {
+            FLAT_NAMES[pc]
+        } else {
+            SHARP_NAMES[pc]
+        }
+    }
+
+    /// The seven scale degrees as semitones above the tonic.
+    pub fn scale(self) -> [u8; 7] {
+        match self.mode {
+            Mode::Major => [0, 2, 4, 5, 7, 9, 11],
+            Mode::Minor => [0, 2, 3, 5, 7, 8, 10],
+        }
+    }
+
+    /// Whether a MIDI note is in the scale.
+    pub fn contains(self, midi: u8) -> bool {
+        let rel = (midi + 12 - self.tonic % 12) % 12;
+        self.scale().contains(&rel)
+    }
+}
+
+impl fmt::Display for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mode = match self.mode {
+            Mode::Major => "major",
+            Mode::Minor => "minor",
+        };
+        write!(f, "{} {mode}", self.spell(self.tonic))
+    }
+}
+
+/// A chord's quality (the intervals above its root).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Quality {
+    /// 0 4 7.
+    Major,
+    /// 0 3 7.
+    Minor,
+    /// 0 3 6.
+    Diminished,
+    /// 0 5 7.
+    Sus4,
+    /// 0 4 7 10.
+    Dominant7,
+    /// 0 3 7 10.
+    Minor7,
+    /// 0 4 7 11.
+    Major7,
+    /// 0 4 7 14.
+    Add9,
+}
+
+impl Quality {
+    /// Intervals above the root, semitones.
+    pub fn intervals(self) -> &'static [u8] {
+        match self {
+            Quality::Major => &[0, 4, 7],
+            Quality::Minor => &[0, 3, 7],
+            Quality::Diminished => &[0, 3, 6],
+            Quality::Sus4 => &[0, 5, 7],
+            Quality::Dominant7 => &[0, 4, 7, 10],
+            Quality::Minor7 => &[0, 3, 7, 10],
+            Quality::Major7 => &[0, 4, 7, 11],
+            Quality::Add9 => &[0, 4, 7, 14],
+        }
+    }
+
+    fn suffix(self) -> &'static str {
+        match self {
+            Quality::Major => "",
+            Quality::Minor => "m",
+            Quality::Diminished => "dim",
+            Quality::Sus4 => "sus4",
+            Quality::Dominant7 => "7",
+            Quality::Minor7 => "m7",
+            Quality::Major7 => "maj7",
+            Quality::Add9 => "add9",
+        }
+    }
+}
+
+/// A chord written relative to a key: root as semitones above the tonic, and quality.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Chord {
+    /// Root, semitones above the tonic.
+    pub root: u8,
+    /// Quality.
+    pub quality: Quality,
+}
+
+impl Chord {
+    /// Parses one Roman numeral relative to the tonic's major scale: `I`, `vi`, `bVII`,
+    /// `ii7`, `V7`, `Imaj7`, `viidim`, `IVsus4`, `Iadd9`. Case gives the third (upper major,
+    /// lower minor). Preset tables only: a bad numeral is a programming error, reported.
+    pub fn numeral(text: &str) -> Option<Chord> {
+        let (shift, rest) = match text.as_bytes().first()? {
+            b'b' => (-1i32, &text[1..]),
+            b'#' => (1, &text[1..]),
+            _ => (0, text),
+        };
+        let numerals = ["VII", "VI", "IV", "V", "III", "II", "I"];
+        let degrees = [6usize, 5, 3, 4, 2, 1, 0];
+        let (idx, len) = numerals.iter().enumerate().find_map(|(i, n)| {
+            rest.get(..n.len())
+                .filter(|p| p.eq_ignore_ascii_case(n))
+                .map(|_| (i, n.len()))
+        })?;
+        let upper = rest.as_bytes()[0].is_ascii_uppercase();
+        let major_scale = [0, 2, 4, 5, 7, 9, 11];
+        let root = (major_scale[degrees[idx]] + shift).rem_euclid(12) as u8;
+        let quality = match (&rest[len..], upper) {
+            ("", true) => Quality::Major,
+            ("", false) => Quality::Minor,
+            ("7", true) => Quality::Dominant7,
+            ("7", false) => Quality::Minor7,
+            ("maj7", _) => Quality::Major7,
+            ("dim", _) => Quality::Diminished,
+            ("sus4", _) => Quality::Sus4,
+            ("add9", _) => Quality::Add9,
+            _ => return None,
+        };
+        Some(Chord { root, quality })
+    }
+
+    /// Pitch classes of the chord in `key`.
+    pub fn pitch_classes(self, key: Key) -> Vec<u8> {
+        self.quality
+            .intervals()
+            .iter()
+            .map(|i| (key.tonic + self.root + i) % 12)
+            .collect()
+    }
+
+    /// Root pitch class in `key`.
+    pub fn root_pc(self, key: Key) -> u8 {
+        (key.tonic + self.root) % 12
+    }
+
+    /// The chord symbol as `key` spells it: `Am`, `F#7`, `Bbmaj7`.
+    pub fn symbol(self, key: Key) -> String {
+        format!("{}{}", key.spell(self.root_pc(key)), self.quality.suffix())
+    }
+}
+
+/// Parses a space-separated progression of Roman numerals (preset tables).
+pub fn progression(text: &str) -> Vec<Chord> {
+    text.split_whitespace()
+        .map(|n| Chord::numeral(n).unwrap_or_else(|| panic!("bad numeral `{n}` in a preset")))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_parse_in_the_usual_spellings() {
+        assert_eq!(Key::parse("C").unwrap(), Key::new(0, Mode::Major));
+        assert_eq!(Key::parse("A minor").unwrap(), Key::new(9, Mode::Minor));
+        assert_eq!(Key::parse("F#m").unwrap(), Key::new(6, Mode::Minor));
+        assert_eq!(Key::parse("Bb").unwrap(), Key::new(10, Mode::Major));
+        assert_eq!(Key::parse("e♭ min").unwrap(), Key::new(3, Mode::Minor));
+        assert_eq!(Key::parse("Cb major").unwrap(), Key::new(11, Mode::Major));
+        for bad in ["", "H", "C lydian", "X#", "7"] {
+            assert!(Key::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn numerals_name_the_right_chords() {
+        let c = Key::new(0, Mode::Major);
+        let sym = |n: &str, k: Key| Chord::numeral(n).unwrap().symbol(k);
+        assert_eq!(sym("I", c), "C");
+        assert_eq!(sym("vi", c), "Am");
+        assert_eq!(sym("V7", c), "G7");
+        assert_eq!(sym("ii7", c), "Dm7");
+        assert_eq!(sym("Imaj7", c), "Cmaj7");
+        let em = Key::new(4, Mode::Minor);
+        assert_eq!(sym("bVI", em), "C");
+        assert_eq!(sym("bVII", em), "D");
+        assert_eq!(sym("i", em), "Em");
+        let f = Key::new(5, Mode::Major);
+        assert_eq!(sym("IV", f), "Bb");
+        assert!(Chord::numeral("VIII").is_none());
+        assert!(Chord::numeral("Ix").is_none());
+    }
+
+    #[test]
+    fn diatonic_chords_stay_in_the_key() {
+        let g = Key::new(7, Mode::Major);
+        for ch in progression("I ii iii IV V vi") {
+            assert!(ch.pitch_classes(g).iter().all(|&pc| g.contains(pc)));
+        }
+        let am = Key::new(9, Mode::Minor);
+        for ch in progression("i iv v bVI bIII bVII") {
+            assert!(ch.pitch_classes(am).iter().all(|&pc| am.contains(pc)));
+        }
+    }
+}
