@@ -67,22 +67,22 @@ fn stem_level_db(part: Part) -> f32 {
 pub fn render(a: &Arrangement, instruments: &Instruments) -> Result<Rendered, RenderError> {
     let frames = (a.duration_s() * f64::from(SAMPLE_RATE)).round() as usize;
     let mut stems = Vec::with_capacity(Part::ALL.len());
+    let mut levels = Vec::with_capacity(Part::ALL.len());
     for part in Part::ALL {
-        let mut audio = match instruments {
+        let audio = match instruments {
             Instruments::SoundFont(sf, _) => render_soundfont(a, part, sf, frames)?,
             Instruments::BuiltIn => synth::render_part(a, part, SAMPLE_RATE, frames),
         };
-        if let Some(rms) = active_rms(&audio) {
-            let want = 10f32.powf(stem_level_db(part) / 20.0);
-            audio.apply_gain(want / rms);
-        }
+        let want = 10f32.powf(stem_level_db(part) / 20.0);
+        levels.push(active_rms(&audio).map_or(1.0, |rms| want / rms));
         stems.push((part, audio));
     }
+    // One pass sums the levelled stems and finds the peak; a second scales everything to it.
     let mut mix = Audio::silence(SAMPLE_RATE, 2, frames);
-    for (_, s) in &stems {
+    for ((_, s), level) in stems.iter().zip(&levels) {
         for (m, c) in mix.channels.iter_mut().zip(&s.channels) {
             for (x, y) in m.iter_mut().zip(c) {
-                *x += y;
+                *x += y * level;
             }
         }
     }
@@ -92,37 +92,34 @@ pub fn render(a: &Arrangement, instruments: &Instruments) -> Result<Rendered, Re
             "the synthesiser produced non-finite samples".into(),
         ));
     }
-    if peak > 0.0 {
-        let gain = 10f32.powf(MIX_PEAK_DB / 20.0) / peak;
-        mix.apply_gain(gain);
-        for (_, s) in &mut stems {
-            s.apply_gain(gain);
-        }
+    let gain = if peak > 0.0 {
+        10f32.powf(MIX_PEAK_DB / 20.0) / peak
+    } else {
+        1.0
+    };
+    mix.apply_gain(gain);
+    for ((_, s), level) in stems.iter_mut().zip(&levels) {
+        s.apply_gain(level * gain);
     }
     Ok(Rendered { stems, mix })
 }
 
-/// RMS over 50 ms blocks louder than -60 dBFS: the level of a part where it plays.
+/// RMS over 50 ms blocks louder than -60 dBFS: the level of a part where it plays. Reads
+/// every fourth frame, which is plenty for a level and a quarter of the work.
 fn active_rms(audio: &Audio) -> Option<f32> {
     let block = (SAMPLE_RATE / 20) as usize;
     let (mut sum, mut n) = (0f64, 0usize);
-    let frames = audio.frames();
-    let mut start = 0;
-    while start < frames {
-        let end = (start + block).min(frames);
-        let mut e = 0f64;
-        for ch in &audio.channels {
-            e += ch[start..end]
+    for ch in &audio.channels {
+        for chunk in ch.chunks(block) {
+            let (e, count) = chunk
                 .iter()
-                .map(|s| f64::from(*s) * f64::from(*s))
-                .sum::<f64>();
+                .step_by(4)
+                .fold((0f32, 0usize), |(e, c), s| (e + s * s, c + 1));
+            if count > 0 && e / count as f32 > 1e-6 {
+                sum += f64::from(e);
+                n += count;
+            }
         }
-        let count = (end - start) * audio.channels.len();
-        if e / count as f64 > 1e-6 {
-            sum += e;
-            n += count;
-        }
-        start = end;
     }
     (n > 0 && sum > 0.0).then(|| (sum / n as f64).sqrt() as f32)
 }
