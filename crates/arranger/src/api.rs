@@ -9,7 +9,7 @@ use songforge_genre::{Genre, GenreMatch};
 /// Longest lyrics accepted, characters.
 pub const MAX_LYRICS_CHARS: usize = 20_000;
 /// Shortest and longest song, seconds.
-pub const DURATION_RANGE: (f64, f64) = (5.0, 600.0);
+pub const DURATION_RANGE: (f64, f64) = (5.0, crate::compose::MAX_SONG_S);
 /// Slowest and fastest tempo, BPM.
 pub const BPM_RANGE: (f64, f64) = (40.0, 240.0);
 

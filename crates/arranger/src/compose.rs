@@ -15,6 +15,8 @@ pub const STEP: u32 = TICKS_PER_BEAT / 4;
 pub const BAR: u32 = TICKS_PER_BEAT * 4;
 /// Ring-out after the last bar, in bars.
 pub const TAIL_BARS: f64 = 0.5;
+/// Longest song, seconds (the API's `duration` limit).
+pub const MAX_SONG_S: f64 = 600.0;
 
 /// The four stems.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -235,6 +237,9 @@ fn place_sections(
         .iter()
         .map(|(_, k, l)| natural_bars(*k, *l, bpm))
         .collect();
+    // Very long lyrics are fitted into the longest song the API allows.
+    let natural_s = f64::from(bars.iter().sum::<u32>()) * 240.0 / f64::from(bpm);
+    let duration_s = duration_s.or((natural_s > MAX_SONG_S).then_some(MAX_SONG_S));
     if let Some(d) = duration_s {
         let bar_s = 240.0 / f64::from(bpm);
         // The ring-out counts towards the requested length.
@@ -533,10 +538,18 @@ impl Composer {
         let root = bass_note(chord.root_pc(self.key));
         let next_root = bass_note(next.root_pc(self.key));
         let fifth = if root + 7 > 45 { root - 5 } else { root + 7 };
-        let approach = if next_root > root {
-            next_root - 1
+        // Into the next chord: a chromatic step in jazz, a scale step elsewhere, the fifth when
+        // the chord does not change.
+        let approach = if next_root == root {
+            fifth
+        } else if self.style.bass.0 == BassStyle::Walking {
+            if next_root > root {
+                next_root - 1
+            } else {
+                next_root + 1
+            }
         } else {
-            next_root + 1
+            scale_neighbour(self.key, next_root, next_root < root)
         };
         let vel = 92.0 + 12.0 * energy;
         let sparse = matches!(kind, SectionKind::Intro | SectionKind::Outro);
@@ -623,13 +636,27 @@ impl Composer {
                 }
             }
             BassStyle::Walking => {
-                let third = root + chord.quality.intervals()[1];
-                let line = [
-                    root,
-                    self.rng.pick(&[third, fifth.max(root)]),
-                    self.rng.pick(&[fifth.max(root), third + 2, root + 12]),
-                    approach,
-                ];
+                // Root, two other chord tones, then a chromatic step into the next root
+                // (taken in the octave nearest the third beat).
+                let iv = chord.quality.intervals();
+                let (third, five) = (root + iv[1], root + iv[2]);
+                let top = iv.get(3).map_or(root + 12, |s| root + s);
+                let second = self.rng.pick(&[third, five]);
+                let third_beat = if second == third {
+                    self.rng.pick(&[five, top])
+                } else {
+                    self.rng.pick(&[top, third])
+                };
+                let mut target = next_root;
+                while target + 6 < third_beat {
+                    target += 12;
+                }
+                let step_in = if target >= third_beat {
+                    target - 1
+                } else {
+                    target + 1
+                };
+                let line = [root, second, third_beat, step_in];
                 for (i, k) in line.into_iter().enumerate() {
                     self.push(
                         Part::Bass,
@@ -886,7 +913,7 @@ impl Composer {
     }
 
     fn melody(&mut self, t0: u32, s: &PlacedSection, b: u32, chord: Chord) {
-        let (lo, hi) = (65u8, 86u8);
+        let (lo, hi) = (64u8, 81u8);
         match s.kind {
             SectionKind::Chorus => {
                 // A sustained counter-line above the harmony: one chord tone per bar.
@@ -914,10 +941,18 @@ impl Composer {
                 };
                 let pcs0 = chord.pitch_classes(self.key);
                 let mut p = nearest_of(self.lead_pitch, &pcs0, lo, hi);
-                for (i, &(step, len, mv)) in motif.iter().enumerate() {
-                    if s.kind == SectionKind::Verse && step < 24 {
-                        continue;
-                    }
+                // Verses answer the singer at the end of each line: the motif's second half
+                // bar, moved into the last two beats of the phrase.
+                let notes: Vec<(u32, u32, i32)> = if s.kind == SectionKind::Verse {
+                    motif
+                        .iter()
+                        .filter(|n| (8..16).contains(&n.0))
+                        .map(|&(step, len, mv)| (step + 16, len.min(16 - step), mv))
+                        .collect()
+                } else {
+                    motif
+                };
+                for (i, &(step, len, mv)) in notes.iter().enumerate() {
                     if i > 0 {
                         p = scale_step(self.key, p, mv, lo, hi);
                     }
@@ -948,6 +983,17 @@ impl Composer {
 /// A bass note for a pitch class, E1..D#2.
 fn bass_note(pc: u8) -> u8 {
     28 + (pc + 12 - 4) % 12
+}
+
+/// The nearest note of the key above (`up`) or below `note`.
+fn scale_neighbour(key: Key, note: u8, up: bool) -> u8 {
+    let mut k = note;
+    loop {
+        k = if up { k + 1 } else { k - 1 };
+        if key.contains(k) {
+            return k;
+        }
+    }
 }
 
 /// The note of pitch class `pc` nearest to `near`, within `lo..=hi`.
@@ -1055,6 +1101,17 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn endless_lyrics_still_make_a_song_of_at_most_ten_minutes() {
+        let lyrics = "Chorus:\nla\n".repeat(1500);
+        let a = arrange(&lyrics, &plan(Genre::Ballad, 1));
+        assert!(
+            a.duration_s() <= MAX_SONG_S + a.bar_seconds(),
+            "{}",
+            a.duration_s()
+        );
     }
 
     #[test]
