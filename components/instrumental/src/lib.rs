@@ -112,14 +112,9 @@ async fn handle(req: Request) -> Result<Reply, ApiError> {
     require_method(&req, &[Method::POST])?;
     let (parts, body) = read_body(req).await?;
     let request: InstrumentalRequest = parse_json(&parts.headers, &body)?;
-    let v = request.validate().map_err(|e| {
-        let err = if e.status == 400 {
-            ApiError::bad_request(e.message)
-        } else {
-            ApiError::unprocessable(e.message)
-        };
-        err.with_field(e.field)
-    })?;
+    let v = request
+        .validate()
+        .map_err(|e| ApiError::invalid_field(e.status != 400, e.field, e.message))?;
     match v.engine {
         EngineChoice::MusicGen if !nn::graph_available("musicgen") => {
             return Err(ApiError::service_unavailable(

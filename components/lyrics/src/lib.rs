@@ -103,14 +103,8 @@ async fn handle(req: Request) -> Result<Reply, ApiError> {
     require_method(&req, &[Method::POST])?;
     let (parts, body) = read_body(req).await?;
     let body: Value = parse_json(&parts.headers, &body)?;
-    let request = LyricsRequest::from_json(&body).map_err(|e| {
-        let err = if e.unprocessable {
-            ApiError::unprocessable(e.to_string())
-        } else {
-            ApiError::bad_request(e.to_string())
-        };
-        err.with_field(e.field)
-    })?;
+    let request = LyricsRequest::from_json(&body)
+        .map_err(|e| ApiError::invalid_field(e.unprocessable, e.field.clone(), e.to_string()))?;
     let graph_name = spin_sdk::variables::get("lyrics_graph")
         .await
         .ok()

@@ -64,14 +64,9 @@ async fn handle(req: Request) -> Result<Reply, ApiError> {
     require_method(&req, &[Method::POST])?;
     let (parts, body) = read_body(req).await?;
     let request: MixRequest = parse_json(&parts.headers, &body)?;
-    let plan = request.plan().map_err(|e| {
-        let err = if e.status == 400 {
-            ApiError::bad_request(e.message)
-        } else {
-            ApiError::unprocessable(e.message)
-        };
-        err.with_field(e.field)
-    })?;
+    let plan = request
+        .plan()
+        .map_err(|e| ApiError::invalid_field(e.status != 400, e.field, e.message))?;
     let max_seconds = spin_sdk::variables::get("mix_max_track_seconds")
         .await
         .ok()

@@ -194,6 +194,21 @@ impl ApiError {
         )
     }
 
+    /// A request field that failed validation: 422 when the value is well formed but out of
+    /// range or unusable, 400 when it is missing or malformed; names the field.
+    pub fn invalid_field(
+        unprocessable: bool,
+        field: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        let err = if unprocessable {
+            Self::unprocessable(message)
+        } else {
+            Self::bad_request(message)
+        };
+        err.with_field(field)
+    }
+
     /// Names the single input field at fault (`error.field`).
     pub fn with_field(mut self, field: impl Into<String>) -> Self {
         self.field = Some(field.into());
