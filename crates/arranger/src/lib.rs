@@ -7,6 +7,7 @@ pub mod compose;
 pub mod form;
 pub mod midi;
 pub mod render;
+mod reverb;
 pub mod style;
 mod synth;
 pub mod theory;
