@@ -444,18 +444,13 @@ impl Composer {
                 continue;
             }
             let fill = b + 1 == s.bars && next.is_some();
-            let big_fill =
-                fill && matches!(next, Some(SectionKind::Chorus | SectionKind::Instrumental));
-            let crash = b == 0
-                && s.start_bar > 0
-                && matches!(
-                    s.kind,
-                    SectionKind::Chorus | SectionKind::Instrumental | SectionKind::Outro
-                );
+            let big_fill = fill && next.is_some_and(SectionKind::lifts);
+            let crash =
+                b == 0 && s.start_bar > 0 && (s.kind.lifts() || s.kind == SectionKind::Outro);
             self.drums(t0, s.kind, energy, fill, big_fill, crash);
             self.bass(t0, s.kind, energy, chord, next_chord);
             self.harmony(t0, s.kind, energy, chord);
-            self.melody(t0, s, b, chord);
+            self.melody(t0, s, b, chord, next_chord);
         }
     }
 
@@ -481,11 +476,7 @@ impl Composer {
         big_fill: bool,
         crash: bool,
     ) {
-        let groove: Groove = if matches!(kind, SectionKind::Chorus | SectionKind::Instrumental) {
-            self.style.chorus_groove
-        } else {
-            self.style.groove
-        };
+        let groove = self.groove(kind);
         let fill_from = if big_fill {
             8
         } else if fill {
@@ -538,16 +529,10 @@ impl Composer {
         let root = bass_note(chord.root_pc(self.key));
         let next_root = bass_note(next.root_pc(self.key));
         let fifth = if root + 7 > 45 { root - 5 } else { root + 7 };
-        // Into the next chord: a chromatic step in jazz, a scale step elsewhere, the fifth when
-        // the chord does not change.
+        // Into the next chord: a scale step (the walking line makes its own chromatic one), the
+        // fifth when the chord does not change.
         let approach = if next_root == root {
             fifth
-        } else if self.style.bass.0 == BassStyle::Walking {
-            if next_root > root {
-                next_root - 1
-            } else {
-                next_root + 1
-            }
         } else {
             scale_neighbour(self.key, next_root, next_root < root)
         };
@@ -701,13 +686,17 @@ impl Composer {
         }
     }
 
-    fn kick_steps(&self, kind: SectionKind) -> Vec<u32> {
-        let groove = if matches!(kind, SectionKind::Chorus | SectionKind::Instrumental) {
+    /// The groove a section plays.
+    fn groove(&self, kind: SectionKind) -> Groove {
+        if kind.lifts() {
             self.style.chorus_groove
         } else {
             self.style.groove
-        };
-        groove
+        }
+    }
+
+    fn kick_steps(&self, kind: SectionKind) -> Vec<u32> {
+        self.groove(kind)
             .voices
             .iter()
             .find(|(k, _)| *k == style::KICK)
@@ -769,7 +758,7 @@ impl Composer {
 
     fn harmony(&mut self, t0: u32, kind: SectionKind, energy: f32, chord: Chord) {
         let mut voicing = self.voice_lead(chord);
-        let lift = matches!(kind, SectionKind::Chorus | SectionKind::Instrumental);
+        let lift = kind.lifts();
         if lift {
             // Choruses open up: the root doubled above the top voice.
             let top = *voicing.last().unwrap_or(&64);
@@ -912,7 +901,7 @@ impl Composer {
         m
     }
 
-    fn melody(&mut self, t0: u32, s: &PlacedSection, b: u32, chord: Chord) {
+    fn melody(&mut self, t0: u32, s: &PlacedSection, b: u32, chord: Chord, next_chord: Chord) {
         let (lo, hi) = (64u8, 81u8);
         match s.kind {
             SectionKind::Chorus => {
@@ -935,10 +924,7 @@ impl Composer {
                     return;
                 }
                 let motif = self.motif(s.kind);
-                let next_chord_pcs = {
-                    let prog = progression(self.style.progression_for(s.kind, self.key.mode));
-                    prog[((b + 1) as usize) % prog.len()].pitch_classes(self.key)
-                };
+                let next_chord_pcs = next_chord.pitch_classes(self.key);
                 let pcs0 = chord.pitch_classes(self.key);
                 let mut p = nearest_of(self.lead_pitch, &pcs0, lo, hi);
                 // Verses answer the singer at the end of each line: the motif's second half

@@ -34,6 +34,11 @@ impl SectionKind {
         }
     }
 
+    /// Whether the arrangement opens up here: the busier groove, a wider voicing, the pad.
+    pub fn lifts(self) -> bool {
+        matches!(self, SectionKind::Chorus | SectionKind::Instrumental)
+    }
+
     /// Whether a vocal sings here (the counter-melody leaves room when it does).
     pub fn sung(self) -> bool {
         !matches!(
