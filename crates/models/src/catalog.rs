@@ -83,6 +83,9 @@ pub enum Format {
     Text,
     /// Hugging Face safetensors.
     Safetensors,
+    /// A native library an engine loads at run time (ONNX Runtime).
+    #[serde(rename = "shared-library")]
+    SharedLibrary,
 }
 
 impl fmt::Display for Format {
@@ -94,6 +97,7 @@ impl fmt::Display for Format {
             Self::Sf2 => "sf2",
             Self::Text => "text",
             Self::Safetensors => "safetensors",
+            Self::SharedLibrary => "shared-library",
         })
     }
 }
