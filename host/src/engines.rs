@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 /// Engine kinds compiled into this host.
-pub const KNOWN_ENGINES: &[&str] = &["whisper", "llm"];
+pub const KNOWN_ENGINES: &[&str] = &["whisper", "llm", "piper"];
 
 /// Where graphs find their models.
 pub struct ModelSource {
@@ -54,11 +54,11 @@ pub fn register_configured(
         };
         let (device, mut warning) = resolve_target(&graph.target);
         let started = Instant::now();
-        let loaded = load(graph, &dir, device).or_else(|e| match device {
+        let loaded = load(graph, &dir, device, models).or_else(|e| match device {
             // A GPU that is absent or fails to initialise: serve from the CPU and say so.
             Device::Cuda(_) => {
                 warning = Some(format!("GPU unavailable ({e}); running on cpu"));
-                load(graph, &dir, Device::Cpu).map(|(e, _)| (e, Device::Cpu))
+                load(graph, &dir, Device::Cpu, models).map(|(e, _)| (e, Device::Cpu))
             }
             Device::Cpu => Err(e),
         });
@@ -113,6 +113,7 @@ fn load(
     graph: &GraphConfig,
     dir: &Path,
     device: Device,
+    models: &ModelSource,
 ) -> Result<(Arc<dyn Engine>, Device), EngineError> {
     match graph.engine.as_str() {
         "whisper" => {
@@ -129,10 +130,37 @@ fn load(
                 songforge_llm::LlmEngine::load_on(&graph.model, dir, device, graph.threads)?;
             Ok((Arc::new(engine), device))
         }
+        "piper" => {
+            let runtime = onnx_runtime(models)?;
+            let engine = songforge_piper::PiperEngine::load_on(
+                &graph.model,
+                dir,
+                &runtime,
+                device,
+                graph.threads,
+            )?;
+            Ok((Arc::new(engine), device))
+        }
         other => Err(EngineError::Unavailable(format!(
             "engine `{other}` is not built into this host"
         ))),
     }
+}
+
+/// The ONNX Runtime library: `SONGFORGE_ONNXRUNTIME` when set, else the store's `onnxruntime`.
+fn onnx_runtime(models: &ModelSource) -> Result<PathBuf, EngineError> {
+    if let Some(path) = std::env::var_os("SONGFORGE_ONNXRUNTIME") {
+        return Ok(PathBuf::from(path));
+    }
+    models
+        .store
+        .installed("onnxruntime")
+        .map(|dir| dir.join("libonnxruntime.so"))
+        .ok_or_else(|| {
+            EngineError::Unavailable(
+                "ONNX Runtime is not installed; run `songforge models pull onnxruntime`".into(),
+            )
+        })
 }
 
 /// What the host computes on, for health reports: `cpu`, or `cuda` when built for it.
