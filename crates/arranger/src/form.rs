@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 /// What a section does in the song; decides its chords, energy and how busy the parts are.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum SectionKind {
     /// Instrumental opening.

@@ -234,6 +234,49 @@ impl Chord {
     }
 }
 
+/// Pitch classes of a chord symbol as the arrangement map writes it (`Am`, `F#7`, `Bbmaj7`,
+/// `Gsus4`, `Cadd9`, `Bdim`), plus the common `sus2`, `6`, `m6`, `9`, `aug`; `None` otherwise.
+pub fn symbol_pitch_classes(symbol: &str) -> Option<Vec<u8>> {
+    let s = symbol.trim().replace('♭', "b").replace('♯', "#");
+    let mut chars = s.chars();
+    let base: i32 = match chars.next()? {
+        'C' => 0,
+        'D' => 2,
+        'E' => 4,
+        'F' => 5,
+        'G' => 7,
+        'A' => 9,
+        'B' => 11,
+        _ => return None,
+    };
+    let rest = chars.as_str();
+    let (shift, suffix) = match rest.as_bytes().first() {
+        Some(b'#') => (1, &rest[1..]),
+        Some(b'b') => (-1, &rest[1..]),
+        _ => (0, rest),
+    };
+    // A slash bass adds no pitch class the melody needs.
+    let suffix = suffix.split('/').next().unwrap_or("");
+    let intervals: &[u8] = match suffix {
+        "" | "maj" => &[0, 4, 7],
+        "m" | "min" => &[0, 3, 7],
+        "dim" => &[0, 3, 6],
+        "aug" | "+" => &[0, 4, 8],
+        "sus4" | "sus" => &[0, 5, 7],
+        "sus2" => &[0, 2, 7],
+        "7" => &[0, 4, 7, 10],
+        "m7" | "min7" => &[0, 3, 7, 10],
+        "maj7" => &[0, 4, 7, 11],
+        "add9" => &[0, 4, 7, 2],
+        "6" => &[0, 4, 7, 9],
+        "m6" => &[0, 3, 7, 9],
+        "9" => &[0, 4, 7, 10, 2],
+        _ => return None,
+    };
+    let root = (base + shift).rem_euclid(12) as u8;
+    Some(intervals.iter().map(|i| (root + i) % 12).collect())
+}
+
 /// Parses a space-separated progression of Roman numerals (preset tables).
 pub fn progression(text: &str) -> Vec<Chord> {
     text.split_whitespace()
@@ -244,6 +287,24 @@ pub fn progression(text: &str) -> Vec<Chord> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn chord_symbols_the_map_writes_parse_back() {
+        let key = Key::parse("Bb").unwrap();
+        for numeral in [
+            "I", "ii7", "IVmaj7", "V7", "vi", "viidim", "IVsus4", "Iadd9", "bVII",
+        ] {
+            let chord = Chord::numeral(numeral).unwrap();
+            let mut parsed = symbol_pitch_classes(&chord.symbol(key)).unwrap();
+            let mut expected = chord.pitch_classes(key);
+            parsed.sort_unstable();
+            expected.sort_unstable();
+            assert_eq!(parsed, expected, "{numeral} = {}", chord.symbol(key));
+        }
+        assert_eq!(symbol_pitch_classes("F#m"), Some(vec![6, 9, 1]));
+        assert_eq!(symbol_pitch_classes("H7"), None);
+        assert_eq!(symbol_pitch_classes("Cxyz"), None);
+    }
 
     #[test]
     fn keys_parse_in_the_usual_spellings() {
