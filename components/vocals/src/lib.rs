@@ -1,16 +1,373 @@
-//! `POST /api/generate-vocals/`: lyrics (and an arrangement) in, a sung vocal track out.
+//! `POST /api/generate-vocals/`: lyrics in, a sung vocal track out.
 //!
-//! Not built yet: until its issue lands the route answers 501 with a message saying so,
-//! rather than a made-up result that a client might take for real output.
+//! The seed's `{"lyrics", "genre"}` gives `{"success", "url", "duration", "format"}`. The
+//! melody writer (`songforge-melody`) puts the syllables on the grid of an arrangement: the
+//! map a request sends, the one stored beside `instrumental_url`, or one composed here from the
+//! genre preset with the arranger (same lyrics, genre and seed as the instrumental endpoint
+//! gives the same grid). The `tts` graph (a Piper voice on the host) speaks every syllable in
+//! one call; the singer (`songforge-singer`) stretches and re-pitches each onto its note. The
+//! vocal is aligned to the song's timeline, so it mixes with the instrumental at offset 0.
 
-use songforge_guest::request::require_method;
-use songforge_guest::{ApiError, Reply};
+mod request;
+
+use request::{Engine, VocalsRequest};
+use serde::{Deserialize, Serialize};
+use songforge_arranger::form::{FormSource, LyricSection, SectionKind, read_sections};
+use songforge_arranger::{Plan, arrange};
+use songforge_audio::{Audio, SampleFormat, encode_wav, resample::resample};
+use songforge_guest::media::{StoredMedia, delete_media, get_media, new_name, put_media_named};
+use songforge_guest::nn::{self, Tensor};
+use songforge_guest::request::{parse_json, read_body, require_method};
+use songforge_guest::{ApiError, Reply, success};
+use songforge_melody::{ArrangementMap, Grid, Score, ScoreError, ScoreNote, Voice, write_score};
+use songforge_prosody::Dictionary;
+use songforge_singer::split::split_word;
+use songforge_singer::{Note, Style, sing};
 use spin_sdk::http::{Method, Request};
 use spin_sdk::http_service;
+use std::time::Instant;
 
-/// 405 for anything but POST, otherwise 501 `not_implemented`.
+/// Where the manifest mounts CMUdict (`models/store/cmudict`).
+const CMUDICT: &str = "/cmudict/cmudict.dict";
+/// Output rate.
+const OUTPUT_RATE: u32 = 44_100;
+/// Active level of the vocal, dBFS RMS over sung samples; the mixer sets the final balance.
+const VOCAL_RMS_DB: f32 = -18.0;
+/// Highest sample peak, dBFS.
+const PEAK_DB: f32 = -1.0;
+
+#[derive(Default, Serialize)]
+struct Timings {
+    score: u64,
+    speak: u64,
+    sing: u64,
+    encode: u64,
+    store: u64,
+}
+
+#[derive(Serialize)]
+struct VocalsResponse<'a> {
+    url: String,
+    duration: f64,
+    format: &'static str,
+    sample_rate: u32,
+    channels: usize,
+    engine: &'static str,
+    voice: &'a str,
+    pronunciation: &'static str,
+    arrangement_source: &'static str,
+    bpm: f64,
+    key: String,
+    seed: u64,
+    range: Voice,
+    score_url: String,
+    score_json_url: String,
+    notes: &'a [ScoreNote],
+    peak_dbfs: f64,
+    timings_ms: Timings,
+}
+
+/// What `meta` of the `tts` graph says.
+#[derive(Deserialize)]
+struct SpeechMeta {
+    sample_rate: u32,
+    lengths: Vec<usize>,
+}
+
+fn ms_since(t: Instant) -> u64 {
+    t.elapsed().as_millis() as u64
+}
+
+/// Sings the request's lyrics.
 #[http_service]
 async fn handle(req: Request) -> Result<Reply, ApiError> {
     require_method(&req, &[Method::POST])?;
-    Err(ApiError::not_implemented("vocal synthesis", "vocals"))
+    let (parts, body) = read_body(req).await?;
+    let request: VocalsRequest = parse_json(&parts.headers, &body)?;
+    let v = request
+        .validate()
+        .map_err(|e| ApiError::invalid_field(e.unprocessable, e.field, e.message))?;
+    let voices = spin_sdk::variables::get("voice_graphs")
+        .await
+        .unwrap_or_else(|_| "tts".into());
+    let voice = v.voice.clone().unwrap_or_else(|| {
+        voices
+            .split(',')
+            .map(str::trim)
+            .next()
+            .unwrap_or("tts")
+            .to_string()
+    });
+    if !voices.split(',').map(str::trim).any(|g| g == voice) {
+        return Err(ApiError::unprocessable(format!(
+            "voice `{voice}` is not one of this host's voices ({voices})"
+        ))
+        .with_field("voice"));
+    }
+    match v.engine {
+        Engine::DiffSinger => {
+            return Err(ApiError::service_unavailable(
+                "engine `diffsinger` needs the host's `singer` graph (an OpenUtau DiffSinger \
+                 voicebank), which this host does not serve; use `\"engine\": \"piper-singer\"` \
+                 or `auto`",
+            )
+            .with_field("engine"));
+        }
+        Engine::Auto | Engine::PiperSinger => {}
+    }
+    if !nn::graph_available(&voice) {
+        // Ask once more through compute for the host's reason (it names the pull command).
+        let reason = nn::compute(&voice, vec![]).err().map(|e| e.to_string());
+        return Err(ApiError::service_unavailable(format!(
+            "the singing voice is not installed: {}",
+            reason.unwrap_or_else(|| format!("graph `{voice}` is unavailable"))
+        ))
+        .with_field("voice"));
+    }
+    let seed = match v.seed {
+        Some(s) => s,
+        None => getrandom::u64().map_err(|e| ApiError::internal(e.to_string()))? >> 11,
+    };
+    let mut timings = Timings::default();
+    let t = Instant::now();
+    let (grid, arrangement_source) = grid_for(&v, seed).await?;
+    let (dict, pronunciation) = dictionary()?;
+    let sections = lyric_sections(&v.lyrics);
+    let score =
+        write_score(&grid, &sections, &dict, Voice::BARITONE, seed).map_err(|e| match e {
+            ScoreError::TooLong { .. } => {
+                ApiError::unprocessable(e.to_string()).with_field("lyrics")
+            }
+            ScoreError::Empty => ApiError::bad_request(e.to_string()).with_field("lyrics"),
+        })?;
+    timings.score = ms_since(t);
+
+    let t = Instant::now();
+    let (takes, voice_rate) = speak(&voice, &score)?;
+    timings.speak = ms_since(t);
+
+    let t = Instant::now();
+    let notes: Vec<Note> = score
+        .notes
+        .iter()
+        .map(|n| Note {
+            midi: f32::from(n.midi),
+            start_s: n.start_s,
+            dur_s: n.dur_s,
+            phrase_start: n.phrase_start,
+        })
+        .collect();
+    let mut sung = sing(
+        &takes,
+        &notes,
+        voice_rate,
+        grid.duration_s,
+        Style::default(),
+        seed,
+    )
+    .map_err(|e| ApiError::internal(e.to_string()))?;
+    drop(takes);
+    let peak = level(&mut sung);
+    let audio = resample(
+        Audio {
+            sample_rate: voice_rate,
+            channels: vec![sung],
+        },
+        OUTPUT_RATE,
+    )
+    .map_err(|e| ApiError::internal(e.to_string()))?;
+    timings.sing = ms_since(t);
+
+    let t = Instant::now();
+    let wav = encode_wav(&audio, SampleFormat::Int16)
+        .map_err(|e| ApiError::internal(format!("the vocal could not be encoded: {e}")))?;
+    let midi = score.to_midi().map_err(ApiError::internal)?;
+    let score_json =
+        serde_json::to_vec_pretty(&score).map_err(|e| ApiError::internal(e.to_string()))?;
+    timings.encode = ms_since(t);
+    let t = Instant::now();
+    let (track, midi_media, json_media) = store(wav, &midi, &score_json).await?;
+    timings.store = ms_since(t);
+
+    Ok(success(&VocalsResponse {
+        url: track.url,
+        duration: (audio.duration_s() * 1000.0).round() / 1000.0,
+        format: "wav",
+        sample_rate: OUTPUT_RATE,
+        channels: 1,
+        engine: "piper-singer",
+        voice: &voice,
+        pronunciation,
+        arrangement_source,
+        bpm: grid.bpm,
+        key: grid.key.to_string(),
+        seed,
+        range: score.voice,
+        score_url: midi_media.url,
+        score_json_url: json_media.url,
+        notes: &score.notes,
+        peak_dbfs: (f64::from(20.0 * peak.max(1e-9).log10()) * 100.0).round() / 100.0,
+        timings_ms: timings,
+    }))
+}
+
+/// The grid to sing on, and where it came from.
+async fn grid_for(v: &request::Validated, seed: u64) -> Result<(Grid, &'static str), ApiError> {
+    if let Some(map) = &v.arrangement {
+        let grid = Grid::from_map(map).map_err(|e| {
+            ApiError::unprocessable(e.to_string()).with_field(format!("arrangement.{}", e.field))
+        })?;
+        return Ok((grid, "request"));
+    }
+    if let Some(name) = &v.instrumental_map {
+        let Some((_, bytes)) = get_media(name).await? else {
+            return Err(ApiError::not_found(format!(
+                "no arrangement map `{name}` is stored beside the instrumental; give `arrangement` \
+                 or an instrumental made by /api/generate-instrumental/"
+            ))
+            .with_field("instrumental_url"));
+        };
+        let map: ArrangementMap = serde_json::from_slice(&bytes).map_err(|e| {
+            ApiError::unprocessable(format!("`{name}` is not an arrangement map: {e}"))
+                .with_field("instrumental_url")
+        })?;
+        let grid = Grid::from_map(&map).map_err(|e| {
+            ApiError::unprocessable(format!("`{name}`: {e}")).with_field("instrumental_url")
+        })?;
+        return Ok((grid, "instrumental"));
+    }
+    let arrangement = arrange(
+        &v.lyrics,
+        &Plan {
+            genre: v.genre.preset,
+            bpm: v.bpm,
+            key: v.key,
+            duration_s: None,
+            seed,
+        },
+    );
+    Ok((Grid::from_arrangement(&arrangement), "genre-preset"))
+}
+
+/// The lyric's sections; a text too short to have a form is sung as one verse.
+fn lyric_sections(lyrics: &str) -> Vec<LyricSection> {
+    let (sections, source) = read_sections(lyrics);
+    if source != FormSource::GenreDefault {
+        return sections;
+    }
+    vec![LyricSection {
+        name: "Verse 1".into(),
+        kind: SectionKind::Verse,
+        lines: lyrics
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(String::from)
+            .collect(),
+    }]
+}
+
+/// CMUdict, or letter-to-sound rules alone when it is not mounted (said in the response).
+fn dictionary() -> Result<(Dictionary, &'static str), ApiError> {
+    match std::fs::read_to_string(CMUDICT) {
+        Ok(text) => Dictionary::parse(text)
+            .map(|d| (d, "cmudict"))
+            .map_err(|e| ApiError::internal(format!("{CMUDICT}: {e}"))),
+        Err(_) => Dictionary::parse(String::new())
+            .map(|d| (d, "letter-to-sound"))
+            .map_err(|e| ApiError::internal(e.to_string())),
+    }
+}
+
+/// Every word spoken by the voice in one graph call, then cut into its syllables: one take
+/// per note.
+fn speak(voice: &str, score: &Score) -> Result<(Vec<Vec<f32>>, u32), ApiError> {
+    // Consecutive notes of one word form one utterance.
+    let mut words: Vec<std::ops::Range<usize>> = Vec::new();
+    for (i, n) in score.notes.iter().enumerate() {
+        match words.last_mut() {
+            Some(w) if score.notes[w.start].word_index == n.word_index => w.end = i + 1,
+            _ => words.push(i..i + 1),
+        }
+    }
+    let phonemes: Vec<Vec<&str>> = words
+        .iter()
+        .map(|w| {
+            score.notes[w.clone()]
+                .iter()
+                .flat_map(|n| n.ipa.iter().map(String::as_str))
+                .collect()
+        })
+        .collect();
+    let request = Tensor::json(&phonemes).map_err(|e| ApiError::internal(e.to_string()))?;
+    let outputs = nn::compute(voice, vec![("phonemes".into(), request)])?;
+    let audio = nn::output(voice, &outputs, "audio")?;
+    let meta = nn::output(voice, &outputs, "meta")?;
+    let meta: SpeechMeta = serde_json::from_slice(&meta.data)
+        .map_err(|e| ApiError::internal(format!("`{voice}` meta: {e}")))?;
+    let samples = audio
+        .to_f32()
+        .map_err(|e| ApiError::internal(format!("`{voice}` audio: {e}")))?;
+    let width = audio.dimensions.get(1).copied().unwrap_or(0) as usize;
+    if meta.lengths.len() != words.len() || samples.len() != width * meta.lengths.len() {
+        return Err(ApiError::internal(format!(
+            "`{voice}` returned {} takes for {} words",
+            meta.lengths.len(),
+            words.len()
+        )));
+    }
+    let mut takes = Vec::with_capacity(score.notes.len());
+    for (i, (w, &len)) in words.iter().zip(&meta.lengths).enumerate() {
+        let take = &samples[i * width..i * width + len.min(width)];
+        let weights: Vec<usize> = score.notes[w.clone()].iter().map(|n| n.weight).collect();
+        takes.extend(split_word(take, &weights, meta.sample_rate));
+    }
+    Ok((takes, meta.sample_rate))
+}
+
+/// Brings the sung parts to the vocal level, peak-limited; returns the peak.
+fn level(x: &mut [f32]) -> f32 {
+    let active: Vec<f32> = x.iter().copied().filter(|s| s.abs() > 1e-3).collect();
+    if active.is_empty() {
+        return 0.0;
+    }
+    let rms = (active.iter().map(|s| s * s).sum::<f32>() / active.len() as f32).sqrt();
+    let peak = x.iter().fold(0f32, |m, s| m.max(s.abs()));
+    let want = 10f32.powf(VOCAL_RMS_DB / 20.0) / rms;
+    let gain = want.min(10f32.powf(PEAK_DB / 20.0) / peak);
+    for s in x.iter_mut() {
+        *s *= gain;
+    }
+    peak * gain
+}
+
+/// Stores the score (MIDI, JSON) under the vocal's id, then the vocal; removes all on failure.
+async fn store(
+    wav: Vec<u8>,
+    midi: &[u8],
+    json: &[u8],
+) -> Result<(StoredMedia, StoredMedia, StoredMedia), ApiError> {
+    let wav_name = new_name("vocals", "wav")?;
+    let base = wav_name.trim_end_matches(".wav").to_string();
+    let mut written: Vec<String> = Vec::new();
+    let result = async {
+        let midi_name = format!("{base}.mid");
+        let midi_media = put_media_named(&midi_name, "audio/midi", midi).await?;
+        written.push(midi_name);
+        let json_name = format!("{base}.json");
+        let json_media = put_media_named(&json_name, "application/json", json).await?;
+        written.push(json_name);
+        let track = put_media_named(&wav_name, "audio/wav", &wav).await?;
+        Ok::<_, songforge_guest::media::MediaError>((track, midi_media, json_media))
+    }
+    .await;
+    match result {
+        Ok(s) => Ok(s),
+        Err(e) => {
+            for name in written {
+                let _ = delete_media(&name).await;
+            }
+            Err(e.into())
+        }
+    }
 }

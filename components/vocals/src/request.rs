@@ -1,0 +1,195 @@
+//! The `/api/generate-vocals/` request and its validation, every problem naming its field.
+
+use serde::Deserialize;
+use songforge_arranger::theory::Key;
+use songforge_genre::{Genre, GenreMatch};
+use songforge_melody::ArrangementMap;
+
+/// Longest lyrics accepted, in characters (as the instrumental endpoint).
+const MAX_LYRICS_CHARS: usize = 20_000;
+
+/// The JSON body: the seed's `lyrics` and `genre`, and the extended fields.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VocalsRequest {
+    lyrics: Option<String>,
+    genre: Option<String>,
+    /// Accepted for symmetry with the instrumental request; the arrangement carries the mood.
+    #[allow(dead_code)]
+    mood: Option<String>,
+    arrangement: Option<serde_json::Value>,
+    instrumental_url: Option<String>,
+    voice: Option<String>,
+    engine: Option<String>,
+    seed: Option<u64>,
+    key: Option<String>,
+    bpm: Option<f64>,
+    melody_audio: Option<serde_json::Value>,
+}
+
+/// Which singer renders the score.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    /// The Piper singer (the only one this host has a model for).
+    Auto,
+    /// Piper speech made to sing.
+    PiperSinger,
+    /// A DiffSinger voicebank (host graph `singer`).
+    DiffSinger,
+}
+
+/// A field that failed validation.
+#[derive(Debug)]
+pub struct FieldError {
+    /// 422 when well formed but unusable, else 400.
+    pub unprocessable: bool,
+    /// The field.
+    pub field: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+fn invalid(field: &str, message: impl Into<String>) -> FieldError {
+    FieldError {
+        unprocessable: true,
+        field: field.into(),
+        message: message.into(),
+    }
+}
+
+/// A checked request.
+#[derive(Debug)]
+pub struct Validated {
+    pub lyrics: String,
+    pub genre: GenreMatch,
+    pub arrangement: Option<ArrangementMap>,
+    /// The `.json` map stored beside `instrumental_url`.
+    pub instrumental_map: Option<String>,
+    pub voice: Option<String>,
+    pub engine: Engine,
+    pub seed: Option<u64>,
+    pub key: Option<Key>,
+    pub bpm: Option<u32>,
+}
+
+impl VocalsRequest {
+    /// Checks every field.
+    pub fn validate(self) -> Result<Validated, FieldError> {
+        let lyrics = self.lyrics.unwrap_or_default();
+        if lyrics.trim().is_empty() {
+            return Err(FieldError {
+                unprocessable: false,
+                field: "lyrics".into(),
+                message: "`lyrics` is required: the words to sing".into(),
+            });
+        }
+        if lyrics.chars().count() > MAX_LYRICS_CHARS {
+            return Err(invalid(
+                "lyrics",
+                format!("`lyrics` is longer than {MAX_LYRICS_CHARS} characters"),
+            ));
+        }
+        if self.melody_audio.is_some() {
+            return Err(invalid(
+                "melody_audio",
+                "singing to a hummed melody needs the `pitch` graph, which this host does not \
+                 serve yet; leave `melody_audio` out to have the melody written for the lyrics",
+            ));
+        }
+        let genre = Genre::from_text(self.genre.as_deref().unwrap_or("pop"));
+        if self.arrangement.is_some() && self.instrumental_url.is_some() {
+            return Err(FieldError {
+                unprocessable: false,
+                field: "arrangement".into(),
+                message: "give `arrangement` or `instrumental_url`, not both".into(),
+            });
+        }
+        let arrangement = match self.arrangement {
+            Some(value) => Some(
+                serde_json::from_value::<ArrangementMap>(value)
+                    .map_err(|e| invalid("arrangement", format!("not an arrangement map: {e}")))?,
+            ),
+            None => None,
+        };
+        let instrumental_map = match self.instrumental_url.as_deref() {
+            None => None,
+            Some(url) => {
+                let name = url.strip_prefix("/media/").ok_or_else(|| {
+                    invalid(
+                        "instrumental_url",
+                        format!("{url:?} is not a /media/... URL"),
+                    )
+                })?;
+                let stem = name
+                    .rsplit_once('.')
+                    .map_or(name, |(stem, _)| stem)
+                    .to_string();
+                if stem.is_empty() || stem.contains('/') {
+                    return Err(invalid(
+                        "instrumental_url",
+                        format!("{url:?} names no file"),
+                    ));
+                }
+                Some(format!("{stem}.json"))
+            }
+        };
+        let pinned = arrangement.is_some() || instrumental_map.is_some();
+        let bpm = match self.bpm {
+            None => None,
+            Some(_) if pinned => {
+                return Err(invalid(
+                    "bpm",
+                    "the arrangement sets the tempo; leave `bpm` out",
+                ));
+            }
+            Some(b) if b.is_finite() && (40.0..=240.0).contains(&b) => Some(b.round() as u32),
+            Some(b) => {
+                return Err(invalid(
+                    "bpm",
+                    format!("`bpm` must be between 40 and 240, not {b}"),
+                ));
+            }
+        };
+        let key = match self.key.as_deref().map(str::trim).filter(|k| !k.is_empty()) {
+            None => None,
+            Some(_) if pinned => {
+                return Err(invalid(
+                    "key",
+                    "the arrangement sets the key; leave `key` out",
+                ));
+            }
+            Some(k) => Some(Key::parse(k).map_err(|e| invalid("key", e.to_string()))?),
+        };
+        let engine = match self
+            .engine
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            None | Some("auto") => Engine::Auto,
+            Some("piper-singer") => Engine::PiperSinger,
+            Some("diffsinger") => Engine::DiffSinger,
+            Some(other) => {
+                return Err(invalid(
+                    "engine",
+                    format!("unknown engine `{other}`; use `auto`, `piper-singer` or `diffsinger`"),
+                ));
+            }
+        };
+        let voice = self
+            .voice
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty());
+        Ok(Validated {
+            lyrics,
+            genre,
+            arrangement,
+            instrumental_map,
+            voice,
+            engine,
+            seed: self.seed,
+            key,
+            bpm,
+        })
+    }
+}
