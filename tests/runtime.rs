@@ -119,15 +119,15 @@ async fn routing_errors_are_json_with_the_right_status() {
         .await;
     assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED);
 
-    // Routes whose issues have not landed say so instead of faking a result.
+    // A route whose model this host does not serve says so (503), rather than faking a result.
     let r = http
         .post_json(
             "/api/generate-vocals",
             &serde_json::json!({"lyrics": "x", "genre": "pop"}),
         )
         .await;
-    assert_eq!(r.status, StatusCode::NOT_IMPLEMENTED);
-    assert_eq!(r.json()["error"]["code"], "not_implemented");
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{:?}", r.body);
+    assert_eq!(r.json()["error"]["field"], "voice");
     server.shutdown().await;
 }
 

@@ -1,0 +1,476 @@
+//! `/api/generate-vocals/` end to end: the real component writing a melody and singing it with
+//! the installed Piper voice through the host's `tts` graph, checked by independent ears:
+//! aubio's pitch tracker and onset detector against the score, and Whisper base (the
+//! transcribe endpoint) for the words.
+
+use http::{Method, StatusCode};
+use midly::{MidiMessage, Smf, TrackEventKind};
+use songforge_audio::{Audio, SampleFormat, decode, encode_wav};
+use songforge_e2e::*;
+use std::process::Command;
+
+/// A verse and a chorus of plain, everyday words.
+const LYRICS: &str = "Verse 1:\nI walked along the river side\nThe morning sun was warm and bright\n\n\
+Chorus:\nHold me close and never let me go\nThis is the only home I know";
+
+/// The voice and Whisper base (for the word check), on the CPU.
+fn voice_config(state: &std::path::Path, models: std::path::PathBuf) -> songforge::ServerConfig {
+    config_with_graphs(
+        state,
+        "[wasi_nn.graphs.tts]\nengine = \"piper\"\nmodel = \"piper-en-us-joe-medium\"\ntarget = \"cpu\"\n\n\
+         [wasi_nn.graphs.whisper]\nengine = \"whisper\"\nmodel = \"whisper-base\"\ntarget = \"cpu\"\n",
+        models,
+    )
+}
+
+fn write_scratch(name: &str, bytes: &[u8]) -> std::path::PathBuf {
+    let path = scratch_dir("vocals-audio").join(name);
+    std::fs::write(&path, bytes).expect("write scratch file");
+    path
+}
+
+fn aubio(tool: &str, args: &[&str], wav: &std::path::Path) -> String {
+    let out = Command::new(tool)
+        .args(args)
+        .arg("-i")
+        .arg(wav)
+        .output()
+        .unwrap_or_else(|e| panic!("{tool}: {e} (`make test` installs aubio-tools with apt-get)"));
+    assert!(
+        out.status.success(),
+        "{tool} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+struct Sung {
+    midi: f64,
+    start: f64,
+    dur: f64,
+}
+
+fn notes_of(j: &serde_json::Value) -> Vec<Sung> {
+    j["notes"]
+        .as_array()
+        .expect("notes")
+        .iter()
+        .map(|n| Sung {
+            midi: n["midi"].as_f64().unwrap(),
+            start: n["start_s"].as_f64().unwrap(),
+            dur: n["dur_s"].as_f64().unwrap(),
+        })
+        .collect()
+}
+
+/// Share of aubio's voiced pitch frames inside notes (60 ms after the start to 30 ms before
+/// the end) that lie within 50 cents of the note.
+fn in_tune_share(wav: &std::path::Path, notes: &[Sung]) -> (f64, usize) {
+    let text = aubio("aubiopitch", &["-p", "yin", "-H", "256", "-s", "-50"], wav);
+    let (mut good, mut total) = (0usize, 0usize);
+    for line in text.lines() {
+        let mut it = line
+            .split_whitespace()
+            .map(|v| v.parse::<f64>().unwrap_or(0.0));
+        let (t, hz) = (it.next().unwrap_or(0.0), it.next().unwrap_or(0.0));
+        if hz <= 0.0 {
+            continue;
+        }
+        let Some(n) = notes
+            .iter()
+            .find(|n| t >= n.start + 0.06 && t <= n.start + n.dur - 0.03)
+        else {
+            continue;
+        };
+        let target = 440.0 * 2f64.powf((n.midi - 69.0) / 12.0);
+        total += 1;
+        if (1200.0 * (hz / target).log2()).abs() <= 50.0 {
+            good += 1;
+        }
+    }
+    (good as f64 / total.max(1) as f64, total)
+}
+
+fn words(text: &str) -> Vec<String> {
+    text.to_lowercase()
+        .split(|c: char| !(c.is_alphanumeric() || c == '\''))
+        .filter(|w| !w.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+/// Word error rate: word-level edit distance over the reference's length.
+fn word_error_rate(reference: &str, hypothesis: &str) -> f64 {
+    let (r, h) = (words(reference), words(hypothesis));
+    let mut row: Vec<usize> = (0..=h.len()).collect();
+    for i in 1..=r.len() {
+        let mut prev = row[0];
+        row[0] = i;
+        for j in 1..=h.len() {
+            let cur = (row[j] + 1)
+                .min(row[j - 1] + 1)
+                .min(prev + usize::from(r[i - 1] != h[j - 1]));
+            prev = row[j];
+            row[j] = cur;
+        }
+    }
+    row[h.len()] as f64 / r.len() as f64
+}
+
+#[test]
+fn word_error_rate_counts_edits() {
+    assert_eq!(word_error_rate("hold me close", "hold me close"), 0.0);
+    assert!((word_error_rate("hold me close", "old me") - 2.0 / 3.0).abs() < 1e-9);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_seed_request_is_sung_in_tune_on_time_and_understood() {
+    let state = scratch_dir("vocals-seed");
+    let server = start(voice_config(&state, models_dir())).await;
+    let http = Http::new(server.addr);
+    let body = serde_json::json!({"lyrics": LYRICS, "genre": "pop", "seed": 8});
+    let r = http.post_json("/api/generate-vocals/", &body).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let j = r.json();
+    assert_eq!(j["success"], true);
+    assert_eq!(j["format"], "wav");
+    assert_eq!(j["engine"], "piper-singer");
+    assert_eq!(j["pronunciation"], "cmudict");
+    assert_eq!(j["arrangement_source"], "genre-preset");
+    let url = j["url"].as_str().unwrap();
+    assert!(
+        url.starts_with("/media/vocals_") && url.ends_with(".wav"),
+        "{url}"
+    );
+    let notes = notes_of(&j);
+    // "I walked a-long the ri-ver side" … 8 + 8 + 9 + 8 syllables.
+    assert_eq!(notes.len(), 33, "{}", j["notes"]);
+    for w in notes.windows(2) {
+        assert!(w[0].start + w[0].dur <= w[1].start + 2e-4, "notes overlap");
+    }
+    let low = j["range"]["low"].as_f64().unwrap();
+    let high = j["range"]["high"].as_f64().unwrap();
+    assert!(notes.iter().all(|n| (low..=high).contains(&n.midi)));
+
+    // The WAV: 44.1 kHz mono, as long as the song, peak at −1 dBFS or below.
+    let wav = http.get(url).await;
+    assert_eq!(wav.status, StatusCode::OK);
+    let audio = decode(&wav.body, None).expect("decode the vocal");
+    assert_eq!(audio.sample_rate, 44_100);
+    assert_eq!(audio.channel_count(), 1);
+    assert!((audio.duration_s() - j["duration"].as_f64().unwrap()).abs() < 0.01);
+    assert!(audio.sample_peak() <= 0.9, "peak {}", audio.sample_peak());
+    let last = notes.last().unwrap();
+    assert!(audio.duration_s() >= last.start + last.dur);
+
+    // The score as MIDI: one note-on per sung note.
+    let midi = http.get(j["score_url"].as_str().unwrap()).await;
+    assert_eq!(midi.status, StatusCode::OK);
+    let smf = Smf::parse(&midi.body).expect("the score parses as MIDI");
+    let ons = smf.tracks[0]
+        .iter()
+        .filter(|e| {
+            matches!(
+                e.kind,
+                TrackEventKind::Midi {
+                    message: MidiMessage::NoteOn { .. },
+                    ..
+                }
+            )
+        })
+        .count();
+    assert_eq!(ons, notes.len());
+
+    // In tune: aubio's pitch tracker against the score.
+    let path = write_scratch("seed.wav", &wav.body);
+    let (share, frames) = in_tune_share(&path, &notes);
+    assert!(frames > 500, "only {frames} voiced frames inside notes");
+    assert!(
+        share >= 0.8,
+        "{:.1}% of voiced frames within 50 cents",
+        share * 100.0
+    );
+
+    // On time: aubio's onset detector finds an attack within 50 ms of (nearly) every note.
+    let onsets: Vec<f64> = aubio("aubioonset", &[], &path)
+        .split_whitespace()
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    let on_time = notes
+        .iter()
+        .filter(|n| onsets.iter().any(|o| (o - n.start).abs() <= 0.05))
+        .count();
+    assert!(
+        on_time as f64 >= 0.9 * notes.len() as f64,
+        "{on_time} of {} notes have an onset within 50 ms",
+        notes.len()
+    );
+
+    // Understood: Whisper base hears the words of the sung part (the track around it is
+    // silence, which Whisper is known to fill with repeats, so it hears the sung span).
+    let first = notes.first().unwrap();
+    let (a, b) = (
+        ((first.start - 0.5).max(0.0) * 44_100.0) as usize,
+        (((last.start + last.dur + 0.5) * 44_100.0) as usize).min(audio.frames()),
+    );
+    let sung = Audio {
+        sample_rate: audio.sample_rate,
+        channels: vec![audio.channels[0][a..b].to_vec()],
+    };
+    let clip = http
+        .upload_wav(encode_wav(&sung, SampleFormat::Int16).expect("encode"))
+        .await;
+    let t = http
+        .post_json("/api/transcribe/", &serde_json::json!({"audio_url": clip}))
+        .await;
+    assert_eq!(t.status, StatusCode::OK, "{:?}", t.body);
+    let heard = t.json()["transcribed_text"].as_str().unwrap().to_string();
+    let reference: String = LYRICS
+        .lines()
+        .filter(|l| !l.ends_with(':'))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let wer = word_error_rate(&reference, &heard);
+    eprintln!(
+        "in tune: {:.1}% of {frames} frames; on time: {on_time}/{} notes; WER {:.2}: {heard:?}",
+        share * 100.0,
+        notes.len(),
+        wer
+    );
+    assert!(wer <= 0.35, "WER {wer:.2}: heard {heard:?}");
+
+    // The same seed sings the same samples.
+    let again = http.post_json("/api/generate-vocals/", &body).await;
+    assert_eq!(again.status, StatusCode::OK);
+    let again_url = again.json()["url"].as_str().unwrap().to_string();
+    assert_ne!(again_url, url);
+    assert!(
+        http.get(&again_url).await.body == wav.body,
+        "same seed, different audio"
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vocals_follow_the_instrumentals_map_or_one_sent_inline() {
+    let state = scratch_dir("vocals-map");
+    let server = start(voice_config(&state, models_dir())).await;
+    let http = Http::new(server.addr);
+    let r = http
+        .post_json(
+            "/api/generate-instrumental/",
+            &serde_json::json!({"lyrics": LYRICS, "genre": "rock", "bpm": 100, "key": "E minor",
+                                "seed": 3, "stems": false}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let inst = r.json();
+    let r = http
+        .post_json(
+            "/api/generate-vocals/",
+            &serde_json::json!({"lyrics": LYRICS, "instrumental_url": inst["url"], "seed": 3}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let j = r.json();
+    assert_eq!(j["arrangement_source"], "instrumental");
+    assert_eq!(j["bpm"], 100.0);
+    assert_eq!(j["key"], "E minor");
+    assert!((j["duration"].as_f64().unwrap() - inst["duration"].as_f64().unwrap()).abs() < 0.05);
+    // Each line starts on its section's bars: the verse's first line on the verse's downbeat.
+    let sections = inst["arrangement"]["sections"].as_array().unwrap();
+    let verse = sections.iter().find(|s| s["name"] == "Verse 1").unwrap();
+    let chorus = sections.iter().find(|s| s["name"] == "Chorus").unwrap();
+    let phrase_starts: Vec<f64> = j["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["phrase_start"] == true)
+        .map(|n| n["start_s"].as_f64().unwrap())
+        .collect();
+    assert!((phrase_starts[0] - verse["start_s"].as_f64().unwrap()).abs() < 1e-3);
+    assert!((phrase_starts[2] - chorus["start_s"].as_f64().unwrap()).abs() < 1e-3);
+    // E minor: every note in the scale.
+    let scale = [4, 6, 7, 9, 11, 0, 2];
+    for n in notes_of(&j) {
+        assert!(
+            scale.contains(&((n.midi as i64) % 12)),
+            "{} is outside E minor",
+            n.midi
+        );
+    }
+
+    // A map sent inline: a slow 3/4 in D major.
+    let map = serde_json::json!({
+        "bpm": 84, "key": "D major", "time_signature": "3/4",
+        "sections": [{"name": "Intro", "start_bar": 0, "bars": 2},
+                     {"name": "Verse", "kind": "verse", "start_bar": 2, "bars": 8}],
+        "chords": [{"bar": 0, "beat": 1, "symbol": "D"}, {"bar": 4, "beat": 1, "symbol": "G"},
+                   {"bar": 6, "beat": 1, "symbol": "A7"}]
+    });
+    let r = http
+        .post_json(
+            "/api/generate-vocals/",
+            &serde_json::json!({"lyrics": "Hold me close\nThis is home", "arrangement": map, "seed": 1}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let j = r.json();
+    assert_eq!(j["arrangement_source"], "request");
+    let notes = notes_of(&j);
+    // Bar 2 of 3/4 at 84 BPM starts at 2 × 3 × 60/84 s.
+    assert!(
+        (notes[0].start - 6.0 * 60.0 / 84.0).abs() < 1e-3,
+        "{}",
+        notes[0].start
+    );
+    let d_major = [2, 4, 6, 7, 9, 11, 1];
+    assert!(
+        notes
+            .iter()
+            .all(|n| d_major.contains(&((n.midi as i64) % 12)))
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_inputs_fail_cleanly_and_write_nothing() {
+    let state = scratch_dir("vocals-errors");
+    let server = start(voice_config(&state, models_dir())).await;
+    let http = Http::new(server.addr);
+    let long = "Hold me close and never let me go this is the only home I know\n".repeat(4);
+    let tight_map = serde_json::json!({"bpm": 120, "key": "C",
+        "sections": [{"name": "Verse", "start_bar": 0, "bars": 2}]});
+    let cases = [
+        (
+            serde_json::json!({"genre": "pop"}),
+            StatusCode::BAD_REQUEST,
+            "lyrics",
+        ),
+        (
+            serde_json::json!({"lyrics": "  "}),
+            StatusCode::BAD_REQUEST,
+            "lyrics",
+        ),
+        (
+            serde_json::json!({"lyrics": 5}),
+            StatusCode::BAD_REQUEST,
+            "lyrics",
+        ),
+        (
+            serde_json::json!({"lyrics": "x", "engine": "opera"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "engine",
+        ),
+        (
+            serde_json::json!({"lyrics": "x", "engine": "diffsinger"}),
+            StatusCode::SERVICE_UNAVAILABLE,
+            "engine",
+        ),
+        (
+            serde_json::json!({"lyrics": "x", "bpm": 300}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "bpm",
+        ),
+        (
+            serde_json::json!({"lyrics": "x", "key": "H minor"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "key",
+        ),
+        (
+            serde_json::json!({"lyrics": "x", "voice": "soprano"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "voice",
+        ),
+        (
+            serde_json::json!({"lyrics": "x", "melody_audio": "/media/hum.wav"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "melody_audio",
+        ),
+        (
+            serde_json::json!({"lyrics": "x", "instrumental_url": "/media/instrumental_0000000000000000.wav"}),
+            StatusCode::NOT_FOUND,
+            "instrumental_url",
+        ),
+        (
+            serde_json::json!({"lyrics": "x", "instrumental_url": "song.wav"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "instrumental_url",
+        ),
+        (
+            serde_json::json!({"lyrics": "x", "arrangement": tight_map, "instrumental_url": "/media/a.wav"}),
+            StatusCode::BAD_REQUEST,
+            "arrangement",
+        ),
+        (
+            serde_json::json!({"lyrics": "x", "arrangement": {"bpm": 120}}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "arrangement",
+        ),
+        (
+            serde_json::json!({"lyrics": "x", "arrangement": {"bpm": 120, "key": "C",
+            "sections": [{"name": "Verse", "start_bar": 0, "bars": 4}],
+            "chords": [{"bar": 0, "symbol": "Q#9"}]}}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "arrangement.chords[0].symbol",
+        ),
+        (
+            serde_json::json!({"lyrics": "x", "arrangement": tight_map, "bpm": 90}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "bpm",
+        ),
+        (
+            serde_json::json!({"lyrics": long, "arrangement": tight_map}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "lyrics",
+        ),
+        (
+            serde_json::json!({"lyrics": "x", "tempo": 120}),
+            StatusCode::BAD_REQUEST,
+            "tempo",
+        ),
+    ];
+    for (body, status, field) in cases {
+        let r = http.post_json("/api/generate-vocals/", &body).await;
+        expect_error(&r, status, Some(field));
+        if field == "lyrics" && status == StatusCode::UNPROCESSABLE_ENTITY {
+            let message = r.json()["error"]["message"].as_str().unwrap().to_string();
+            assert!(message.contains("bars"), "{message}");
+        }
+    }
+    let r = http.get("/api/generate-vocals/").await;
+    expect_error(&r, StatusCode::METHOD_NOT_ALLOWED, None);
+    let r = http
+        .send(
+            Method::POST,
+            "/api/generate-vocals/",
+            &[("content-type", "text/plain")],
+            "la la",
+        )
+        .await;
+    expect_error(&r, StatusCode::UNSUPPORTED_MEDIA_TYPE, None);
+    server.shutdown().await;
+    let keys = stored_keys(&state);
+    assert!(keys.is_empty(), "{keys:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_the_voice_installed_the_answer_says_how_to_install_it() {
+    let state = scratch_dir("vocals-no-voice");
+    let empty = scratch_dir("vocals-no-models");
+    let server = start(voice_config(&state, empty)).await;
+    let http = Http::new(server.addr);
+    let r = http
+        .post_json(
+            "/api/generate-vocals/",
+            &serde_json::json!({"lyrics": "Song lyrics", "genre": "pop"}),
+        )
+        .await;
+    expect_error(&r, StatusCode::SERVICE_UNAVAILABLE, Some("voice"));
+    let message = r.json()["error"]["message"].as_str().unwrap().to_string();
+    assert!(
+        message.contains("songforge models pull piper-en-us-joe-medium"),
+        "{message}"
+    );
+    server.shutdown().await;
+}
