@@ -10,7 +10,7 @@ WASM_DIR := target/$(WASM_TARGET)/release
 COMPONENTS := health media transcribe lyrics instrumental vocals mixer
 TEST_COMPONENTS := probe
 # Models `up` and `test` install first (from models/catalog.toml; installed ones are skipped).
-PULL_MODELS ?= whisper-tiny-en whisper-base smollm2-135m-instruct cmudict timgm6mb onnxruntime piper-en-us-joe-medium
+PULL_MODELS ?= whisper-tiny-en whisper-base smollm2-135m-instruct cmudict timgm6mb onnxruntime piper-en-us-joe-medium basic-pitch
 # Debian packages the tests use as independent judges (aubio's beat tracker).
 TEST_TOOLS ?= aubio-tools
 

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 /// Engine kinds compiled into this host.
-pub const KNOWN_ENGINES: &[&str] = &["whisper", "llm", "piper"];
+pub const KNOWN_ENGINES: &[&str] = &["whisper", "llm", "piper", "basic-pitch"];
 
 /// Where graphs find their models.
 pub struct ModelSource {
@@ -133,6 +133,17 @@ fn load(
         "piper" => {
             let runtime = onnx_runtime(models)?;
             let engine = songforge_piper::PiperEngine::load_on(
+                &graph.model,
+                dir,
+                &runtime,
+                device,
+                graph.threads,
+            )?;
+            Ok((Arc::new(engine), device))
+        }
+        "basic-pitch" => {
+            let runtime = onnx_runtime(models)?;
+            let engine = songforge_basic_pitch::BasicPitchEngine::load_on(
                 &graph.model,
                 dir,
                 &runtime,

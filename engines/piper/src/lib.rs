@@ -7,19 +7,17 @@
 //! true lengths in `meta`. One call carries a whole song's syllables, so the wasi-nn round trip
 //! is paid once.
 //!
-//! ONNX Runtime is a native library loaded at start-up from the model store (`ort` with
-//! `load-dynamic`); the build links nothing. The VITS noise scales default to zero, which makes
-//! a voice deterministic (ONNX Runtime's random ops take no seed from the caller).
+//! The VITS noise scales default to zero, which makes a voice deterministic (ONNX Runtime's
+//! random ops take no seed from the caller).
 
-use ort::environment::Environment;
-use ort::session::Session;
-use ort::session::builder::GraphOptimizationLevel;
-use ort::value::Tensor as OrtTensor;
 use serde::{Deserialize, Serialize};
 use songforge_inference::{Device, Engine, EngineError, NamedTensor, Tensor, TensorType, input};
+use songforge_onnx::ort;
+use songforge_onnx::ort::session::Session;
+use songforge_onnx::ort::value::Tensor as OrtTensor;
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Mutex, OnceLock};
+use std::sync::Mutex;
 
 /// Longest utterance in phonemes; Piper's positional encodings are not the limit, memory is.
 pub const MAX_PHONEMES: usize = 2_000;
@@ -29,23 +27,6 @@ pub const MAX_UTTERANCES: usize = 4_096;
 const PAD: &str = "_";
 const BOS: &str = "^";
 const EOS: &str = "$";
-
-/// The ONNX Runtime environment: one per process, from the first library path given.
-static RUNTIME: OnceLock<Result<Environment, String>> = OnceLock::new();
-
-/// Loads ONNX Runtime from `library` (once per process) so sessions can be built.
-pub fn init_runtime(library: &Path) -> Result<&'static Environment, EngineError> {
-    let loaded = RUNTIME.get_or_init(|| {
-        ort::init_from(library)
-            .map_err(|e| format!("cannot load ONNX Runtime from {}: {e}", library.display()))?
-            .with_name("songforge")
-            .build()
-            .map_err(|e| format!("cannot start ONNX Runtime: {e}"))
-    });
-    loaded
-        .as_ref()
-        .map_err(|e| EngineError::Unavailable(e.clone()))
-}
 
 /// The parts of a Piper voice config the engine uses.
 #[derive(Debug, Clone, Deserialize)]
@@ -164,29 +145,8 @@ impl PiperEngine {
         device: Device,
         threads: usize,
     ) -> Result<Self, EngineError> {
-        let environment = init_runtime(runtime)?;
         let config = VoiceConfig::load(&dir.join("model.onnx.json"))?;
-        let onnx = dir.join("model.onnx");
-        let unavailable = |e: &dyn std::fmt::Display| {
-            EngineError::Unavailable(format!("{}: {e}", onnx.display()))
-        };
-        let threads = if threads == 0 {
-            std::thread::available_parallelism().map_or(1, usize::from)
-        } else {
-            threads
-        };
-        let mut builder = Session::builder(environment)
-            .map_err(|e| unavailable(&e))?
-            .with_optimization_level(GraphOptimizationLevel::Level3)
-            .map_err(|e| unavailable(&e))?
-            .with_intra_threads(threads)
-            .map_err(|e| unavailable(&e))?;
-        if let Device::Cuda(ordinal) = device {
-            builder = with_cuda(builder, ordinal).map_err(|e| unavailable(&e))?;
-        }
-        let session = builder
-            .commit_from_file(&onnx)
-            .map_err(|e| unavailable(&e))?;
+        let session = songforge_onnx::session(runtime, &dir.join("model.onnx"), device, threads)?;
         let has_speaker_input = session.inputs().iter().any(|i| i.name() == "sid");
         Ok(PiperEngine {
             model: model_id.to_string(),
@@ -243,27 +203,6 @@ impl PiperEngine {
             .map_err(|e| runtime(&e))?;
         Ok(audio.to_vec())
     }
-}
-
-#[cfg(feature = "cuda")]
-fn with_cuda(
-    builder: ort::session::builder::SessionBuilder,
-    ordinal: usize,
-) -> Result<ort::session::builder::SessionBuilder, String> {
-    builder
-        .with_execution_providers([ort::ep::CUDA::default()
-            .with_device_id(ordinal as i32)
-            .build()
-            .error_on_failure()])
-        .map_err(|e| e.to_string())
-}
-
-#[cfg(not(feature = "cuda"))]
-fn with_cuda(
-    _builder: ort::session::builder::SessionBuilder,
-    _ordinal: usize,
-) -> Result<ort::session::builder::SessionBuilder, String> {
-    Err("this host was built without the `cuda` feature".into())
 }
 
 /// The utterances of a request: IPA symbol lists (`phonemes`, u8 JSON) or raw ids
