@@ -13,12 +13,13 @@ use std::process::Command;
 const LYRICS: &str = "Verse 1:\nI walked along the river side\nThe morning sun was warm and bright\n\n\
 Chorus:\nHold me close and never let me go\nThis is the only home I know";
 
-/// The voice and Whisper base (for the word check), on the CPU.
+/// The voice, Basic Pitch and Whisper base (for the word check), on the CPU.
 fn voice_config(state: &std::path::Path, models: std::path::PathBuf) -> songforge::ServerConfig {
     config_with_graphs(
         state,
         "[wasi_nn.graphs.tts]\nengine = \"piper\"\nmodel = \"piper-en-us-joe-medium\"\ntarget = \"cpu\"\n\n\
-         [wasi_nn.graphs.whisper]\nengine = \"whisper\"\nmodel = \"whisper-base\"\ntarget = \"cpu\"\n",
+         [wasi_nn.graphs.whisper]\nengine = \"whisper\"\nmodel = \"whisper-base\"\ntarget = \"cpu\"\n\n\
+         [wasi_nn.graphs.pitch]\nengine = \"basic-pitch\"\nmodel = \"basic-pitch\"\ntarget = \"cpu\"\n",
         models,
     )
 }
@@ -383,8 +384,18 @@ async fn bad_inputs_fail_cleanly_and_write_nothing() {
             "voice",
         ),
         (
-            serde_json::json!({"lyrics": "x", "melody_audio": "/media/hum.wav"}),
+            serde_json::json!({"lyrics": "x", "melody_audio": "/media/upload_0000000000000000.wav"}),
+            StatusCode::NOT_FOUND,
+            "melody_audio",
+        ),
+        (
+            serde_json::json!({"lyrics": "x", "melody_audio": "hum.wav"}),
             StatusCode::UNPROCESSABLE_ENTITY,
+            "melody_audio",
+        ),
+        (
+            serde_json::json!({"lyrics": "x", "melody_audio": "/media/a.wav", "arrangement": tight_map}),
+            StatusCode::BAD_REQUEST,
             "melody_audio",
         ),
         (
@@ -472,5 +483,108 @@ async fn without_the_voice_installed_the_answer_says_how_to_install_it() {
         message.contains("songforge models pull piper-en-us-joe-medium"),
         "{message}"
     );
+    server.shutdown().await;
+}
+
+/// A hum: each note a few harmonics under a soft attack and release, silence between.
+fn hum_wav(notes: &[(f64, f64, f64)], seconds: f64) -> Vec<u8> {
+    let rate = 44_100.0;
+    let mut x = vec![0f32; (seconds * rate) as usize];
+    for &(midi, start, end) in notes {
+        let f = 440.0 * 2f64.powf((midi - 69.0) / 12.0);
+        let (a, b) = ((start * rate) as usize, (end * rate) as usize);
+        for (i, s) in x[a..b].iter_mut().enumerate() {
+            let t = i as f64 / rate;
+            let env = (t / 0.03).min(1.0).min((end - start - t) / 0.05).max(0.0);
+            let w = std::f64::consts::TAU * f * t;
+            *s = (env * (0.5 * w.sin() + 0.25 * (2.0 * w).sin() + 0.12 * (3.0 * w).sin()) * 0.6)
+                as f32;
+        }
+    }
+    let audio = Audio {
+        sample_rate: 44_100,
+        channels: vec![x],
+    };
+    encode_wav(&audio, SampleFormat::Int16).expect("encode the hum")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hummed_melody_comes_back_as_its_notes_and_is_sung_to() {
+    let state = scratch_dir("vocals-hum");
+    let server = start(voice_config(&state, models_dir())).await;
+    let http = Http::new(server.addr);
+    // A3 C4 D4 E4 D4, as a baritone might hum them.
+    let tune = [
+        (57.0, 0.5, 0.9),
+        (60.0, 1.0, 1.4),
+        (62.0, 1.5, 1.9),
+        (64.0, 2.0, 2.4),
+        (62.0, 2.5, 3.3),
+    ];
+    let hum = http.upload_wav(hum_wav(&tune, 4.0)).await;
+    let r = http
+        .post_json(
+            "/api/generate-vocals/",
+            &serde_json::json!({"lyrics": "Hold me close and stay", "melody_audio": hum, "seed": 2}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let j = r.json();
+    assert_eq!(j["arrangement_source"], "melody_audio");
+    let heard = j["heard_notes"].as_array().expect("heard_notes");
+    assert_eq!(heard.len(), tune.len(), "{heard:?}");
+    for (h, (midi, start, end)) in heard.iter().zip(tune) {
+        assert_eq!(h["midi"].as_f64().unwrap(), midi, "{h}");
+        assert!(
+            (h["start_s"].as_f64().unwrap() - start).abs() <= 0.05,
+            "{h}"
+        );
+        assert!((h["end_s"].as_f64().unwrap() - end).abs() <= 0.08, "{h}");
+    }
+    // One syllable a hummed note, on its time; D4 and E4 are above the baritone's range, so the
+    // tune is sung an octave down, every interval kept.
+    let notes = notes_of(&j);
+    assert_eq!(notes.len(), 5);
+    for (n, (midi, start, _)) in notes.iter().zip(tune) {
+        assert_eq!(n.midi, midi - 12.0);
+        assert!((n.start - start).abs() <= 0.05);
+    }
+    assert!((j["duration"].as_f64().unwrap() - 4.0).abs() < 0.01);
+    let wav = http.get(j["url"].as_str().unwrap()).await;
+    let path = write_scratch("hum-sung.wav", &wav.body);
+    let (share, frames) = in_tune_share(&path, &notes);
+    assert!(
+        frames > 50 && share >= 0.8,
+        "{:.1}% of {frames} frames in tune",
+        share * 100.0
+    );
+
+    // The same as a multipart form with the recording attached.
+    let boundary = "songforge-hum";
+    let mut body = Vec::new();
+    for (name, value) in [("lyrics", "Hold me close and stay"), ("seed", "2")] {
+        body.extend(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+            )
+            .as_bytes(),
+        );
+    }
+    body.extend(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"melody_audio\"; filename=\"hum.wav\"\r\nContent-Type: audio/wav\r\n\r\n").as_bytes());
+    body.extend(hum_wav(&tune, 4.0));
+    body.extend(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let content_type = format!("multipart/form-data; boundary={boundary}");
+    let r = http
+        .send(
+            Method::POST,
+            "/api/generate-vocals/",
+            &[("content-type", content_type.as_str())],
+            body,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let again = r.json();
+    assert_eq!(again["heard_notes"], j["heard_notes"]);
+    assert_eq!(again["notes"], j["notes"]);
     server.shutdown().await;
 }

@@ -10,16 +10,22 @@
 
 mod request;
 
-use request::{Engine, VocalsRequest};
+use request::{Engine, MelodySource, VocalsRequest};
 use serde::{Deserialize, Serialize};
 use songforge_arranger::form::{FormSource, LyricSection, SectionKind, read_sections};
 use songforge_arranger::{Plan, arrange};
 use songforge_audio::{Audio, SampleFormat, encode_wav, resample::resample};
 use songforge_guest::media::{StoredMedia, delete_media, get_media, new_name, put_media_named};
 use songforge_guest::nn::{self, Tensor};
-use songforge_guest::request::{parse_json, read_body, require_method};
+use songforge_guest::request::{
+    header_str, media_type, multipart_boundary, parse_json, parse_multipart, read_body,
+    require_method,
+};
 use songforge_guest::{ApiError, Reply, success};
-use songforge_melody::{ArrangementMap, Grid, Score, ScoreError, ScoreNote, Voice, write_score};
+use songforge_melody::{
+    ArrangementMap, Grid, HeardNote, Score, ScoreError, ScoreNote, Voice, fit_to_melody,
+    write_score,
+};
 use songforge_prosody::Dictionary;
 use songforge_singer::split::split_word;
 use songforge_singer::{Note, Style, sing};
@@ -38,6 +44,7 @@ const PEAK_DB: f32 = -1.0;
 
 #[derive(Default, Serialize)]
 struct Timings {
+    hear: u64,
     score: u64,
     speak: u64,
     sing: u64,
@@ -56,8 +63,12 @@ struct VocalsResponse<'a> {
     voice: &'a str,
     pronunciation: &'static str,
     arrangement_source: &'static str,
-    bpm: f64,
-    key: String,
+    /// The grid's tempo and key; absent when the melody came from a recording.
+    bpm: Option<f64>,
+    key: Option<String>,
+    /// Notes the `pitch` graph read from `melody_audio`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    heard_notes: Option<&'a [HeardNote]>,
     seed: u64,
     range: Voice,
     score_url: String,
@@ -83,10 +94,30 @@ fn ms_since(t: Instant) -> u64 {
 async fn handle(req: Request) -> Result<Reply, ApiError> {
     require_method(&req, &[Method::POST])?;
     let (parts, body) = read_body(req).await?;
-    let request: VocalsRequest = parse_json(&parts.headers, &body)?;
-    let v = request
-        .validate()
-        .map_err(|e| ApiError::invalid_field(e.unprocessable, e.field, e.message))?;
+    let field_error =
+        |e: request::FieldError| ApiError::invalid_field(e.unprocessable, e.field, e.message);
+    let v = if media_type(&parts.headers).as_deref() == Some("multipart/form-data") {
+        let content_type = header_str(&parts.headers, "content-type").unwrap_or_default();
+        let boundary =
+            multipart_boundary(content_type).map_err(|e| ApiError::bad_request(e.to_string()))?;
+        let form =
+            parse_multipart(&body, &boundary).map_err(|e| ApiError::bad_request(e.to_string()))?;
+        let (request, upload) = request::from_form(&form).map_err(field_error)?;
+        let mut v = request.validate().map_err(field_error)?;
+        if let Some(bytes) = upload {
+            if v.arrangement.is_some() || v.instrumental_map.is_some() {
+                return Err(ApiError::bad_request(
+                    "a hummed melody sets its own timing; give `melody_audio` or an arrangement, not both",
+                )
+                .with_field("melody_audio"));
+            }
+            v.melody = Some(MelodySource::Uploaded(bytes));
+        }
+        v
+    } else {
+        let request: VocalsRequest = parse_json(&parts.headers, &body)?;
+        request.validate().map_err(field_error)?
+    };
     let voices = spin_sdk::variables::get("voice_graphs")
         .await
         .unwrap_or_else(|_| "tts".into());
@@ -130,17 +161,33 @@ async fn handle(req: Request) -> Result<Reply, ApiError> {
     };
     let mut timings = Timings::default();
     let t = Instant::now();
-    let (grid, arrangement_source) = grid_for(&v, seed).await?;
     let (dict, pronunciation) = dictionary()?;
     let sections = lyric_sections(&v.lyrics);
-    let score =
-        write_score(&grid, &sections, &dict, Voice::BARITONE, seed).map_err(|e| match e {
-            ScoreError::TooLong { .. } => {
-                ApiError::unprocessable(e.to_string()).with_field("lyrics")
-            }
-            ScoreError::Empty => ApiError::bad_request(e.to_string()).with_field("lyrics"),
-        })?;
-    timings.score = ms_since(t);
+    let score_error = |e: ScoreError| match e {
+        ScoreError::TooLong { .. } => ApiError::unprocessable(e.to_string()).with_field("lyrics"),
+        ScoreError::Empty => ApiError::bad_request(e.to_string()).with_field("lyrics"),
+        ScoreError::NoMelody => ApiError::unprocessable(e.to_string()).with_field("melody_audio"),
+    };
+    let (score, grid, arrangement_source, heard) = match &v.melody {
+        Some(source) => {
+            let (heard, recording_s) = hear(source).await?;
+            timings.hear = ms_since(t);
+            let lines: Vec<&str> = sections
+                .iter()
+                .flat_map(|s| s.lines.iter().map(String::as_str))
+                .collect();
+            let score = fit_to_melody(&lines, &dict, &heard, Voice::BARITONE, recording_s)
+                .map_err(score_error)?;
+            (score, None, "melody_audio", Some(heard))
+        }
+        None => {
+            let (grid, source) = grid_for(&v, seed).await?;
+            let score =
+                write_score(&grid, &sections, &dict, Voice::BARITONE, seed).map_err(score_error)?;
+            (score, Some(grid), source, None)
+        }
+    };
+    timings.score = ms_since(t) - timings.hear;
 
     let t = Instant::now();
     let (takes, voice_rate) = speak(&voice, &score)?;
@@ -161,7 +208,7 @@ async fn handle(req: Request) -> Result<Reply, ApiError> {
         &takes,
         &notes,
         voice_rate,
-        grid.duration_s,
+        score.duration_s,
         Style::default(),
         seed,
     )
@@ -199,8 +246,9 @@ async fn handle(req: Request) -> Result<Reply, ApiError> {
         voice: &voice,
         pronunciation,
         arrangement_source,
-        bpm: grid.bpm,
-        key: grid.key.to_string(),
+        bpm: grid.as_ref().map(|g| g.bpm),
+        key: grid.as_ref().map(|g| g.key.to_string()),
+        heard_notes: heard.as_deref(),
         seed,
         range: score.voice,
         score_url: midi_media.url,
@@ -247,6 +295,64 @@ async fn grid_for(v: &request::Validated, seed: u64) -> Result<(Grid, &'static s
         },
     );
     Ok((Grid::from_arrangement(&arrangement), "genre-preset"))
+}
+
+/// Longest melody recording, seconds (as the `pitch` graph accepts).
+const MAX_MELODY_S: f64 = 600.0;
+/// The rate the `pitch` graph reads.
+const PITCH_RATE: u32 = 22_050;
+
+/// What the `pitch` graph answers.
+#[derive(Deserialize)]
+struct HeardMelody {
+    notes: Vec<HeardNote>,
+}
+
+/// Notes of a hummed or sung recording, and its length in seconds.
+async fn hear(source: &MelodySource) -> Result<(Vec<HeardNote>, f64), ApiError> {
+    let field = "melody_audio";
+    let bytes = match source {
+        MelodySource::Uploaded(b) => std::borrow::Cow::Borrowed(b.as_slice()),
+        MelodySource::Stored(name) => match get_media(name).await? {
+            Some((_, b)) => std::borrow::Cow::Owned(b),
+            None => {
+                return Err(
+                    ApiError::not_found(format!("no stored media named {name}")).with_field(field)
+                );
+            }
+        },
+    };
+    let audio = songforge_audio::decode(&bytes, Some(MAX_MELODY_S)).map_err(|e| {
+        ApiError::unprocessable(format!("the melody recording: {e}")).with_field(field)
+    })?;
+    let seconds = audio.duration_s();
+    let channels = audio.channel_count().max(1) as f32;
+    let mono: Vec<f32> = (0..audio.frames())
+        .map(|i| audio.channels.iter().map(|c| c[i]).sum::<f32>() / channels)
+        .collect();
+    let mono = resample(
+        Audio {
+            sample_rate: audio.sample_rate,
+            channels: vec![mono],
+        },
+        PITCH_RATE,
+    )
+    .map_err(|e| ApiError::internal(e.to_string()))?;
+    let samples = &mono.channels[0];
+    let tensor = Tensor::from_f32(vec![1, samples.len() as u32], samples)
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let outputs = nn::compute("pitch", vec![("audio".into(), tensor)])
+        .map_err(|e| ApiError::from(e).with_field(field))?;
+    let notes = nn::output("pitch", &outputs, "notes")?;
+    let heard: HeardMelody = serde_json::from_slice(&notes.data)
+        .map_err(|e| ApiError::internal(format!("`pitch` notes: {e}")))?;
+    if heard.notes.is_empty() {
+        return Err(ApiError::unprocessable(
+            "no notes were heard in the melody recording; hum or sing louder and steadier",
+        )
+        .with_field(field));
+    }
+    Ok((heard.notes, seconds))
 }
 
 /// The lyric's sections; a text too short to have a form is sung as one verse.

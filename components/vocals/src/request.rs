@@ -24,7 +24,7 @@ pub struct VocalsRequest {
     seed: Option<u64>,
     key: Option<String>,
     bpm: Option<f64>,
-    melody_audio: Option<serde_json::Value>,
+    melody_audio: Option<String>,
 }
 
 /// Which singer renders the score.
@@ -57,6 +57,15 @@ fn invalid(field: &str, message: impl Into<String>) -> FieldError {
     }
 }
 
+/// Where a hummed melody comes from.
+#[derive(Debug)]
+pub enum MelodySource {
+    /// A stored file, by media name.
+    Stored(String),
+    /// The bytes of a multipart file part.
+    Uploaded(Vec<u8>),
+}
+
 /// A checked request.
 #[derive(Debug)]
 pub struct Validated {
@@ -66,6 +75,8 @@ pub struct Validated {
     /// The `.json` map stored beside `instrumental_url`.
     pub instrumental_map: Option<String>,
     pub voice: Option<String>,
+    /// A hummed or sung melody to fit the lyrics to.
+    pub melody: Option<MelodySource>,
     pub engine: Engine,
     pub seed: Option<u64>,
     pub key: Option<Key>,
@@ -87,13 +98,6 @@ impl VocalsRequest {
             return Err(invalid(
                 "lyrics",
                 format!("`lyrics` is longer than {MAX_LYRICS_CHARS} characters"),
-            ));
-        }
-        if self.melody_audio.is_some() {
-            return Err(invalid(
-                "melody_audio",
-                "singing to a hummed melody needs the `pitch` graph, which this host does not \
-                 serve yet; leave `melody_audio` out to have the melody written for the lyrics",
             ));
         }
         let genre = Genre::from_text(self.genre.as_deref().unwrap_or("pop"));
@@ -132,6 +136,29 @@ impl VocalsRequest {
                 }
                 Some(format!("{stem}.json"))
             }
+        };
+        let melody = match self.melody_audio.as_deref() {
+            None => None,
+            Some(_) if arrangement.is_some() || instrumental_map.is_some() => {
+                return Err(FieldError {
+                    unprocessable: false,
+                    field: "melody_audio".into(),
+                    message: "a hummed melody sets its own timing; give `melody_audio` or an \
+                              arrangement (`arrangement`, `instrumental_url`), not both"
+                        .into(),
+                });
+            }
+            Some(url) => Some(MelodySource::Stored(
+                url.strip_prefix("/media/")
+                    .filter(|n| !n.is_empty() && !n.contains('/'))
+                    .ok_or_else(|| {
+                        invalid(
+                            "melody_audio",
+                            format!("{url:?} is not a /media/... URL (upload with POST /media/, or send the form as multipart)"),
+                        )
+                    })?
+                    .to_string(),
+            )),
         };
         let pinned = arrangement.is_some() || instrumental_map.is_some();
         let bpm = match self.bpm {
@@ -186,10 +213,52 @@ impl VocalsRequest {
             arrangement,
             instrumental_map,
             voice,
+            melody,
             engine,
             seed: self.seed,
             key,
             bpm,
         })
     }
+}
+
+/// A `multipart/form-data` request: text parts become the JSON fields (numbers and booleans
+/// read as such), a `melody_audio` file part is the recording itself.
+pub fn from_form(
+    parts: &[songforge_guest::request::FormPart],
+) -> Result<(VocalsRequest, Option<Vec<u8>>), FieldError> {
+    let mut map = serde_json::Map::new();
+    let mut melody = None;
+    for part in parts {
+        if part.name == "melody_audio" && part.filename.is_some() {
+            melody = Some(part.data.to_vec());
+            continue;
+        }
+        let text = part.text().map_err(|e| FieldError {
+            unprocessable: false,
+            field: part.name.clone(),
+            message: e.to_string(),
+        })?;
+        let value = match part.name.as_str() {
+            "seed" | "bpm" => serde_json::from_str(text.trim())
+                .unwrap_or_else(|_| serde_json::Value::String(text.to_string())),
+            "arrangement" => serde_json::from_str(text).map_err(|e| FieldError {
+                unprocessable: false,
+                field: "arrangement".into(),
+                message: format!("not JSON: {e}"),
+            })?,
+            _ => serde_json::Value::String(text.to_string()),
+        };
+        map.insert(part.name.clone(), value);
+    }
+    let request = serde_json::from_value(serde_json::Value::Object(map)).map_err(|e| {
+        let message = e.to_string();
+        let field = message.split('`').nth(1).unwrap_or("form").to_string();
+        FieldError {
+            unprocessable: false,
+            field,
+            message,
+        }
+    })?;
+    Ok((request, melody))
 }

@@ -10,9 +10,11 @@
 //! section, so each chorus is sung to the same melody.
 
 pub mod grid;
+pub mod hummed;
 pub mod phonemes;
 mod rng;
 pub mod score;
 
 pub use grid::{ArrangementMap, Grid, GridError};
+pub use hummed::{HeardNote, fit_to_melody};
 pub use score::{Score, ScoreError, ScoreNote, Voice, write_score};

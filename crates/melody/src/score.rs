@@ -95,6 +95,9 @@ pub enum ScoreError {
     /// Nothing to sing.
     #[error("the lyrics have no singable words")]
     Empty,
+    /// A melody to follow had no notes.
+    #[error("no notes were heard in the melody recording")]
+    NoMelody,
 }
 
 /// Writes the melody of `sections` (lyric sections in order) on `grid`.
@@ -217,18 +220,20 @@ struct LinePlace<'a> {
     seed: u64,
 }
 
-struct Syl {
-    word: String,
-    text: String,
-    arpabet: Vec<String>,
-    ipa: Vec<String>,
-    word_index: usize,
-    weight: usize,
-    stressed: bool,
-    word_end: bool,
+/// A syllable ready to sing.
+pub(crate) struct Syl {
+    pub(crate) word: String,
+    pub(crate) text: String,
+    pub(crate) arpabet: Vec<String>,
+    pub(crate) ipa: Vec<String>,
+    pub(crate) word_index: usize,
+    pub(crate) weight: usize,
+    pub(crate) stressed: bool,
+    pub(crate) word_end: bool,
 }
 
-fn syllables_of(line: &str, dict: &Dictionary) -> Vec<Syl> {
+/// The syllables of a line; `word_index` counts words within the line.
+pub(crate) fn line_syllables(line: &str, dict: &Dictionary) -> Vec<Syl> {
     let mut out = Vec::new();
     for (word_index, w) in words(line).enumerate() {
         let pron = dict.pronounce(w);
@@ -278,7 +283,7 @@ fn sing_line(
     voice: Voice,
     place: LinePlace<'_>,
 ) -> Result<Vec<ScoreNote>, ScoreError> {
-    let syls = syllables_of(place.text, dict);
+    let syls = line_syllables(place.text, dict);
     let n = syls.len();
     if n == 0 {
         return Ok(Vec::new());
