@@ -67,15 +67,10 @@ pub fn fit_to_melody(
             .min_by(|a, b| (a.1.end_s - a.1.start_s).total_cmp(&(b.1.end_s - b.1.start_s)))
             .ok_or(ScoreError::NoMelody)?;
         // Join it to the neighbour it is closest to in time; the longer note keeps its pitch.
-        let j = if i == 0 {
-            1
-        } else if i + 1 == notes.len() {
-            i - 1
-        } else if notes[i].start_s - notes[i - 1].end_s <= notes[i + 1].start_s - notes[i].end_s {
-            i - 1
-        } else {
-            i + 1
-        };
+        let join_left = i > 0
+            && (i + 1 == notes.len()
+                || notes[i].start_s - notes[i - 1].end_s <= notes[i + 1].start_s - notes[i].end_s);
+        let j = if join_left { i - 1 } else { i + 1 };
         let (a, b) = (i.min(j), i.max(j));
         let longer = if notes[a].end_s - notes[a].start_s >= notes[b].end_s - notes[b].start_s {
             a

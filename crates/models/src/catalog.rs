@@ -534,6 +534,7 @@ mod tests {
                 "whisper-base",
                 "smollm2-135m-instruct",
                 "piper-en-us-joe-medium",
+                "onnxruntime",
                 "basic-pitch",
                 "cmudict",
                 "fluidr3-gm",

@@ -380,13 +380,13 @@ mod tests {
         assert_eq!(read.len(), 2, "{read:?}");
         assert!((read[1].start_s - 20.0 / fps()).abs() < 1e-3);
         // An onset bump in the last frames of a note (its release) does not split it.
-        let (n, o) = frames(&vec![(Some(36), 0.8); 40], &[36]);
+        let (n, o) = frames(&[(Some(36), 0.8); 40], &[36]);
         assert_eq!(
             read_notes(&n, &o, &times(n.len()), &Options::default()).len(),
             1
         );
         // Too short to be a note.
-        let (n, o) = frames(&vec![(Some(36), 0.8); 3], &[]);
+        let (n, o) = frames(&[(Some(36), 0.8); 3], &[]);
         assert!(read_notes(&n, &o, &times(n.len()), &Options::default()).is_empty());
     }
 }
