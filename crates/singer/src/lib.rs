@@ -56,7 +56,7 @@ impl Default for Style {
             vibrato_after_s: 0.3,
             glide_s: 0.04,
             breath_db: -42.0,
-            max_lead_s: 0.05,
+            max_lead_s: 0.035,
         }
     }
 }
@@ -160,30 +160,31 @@ pub fn sing(
             midi_hz(m)
         };
         let gain = level(x, v0, v1);
-        let mut voiced = match &marks {
-            Some(m) => synthesize(x, m, voiced_len, rate, &target),
-            None => stretch_copy(&x[v0..v1], voiced_len),
-        };
-        // Cross-fades at both joins: the spoken onset runs on into the vowel while the sung
-        // part fades in, and the spoken coda starts inside the sung part's release, so no
-        // join is a step.
+        // Too few cycles to find marks in (a clipped vowel): even marks at the tracked period
+        // still put one grain down per target period, so the note is sung at its pitch.
+        let marks = marks.unwrap_or_else(|| Marks::even(&track, v0, v1));
+        let mut voiced = synthesize(x, &marks, voiced_len, rate, &target);
+        // Joins: the spoken onset runs 10 ms into the vowel under the sung part's fade-in; the
+        // sung part fades out into the spoken coda, which starts 5 ms before it ends. Only
+        // unvoiced or closing sounds are heard at the speaker's own pitch, never a vowel.
         let attack = ((ATTACK_S * sr) as usize).min(voiced_len / 2);
         let release = ((RELEASE_S * sr) as usize).min(voiced_len / 2);
         fade(&mut voiced, attack, release);
-        let mut head = x[..(v0 + attack).min(x.len())].to_vec();
+        let overlap_in = ((0.01 * sr) as usize).min(attack);
+        let mut head = x[..(v0 + overlap_in).min(x.len())].to_vec();
         let head_len = head.len();
         fade(&mut head, (0.003 * sr) as usize, head_len - v0);
         add(&mut out, start - lead as i64, &head, gain);
         add(&mut out, vowel_at, &voiced, gain);
-        let tail_from = v1.saturating_sub(release);
-        let mut tail = x[tail_from..].to_vec();
+        let overlap_out = ((0.005 * sr) as usize).min(release);
+        let mut tail = x[v1..].to_vec();
         let tail_len = tail.len();
         fade(
             &mut tail,
-            v1 - tail_from,
+            overlap_out.min(tail_len / 2),
             ((0.02 * sr) as usize).min(tail_len / 2),
         );
-        let tail_at = vowel_at + (voiced_len - release) as i64;
+        let tail_at = vowel_at + (voiced_len - overlap_out) as i64;
         add(&mut out, tail_at, &tail, gain);
         prev_midi = Some((note.midi, note.start_s + note.dur_s));
     }
@@ -244,13 +245,6 @@ fn add(out: &mut [f32], at: i64, x: &[f32], gain: f32) {
             *o += s * gain;
         }
     }
-}
-
-/// An unpitched voiced part stretched by plain repetition of its middle (rare: no marks).
-fn stretch_copy(x: &[f32], len: usize) -> Vec<f32> {
-    (0..len)
-        .map(|i| x[(i * x.len() / len.max(1)).min(x.len().saturating_sub(1))])
-        .collect()
 }
 
 /// A soft in-breath: band-limited noise with a rounded envelope, 180 ms, ending at `end`.

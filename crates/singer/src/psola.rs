@@ -69,6 +69,26 @@ impl Marks {
         Some(Marks { at, period })
     }
 
+    /// Marks every tracked period (120 Hz where nothing was tracked) from `v0` to `v1`, for a
+    /// voiced stretch too short to search; at least two.
+    pub fn even(track: &Track, v0: usize, v1: usize) -> Marks {
+        let period = track
+            .period_at(v0)
+            .unwrap_or(track.rate() as f32 / 120.0)
+            .max(2.0);
+        let mut at = Vec::new();
+        let mut t = v0 as f32;
+        while (t as usize) < v1.max(v0 + 1) || at.len() < 2 {
+            at.push(t as usize);
+            t += period;
+        }
+        let n = at.len();
+        Marks {
+            at,
+            period: vec![period; n],
+        }
+    }
+
     fn nearest(&self, t: f32) -> usize {
         let i = self.at.partition_point(|&m| (m as f32) < t);
         match i {
