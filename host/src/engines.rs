@@ -130,27 +130,19 @@ fn load(
                 songforge_llm::LlmEngine::load_on(&graph.model, dir, device, graph.threads)?;
             Ok((Arc::new(engine), device))
         }
-        "piper" => {
+        "piper" | "basic-pitch" => {
             let runtime = onnx_runtime(models)?;
-            let engine = songforge_piper::PiperEngine::load_on(
-                &graph.model,
-                dir,
-                &runtime,
-                device,
-                graph.threads,
-            )?;
-            Ok((Arc::new(engine), device))
-        }
-        "basic-pitch" => {
-            let runtime = onnx_runtime(models)?;
-            let engine = songforge_basic_pitch::BasicPitchEngine::load_on(
-                &graph.model,
-                dir,
-                &runtime,
-                device,
-                graph.threads,
-            )?;
-            Ok((Arc::new(engine), device))
+            let (model, threads) = (graph.model.as_str(), graph.threads);
+            let engine: Arc<dyn Engine> = if graph.engine == "piper" {
+                Arc::new(songforge_piper::PiperEngine::load_on(
+                    model, dir, &runtime, device, threads,
+                )?)
+            } else {
+                Arc::new(songforge_basic_pitch::BasicPitchEngine::load_on(
+                    model, dir, &runtime, device, threads,
+                )?)
+            };
+            Ok((engine, device))
         }
         other => Err(EngineError::Unavailable(format!(
             "engine `{other}` is not built into this host"

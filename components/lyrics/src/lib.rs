@@ -87,14 +87,8 @@ impl Complete for Graph<'_> {
 /// The pronunciation dictionary, or an empty one (letter-to-sound rules only) when CMUdict is
 /// not mounted; the response names which was used.
 fn dictionary() -> Result<(Dictionary, &'static str), ApiError> {
-    match std::fs::read_to_string(CMUDICT) {
-        Ok(text) => Dictionary::parse(text)
-            .map(|d| (d, "cmudict"))
-            .map_err(|e| ApiError::internal(format!("{CMUDICT}: {e}"))),
-        Err(_) => Dictionary::parse(String::new())
-            .map(|d| (d, "letter-to-sound"))
-            .map_err(|e| ApiError::internal(e.to_string())),
-    }
+    Dictionary::load_or_letter_rules(std::path::Path::new(CMUDICT))
+        .map_err(|e| ApiError::internal(format!("{CMUDICT}: {e}")))
 }
 
 /// Writes lyrics for the request's theme and genre.

@@ -375,14 +375,8 @@ fn lyric_sections(lyrics: &str) -> Vec<LyricSection> {
 
 /// CMUdict, or letter-to-sound rules alone when it is not mounted (said in the response).
 fn dictionary() -> Result<(Dictionary, &'static str), ApiError> {
-    match std::fs::read_to_string(CMUDICT) {
-        Ok(text) => Dictionary::parse(text)
-            .map(|d| (d, "cmudict"))
-            .map_err(|e| ApiError::internal(format!("{CMUDICT}: {e}"))),
-        Err(_) => Dictionary::parse(String::new())
-            .map(|d| (d, "letter-to-sound"))
-            .map_err(|e| ApiError::internal(e.to_string())),
-    }
+    Dictionary::load_or_letter_rules(std::path::Path::new(CMUDICT))
+        .map_err(|e| ApiError::internal(format!("{CMUDICT}: {e}")))
 }
 
 /// Every word spoken by the voice in one graph call, then cut into its syllables: one take

@@ -50,16 +50,7 @@ impl Key {
         let t = text.trim().replace('♭', "b").replace('♯', "#");
         let mut chars = t.chars();
         let letter = chars.next().ok_or_else(err)?.to_ascii_uppercase();
-        let base: i32 = match letter {
-            'C' => 0,
-            'D' => 2,
-            'E' => 4,
-            'F' => 5,
-            'G' => 7,
-            'A' => 9,
-            'B' => 11,
-            _ => return Err(err()),
-        };
+        let base = natural_pitch_class(letter).ok_or_else(err)?;
         let rest: String = chars.collect();
         let (shift, rest) = if let Some(r) = rest.strip_prefix('#') {
             (1, r)
@@ -234,12 +225,9 @@ impl Chord {
     }
 }
 
-/// Pitch classes of a chord symbol as the arrangement map writes it (`Am`, `F#7`, `Bbmaj7`,
-/// `Gsus4`, `Cadd9`, `Bdim`), plus the common `sus2`, `6`, `m6`, `9`, `aug`; `None` otherwise.
-pub fn symbol_pitch_classes(symbol: &str) -> Option<Vec<u8>> {
-    let s = symbol.trim().replace('♭', "b").replace('♯', "#");
-    let mut chars = s.chars();
-    let base: i32 = match chars.next()? {
+/// The pitch class of a note letter `C`…`B` (upper case).
+fn natural_pitch_class(letter: char) -> Option<i32> {
+    Some(match letter {
         'C' => 0,
         'D' => 2,
         'E' => 4,
@@ -248,7 +236,15 @@ pub fn symbol_pitch_classes(symbol: &str) -> Option<Vec<u8>> {
         'A' => 9,
         'B' => 11,
         _ => return None,
-    };
+    })
+}
+
+/// Pitch classes of a chord symbol as the arrangement map writes it (`Am`, `F#7`, `Bbmaj7`,
+/// `Gsus4`, `Cadd9`, `Bdim`), plus the common `sus2`, `6`, `m6`, `9`, `aug`; `None` otherwise.
+pub fn symbol_pitch_classes(symbol: &str) -> Option<Vec<u8>> {
+    let s = symbol.trim().replace('♭', "b").replace('♯', "#");
+    let mut chars = s.chars();
+    let base = natural_pitch_class(chars.next()?)?;
     let rest = chars.as_str();
     let (shift, suffix) = match rest.as_bytes().first() {
         Some(b'#') => (1, &rest[1..]),

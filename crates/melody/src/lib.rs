@@ -12,7 +12,6 @@
 pub mod grid;
 pub mod hummed;
 pub mod phonemes;
-mod rng;
 pub mod score;
 
 pub use grid::{ArrangementMap, Grid, GridError};

@@ -2,10 +2,10 @@
 
 use crate::grid::{Grid, GridSection};
 use crate::phonemes::{arpabet, sung_ipa};
-use crate::rng::{Rng, mix};
 use midly::num::{u4, u7, u15, u24, u28};
 use midly::{Format, Header, MetaMessage, MidiMessage, Smf, Timing, TrackEvent, TrackEventKind};
 use serde::Serialize;
+use songforge_arranger::compose::Rng;
 use songforge_arranger::form::{LyricSection, SectionKind};
 use songforge_prosody::{Dictionary, Stress, words};
 
@@ -189,6 +189,13 @@ pub fn write_score(
         duration_s: grid.duration_s,
         notes,
         voice,
+    })
+}
+
+/// Mixes values into one seed (SplitMix64 over each in turn).
+fn mix(parts: &[u64]) -> u64 {
+    parts.iter().fold(0x5EED_0F50_4600_0001u64, |acc, &p| {
+        Rng::new(acc ^ p.wrapping_mul(0x9E37_79B9_7F4A_7C15)).next_u64()
     })
 }
 

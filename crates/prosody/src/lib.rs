@@ -387,6 +387,15 @@ impl Dictionary {
         Self::parse(text)
     }
 
+    /// The dictionary at `path`, or an empty one (letter-to-sound rules only) when the file is
+    /// absent, with the name of what was used: `cmudict` or `letter-to-sound`.
+    pub fn load_or_letter_rules(path: &Path) -> Result<(Self, &'static str), ProsodyError> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => Ok((Self::parse(text)?, "cmudict")),
+            Err(_) => Ok((Self::parse(String::new())?, "letter-to-sound")),
+        }
+    }
+
     /// Entries, alternates included.
     pub fn len(&self) -> usize {
         self.index.len()
@@ -513,6 +522,15 @@ impl Dictionary {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_missing_dictionary_falls_back_to_letter_rules_and_says_so() {
+        let (dict, used) =
+            Dictionary::load_or_letter_rules(Path::new("/nonexistent/cmudict.dict")).unwrap();
+        assert_eq!(used, "letter-to-sound");
+        assert!(dict.is_empty());
+        assert!(dict.pronounce("hello").syllable_count() >= 2);
+    }
 
     const FIXTURE: &str = ";;; a comment\nagain AH0 G EH1 N\nagain(2) AH0 G EY1 N\nalone AH0 L OW1 N\nextra EH1 K S T R AH0\nhome HH OW1 M\nlight L AY1 T\nline L AY1 N\nnight N AY1 T\npain P EY1 N\nrain R EY1 N\nrainbow R EY1 N B OW2\nstrength S T R EH1 NG K TH\ntime T AY1 M\ntomato T AH0 M EY1 T OW2\ntomato(2) T AH0 M AA1 T OW2\n";
 
