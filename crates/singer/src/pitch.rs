@@ -71,16 +71,6 @@ pub fn track(x: &[f32], rate: u32) -> Track {
                     while tau + 1 < tau_max && cmnd[tau + 1] < cmnd[tau] {
                         tau += 1;
                     }
-                    // A dip at half the lag almost as deep means the first dip was an octave
-                    // down (breathy voices often miss the threshold at the true period).
-                    let half = tau / 2;
-                    if half >= tau_min.max(1) {
-                        let lo = half.saturating_sub(2).max(tau_min.max(1));
-                        let best = (lo..=half + 2).min_by(|&a, &b| cmnd[a].total_cmp(&cmnd[b]));
-                        if let Some(h) = best.filter(|&h| cmnd[h] < 2.0 * THRESHOLD) {
-                            tau = h;
-                        }
-                    }
                     // Parabolic interpolation around the minimum.
                     let (a, b, c) = (cmnd[tau - 1], cmnd[tau], cmnd[tau + 1]);
                     let denom = a - 2.0 * b + c;
