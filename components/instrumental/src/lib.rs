@@ -14,7 +14,7 @@ use songforge_arranger::api::{EngineChoice, InstrumentalRequest, OutputFormat, V
 use songforge_arranger::compose::{ChordAt, PlacedSection};
 use songforge_arranger::{Arrangement, Instruments, Part, arrange, render, write_midi};
 use songforge_audio::{Audio, SampleFormat, encode_flac, encode_wav};
-use songforge_guest::media::{StoredMedia, delete_media, new_name, put_media_named};
+use songforge_guest::media::{StoredMedia, new_name, put_media_group};
 use songforge_guest::request::{parse_json, read_body, require_method};
 use songforge_guest::{ApiError, Reply, nn, success};
 use spin_sdk::http::{Method, Request};
@@ -249,7 +249,7 @@ type Stored = (
     StoredMedia,
 );
 
-/// Stores stems, MIDI and map under one id, then the mix; removes them all on any failure.
+/// Stores stems, MIDI and map under one id, then the mix; all or nothing.
 async fn store(
     v: &Validated,
     mix: Vec<u8>,
@@ -260,37 +260,26 @@ async fn store(
     let ext = v.format.extension();
     let mix_name = new_name("instrumental", ext)?;
     let base = mix_name.trim_end_matches(&format!(".{ext}")).to_string();
-    let mut written: Vec<String> = Vec::new();
-    let result = async {
-        let mut stored_stems = Vec::new();
-        for (part, bytes) in &stems {
-            let name = format!("{base}-{}.{ext}", part.name());
-            let m = put_media_named(&name, v.format.content_type(), bytes).await?;
-            written.push(name);
-            stored_stems.push((*part, m));
-        }
-        let midi_name = format!("{base}.mid");
-        let midi_media = put_media_named(&midi_name, "audio/midi", midi).await?;
-        written.push(midi_name);
-        let map_name = format!("{base}.json");
-        let map_media = put_media_named(&map_name, "application/json", map).await?;
-        written.push(map_name);
-        let mix_media = put_media_named(&mix_name, v.format.content_type(), &mix).await?;
-        Ok::<_, songforge_guest::media::MediaError>((
-            mix_media,
-            stored_stems,
-            midi_media,
-            map_media,
-        ))
-    }
-    .await;
-    match result {
-        Ok(s) => Ok(s),
-        Err(e) => {
-            for name in written {
-                let _ = delete_media(&name).await;
-            }
-            Err(e.into())
-        }
-    }
+    let stem_names: Vec<String> = stems
+        .iter()
+        .map(|(part, _)| format!("{base}-{}.{ext}", part.name()))
+        .collect();
+    let (midi_name, map_name) = (format!("{base}.mid"), format!("{base}.json"));
+    let mut files: Vec<(&str, &str, &[u8])> = stems
+        .iter()
+        .zip(&stem_names)
+        .map(|((_, bytes), name)| (name.as_str(), v.format.content_type(), bytes.as_slice()))
+        .collect();
+    files.extend([
+        (midi_name.as_str(), "audio/midi", midi),
+        (map_name.as_str(), "application/json", map),
+        (mix_name.as_str(), v.format.content_type(), mix.as_slice()),
+    ]);
+    let mut stored = put_media_group(&files).await?;
+    let missing = || ApiError::internal("the store answered for a different set of files");
+    let mix_media = stored.pop().ok_or_else(missing)?;
+    let map_media = stored.pop().ok_or_else(missing)?;
+    let midi_media = stored.pop().ok_or_else(missing)?;
+    let stored_stems = stems.iter().map(|(part, _)| *part).zip(stored).collect();
+    Ok((mix_media, stored_stems, midi_media, map_media))
 }

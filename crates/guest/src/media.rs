@@ -405,6 +405,28 @@ async fn write_new(
     Ok(StoredMedia::new(name, &meta))
 }
 
+/// Stores related files under their exact names, in order (put the file that announces the
+/// result, e.g. the mix, last). All or nothing: on any failure the files already written are
+/// removed again and the error is returned.
+pub async fn put_media_group(
+    files: &[(&str, &str, &[u8])],
+) -> Result<Vec<StoredMedia>, MediaError> {
+    let mut stored = Vec::with_capacity(files.len());
+    for (name, content_type, bytes) in files {
+        match put_media_named(name, content_type, bytes).await {
+            Ok(m) => stored.push(m),
+            Err(e) => {
+                for (written, _, _) in &files[..stored.len()] {
+                    // Best effort: the request fails with `e` either way.
+                    let _ = delete_media(written).await;
+                }
+                return Err(e);
+            }
+        }
+    }
+    Ok(stored)
+}
+
 /// The metadata of `name`, or `None` when no such file is committed.
 pub async fn get_media_meta(name: &str) -> Result<Option<MediaMeta>, MediaError> {
     validate_name(name)?;
