@@ -4,8 +4,8 @@
 //! melody writer (`songforge-melody`) puts the syllables on the grid of an arrangement: the
 //! map a request sends, the one stored beside `instrumental_url`, or one composed here from the
 //! genre preset with the arranger (same lyrics, genre and seed as the instrumental endpoint
-//! gives the same grid). The `tts` graph (a Piper voice on the host) speaks every syllable in
-//! one call; the singer (`songforge-singer`) stretches and re-pitches each onto its note. The
+//! gives the same grid). The `tts` graph (a Piper voice on the host) speaks every word in one
+//! call; the singer (`songforge-singer`) stretches and re-pitches each onto its note. The
 //! vocal is aligned to the song's timeline, so it mixes with the instrumental at offset 0.
 
 mod request;
@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use songforge_arranger::form::{FormSource, LyricSection, SectionKind, read_sections};
 use songforge_arranger::{Plan, arrange};
 use songforge_audio::{Audio, SampleFormat, encode_wav, resample::resample};
-use songforge_guest::media::{StoredMedia, delete_media, get_media, new_name, put_media_named};
+use songforge_guest::media::{StoredMedia, get_media, new_name, put_media_group};
 use songforge_guest::nn::{self, Tensor};
 use songforge_guest::request::{
     header_str, media_type, multipart_boundary, parse_json, parse_multipart, read_body,
@@ -103,33 +103,20 @@ async fn handle(req: Request) -> Result<Reply, ApiError> {
         let form =
             parse_multipart(&body, &boundary).map_err(|e| ApiError::bad_request(e.to_string()))?;
         let (request, upload) = request::from_form(&form).map_err(field_error)?;
-        let mut v = request.validate().map_err(field_error)?;
-        if let Some(bytes) = upload {
-            if v.arrangement.is_some() || v.instrumental_map.is_some() {
-                return Err(ApiError::bad_request(
-                    "a hummed melody sets its own timing; give `melody_audio` or an arrangement, not both",
-                )
-                .with_field("melody_audio"));
-            }
-            v.melody = Some(MelodySource::Uploaded(bytes));
-        }
-        v
+        request.validate(upload).map_err(field_error)?
     } else {
         let request: VocalsRequest = parse_json(&parts.headers, &body)?;
-        request.validate().map_err(field_error)?
+        request.validate(None).map_err(field_error)?
     };
     let voices = spin_sdk::variables::get("voice_graphs")
         .await
         .unwrap_or_else(|_| "tts".into());
-    let voice = v.voice.clone().unwrap_or_else(|| {
-        voices
-            .split(',')
-            .map(str::trim)
-            .next()
-            .unwrap_or("tts")
-            .to_string()
-    });
-    if !voices.split(',').map(str::trim).any(|g| g == voice) {
+    let offered: Vec<&str> = voices.split(',').map(str::trim).collect();
+    let voice = v
+        .voice
+        .clone()
+        .unwrap_or_else(|| offered.first().copied().unwrap_or("tts").to_string());
+    if !offered.contains(&voice.as_str()) {
         return Err(ApiError::unprocessable(format!(
             "voice `{voice}` is not one of this host's voices ({voices})"
         ))
@@ -326,18 +313,8 @@ async fn hear(source: &MelodySource) -> Result<(Vec<HeardNote>, f64), ApiError> 
         ApiError::unprocessable(format!("the melody recording: {e}")).with_field(field)
     })?;
     let seconds = audio.duration_s();
-    let channels = audio.channel_count().max(1) as f32;
-    let mono: Vec<f32> = (0..audio.frames())
-        .map(|i| audio.channels.iter().map(|c| c[i]).sum::<f32>() / channels)
-        .collect();
-    let mono = resample(
-        Audio {
-            sample_rate: audio.sample_rate,
-            channels: vec![mono],
-        },
-        PITCH_RATE,
-    )
-    .map_err(|e| ApiError::internal(e.to_string()))?;
+    let mono = resample(audio.with_channels(1), PITCH_RATE)
+        .map_err(|e| ApiError::internal(e.to_string()))?;
     let samples = &mono.channels[0];
     let tensor = Tensor::from_f32(vec![1, samples.len() as u32], samples)
         .map_err(|e| ApiError::internal(e.to_string()))?;
@@ -448,26 +425,16 @@ async fn store(
     json: &[u8],
 ) -> Result<(StoredMedia, StoredMedia, StoredMedia), ApiError> {
     let wav_name = new_name("vocals", "wav")?;
-    let base = wav_name.trim_end_matches(".wav").to_string();
-    let mut written: Vec<String> = Vec::new();
-    let result = async {
-        let midi_name = format!("{base}.mid");
-        let midi_media = put_media_named(&midi_name, "audio/midi", midi).await?;
-        written.push(midi_name);
-        let json_name = format!("{base}.json");
-        let json_media = put_media_named(&json_name, "application/json", json).await?;
-        written.push(json_name);
-        let track = put_media_named(&wav_name, "audio/wav", &wav).await?;
-        Ok::<_, songforge_guest::media::MediaError>((track, midi_media, json_media))
-    }
-    .await;
-    match result {
-        Ok(s) => Ok(s),
-        Err(e) => {
-            for name in written {
-                let _ = delete_media(&name).await;
-            }
-            Err(e.into())
-        }
-    }
+    let base = wav_name.trim_end_matches(".wav");
+    let (midi_name, json_name) = (format!("{base}.mid"), format!("{base}.json"));
+    let stored = put_media_group(&[
+        (midi_name.as_str(), "audio/midi", midi),
+        (json_name.as_str(), "application/json", json),
+        (wav_name.as_str(), "audio/wav", &wav),
+    ])
+    .await?;
+    let [midi, json, track]: [StoredMedia; 3] = stored
+        .try_into()
+        .map_err(|_| ApiError::internal("the store answered for a different set of files"))?;
+    Ok((track, midi, json))
 }

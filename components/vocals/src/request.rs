@@ -84,8 +84,8 @@ pub struct Validated {
 }
 
 impl VocalsRequest {
-    /// Checks every field.
-    pub fn validate(self) -> Result<Validated, FieldError> {
+    /// Checks every field; `upload` is a `melody_audio` file sent in a multipart form.
+    pub fn validate(self, upload: Option<Vec<u8>>) -> Result<Validated, FieldError> {
         let lyrics = self.lyrics.unwrap_or_default();
         if lyrics.trim().is_empty() {
             return Err(FieldError {
@@ -137,9 +137,9 @@ impl VocalsRequest {
                 Some(format!("{stem}.json"))
             }
         };
-        let melody = match self.melody_audio.as_deref() {
-            None => None,
-            Some(_) if arrangement.is_some() || instrumental_map.is_some() => {
+        let wants_melody = upload.is_some() || self.melody_audio.is_some();
+        let melody = match (upload, self.melody_audio.as_deref()) {
+            _ if wants_melody && (arrangement.is_some() || instrumental_map.is_some()) => {
                 return Err(FieldError {
                     unprocessable: false,
                     field: "melody_audio".into(),
@@ -148,7 +148,9 @@ impl VocalsRequest {
                         .into(),
                 });
             }
-            Some(url) => Some(MelodySource::Stored(
+            (Some(bytes), _) => Some(MelodySource::Uploaded(bytes)),
+            (None, None) => None,
+            (None, Some(url)) => Some(MelodySource::Stored(
                 url.strip_prefix("/media/")
                     .filter(|n| !n.is_empty() && !n.contains('/'))
                     .ok_or_else(|| {
