@@ -182,6 +182,19 @@ pub fn input<'a>(inputs: &'a [NamedTensor], name: &str) -> Result<&'a Tensor, En
         .ok_or_else(|| EngineError::InvalidInput(format!("missing input tensor `{name}`")))
 }
 
+/// The optional u8 JSON input called `name` (e.g. `options`), or `T::default()` when it is
+/// absent or empty; malformed JSON is the caller's fault and names the input.
+pub fn optional_json<T: serde::de::DeserializeOwned + Default>(
+    inputs: &[NamedTensor],
+    name: &str,
+) -> Result<T, EngineError> {
+    match inputs.iter().find(|t| t.name == name) {
+        Some(t) if !t.tensor.data.is_empty() => serde_json::from_slice(&t.tensor.data)
+            .map_err(|e| EngineError::InvalidInput(format!("`{name}`: {e}"))),
+        _ => Ok(T::default()),
+    }
+}
+
 /// Why an engine could not produce outputs. The host maps each kind onto a wasi-nn error code,
 /// and components map those onto HTTP statuses, so the kinds are chosen by who is at fault.
 #[derive(Debug, thiserror::Error)]
@@ -245,6 +258,26 @@ mod tests {
         let t = Tensor::from_f32(vec![1, 3], &[0.5, -1.0, 3.25]).unwrap();
         assert_eq!(t.to_f32().unwrap(), vec![0.5, -1.0, 3.25]);
         assert!(Tensor::bytes(vec![1, 2]).to_f32().is_err());
+    }
+
+    #[test]
+    fn optional_json_defaults_when_absent_and_names_bad_json() {
+        let absent: Vec<u32> = optional_json(&[], "options").unwrap();
+        assert!(absent.is_empty());
+        let good = [NamedTensor::new(
+            "options",
+            Tensor::bytes(b"[1, 2]".to_vec()),
+        )];
+        assert_eq!(
+            optional_json::<Vec<u32>>(&good, "options").unwrap(),
+            vec![1, 2]
+        );
+        let bad = [NamedTensor::new("options", Tensor::bytes(b"{".to_vec()))];
+        let err = optional_json::<Vec<u32>>(&bad, "options").unwrap_err();
+        assert!(
+            err.to_string().starts_with("invalid input: `options`:"),
+            "{err}"
+        );
     }
 
     #[test]

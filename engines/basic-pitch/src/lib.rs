@@ -12,7 +12,9 @@
 //! `{"notes": [{start_s, end_s, midi, confidence}], "frames", "fps"}`.
 
 use serde::{Deserialize, Serialize};
-use songforge_inference::{Device, Engine, EngineError, NamedTensor, Tensor, TensorType, input};
+use songforge_inference::{
+    Device, Engine, EngineError, NamedTensor, Tensor, TensorType, input, optional_json,
+};
 use songforge_onnx::ort::session::Session;
 use songforge_onnx::ort::value::Tensor as OrtTensor;
 use songforge_onnx::{ort, runtime_error};
@@ -310,11 +312,7 @@ impl Engine for BasicPitchEngine {
                 "audio: shorter than 50 ms".into(),
             ));
         }
-        let options: Options = match inputs.iter().find(|t| t.name == "options") {
-            Some(t) => serde_json::from_slice(&t.tensor.data)
-                .map_err(|e| EngineError::InvalidInput(format!("options: {e}")))?,
-            None => Options::default(),
-        };
+        let options: Options = optional_json(&inputs, "options")?;
         let (notes, onsets, times) = self.posteriors(&samples)?;
         let read = read_notes(&notes, &onsets, &times, &options);
         let json = Tensor::json(&Output {

@@ -11,7 +11,9 @@
 //! random ops take no seed from the caller).
 
 use serde::{Deserialize, Serialize};
-use songforge_inference::{Device, Engine, EngineError, NamedTensor, Tensor, TensorType, input};
+use songforge_inference::{
+    Device, Engine, EngineError, NamedTensor, Tensor, TensorType, input, optional_json,
+};
 use songforge_onnx::ort;
 use songforge_onnx::ort::session::Session;
 use songforge_onnx::ort::value::Tensor as OrtTensor;
@@ -229,21 +231,14 @@ fn utterances(config: &VoiceConfig, inputs: &[NamedTensor]) -> Result<Vec<Vec<i6
             ));
         }
         let (rows, cols) = (t.dimensions[0] as usize, t.dimensions[1] as usize);
-        let ids: Vec<i64> = t
-            .data
-            .chunks_exact(8)
-            .map(|b| i64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]))
-            .collect();
+        let ids = i64s(&t.data);
         let lengths: Vec<usize> = match inputs.iter().find(|t| t.name == "lengths") {
-            Some(l) if l.tensor.ty == TensorType::I64 && l.tensor.data.len() == rows * 8 => l
-                .tensor
-                .data
-                .chunks_exact(8)
-                .map(|b| {
-                    i64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])
-                        .clamp(0, cols as i64) as usize
-                })
-                .collect(),
+            Some(l) if l.tensor.ty == TensorType::I64 && l.tensor.data.len() == rows * 8 => {
+                i64s(&l.tensor.data)
+                    .into_iter()
+                    .map(|v| v.clamp(0, cols as i64) as usize)
+                    .collect()
+            }
             Some(_) => return Err(invalid("lengths: expected i64 [utterances]".into())),
             None => vec![cols; rows],
         };
@@ -288,6 +283,14 @@ fn utterances(config: &VoiceConfig, inputs: &[NamedTensor]) -> Result<Vec<Vec<i6
     Ok(list)
 }
 
+/// Little-endian i64 elements of a tensor's bytes.
+fn i64s(bytes: &[u8]) -> Vec<i64> {
+    bytes
+        .chunks_exact(8)
+        .map(|b| i64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]))
+        .collect()
+}
+
 impl Engine for PiperEngine {
     fn model(&self) -> &str {
         &self.model
@@ -298,11 +301,7 @@ impl Engine for PiperEngine {
     }
 
     fn compute(&self, inputs: Vec<NamedTensor>) -> Result<Vec<NamedTensor>, EngineError> {
-        let options: Options = match inputs.iter().find(|t| t.name == "options") {
-            Some(t) => serde_json::from_slice(&t.tensor.data)
-                .map_err(|e| EngineError::InvalidInput(format!("options: {e}")))?,
-            None => Options::default(),
-        };
+        let options: Options = optional_json(&inputs, "options")?;
         let list = utterances(&self.config, &inputs)?;
         let spoken = list
             .iter()

@@ -15,7 +15,9 @@ pub mod tokens;
 pub use decode::{Options, Segment, Task, Transcript};
 
 use candle_core::{DType, Device};
-use songforge_inference::{Engine, EngineError, NamedTensor, Tensor, TensorType, input};
+use songforge_inference::{
+    Engine, EngineError, NamedTensor, Tensor, TensorType, input, optional_json,
+};
 use std::path::Path;
 
 /// Longest audio one request may carry (4 hours at 16 kHz); longer is `TooLarge`.
@@ -146,11 +148,7 @@ impl Engine for WhisperEngine {
             )));
         }
         let samples = audio.to_f32()?;
-        let opts: Options = match inputs.iter().find(|t| t.name == "options") {
-            Some(t) if !t.tensor.data.is_empty() => serde_json::from_slice(&t.tensor.data)
-                .map_err(|e| EngineError::InvalidInput(format!("`options`: {e}")))?,
-            _ => Options::default(),
-        };
+        let opts: Options = optional_json(&inputs, "options")?;
         let transcript = self.transcribe(&samples, &opts)?;
         let mut value =
             serde_json::to_value(&transcript).map_err(|e| EngineError::Runtime(e.to_string()))?;
