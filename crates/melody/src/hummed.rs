@@ -33,11 +33,17 @@ pub fn fit_to_melody(
     voice: Voice,
     duration_s: f64,
 ) -> Result<Score, ScoreError> {
-    let syllables: Vec<(usize, crate::score::Syl)> = lines
-        .iter()
-        .enumerate()
-        .flat_map(|(li, line)| line_syllables(line, dict).into_iter().map(move |s| (li, s)))
-        .collect();
+    // Word indices run on across lines, so every word of the song is spoken once.
+    let mut syllables: Vec<(usize, crate::score::Syl)> = Vec::new();
+    let mut words_before = 0;
+    for (li, line) in lines.iter().enumerate() {
+        let line_syls = line_syllables(line, dict);
+        syllables.extend(line_syls.into_iter().map(|mut s| {
+            s.word_index += words_before;
+            (li, s)
+        }));
+        words_before += songforge_prosody::words(line).count();
+    }
     if syllables.is_empty() {
         return Err(ScoreError::Empty);
     }
@@ -119,7 +125,7 @@ pub fn fit_to_melody(
             word: syl.word.clone(),
             phonemes: syl.arpabet.clone(),
             ipa: syl.ipa.clone(),
-            word_index: syl.word_index + 10_000 * line,
+            word_index: syl.word_index,
             weight: syl.weight,
             midi: midi.clamp(0, 127) as u8,
             start_s: round4(note.start_s),
