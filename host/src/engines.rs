@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 /// Engine kinds compiled into this host.
-pub const KNOWN_ENGINES: &[&str] = &["whisper", "llm", "piper", "basic-pitch"];
+pub const KNOWN_ENGINES: &[&str] = &["whisper", "llm", "piper", "basic-pitch", "diffsinger"];
 
 /// Where graphs find their models.
 pub struct ModelSource {
@@ -43,13 +43,23 @@ pub fn register_configured(
             .into());
         }
         let Some(dir) = model_dir(graph, models) else {
-            registry.register_unavailable(
-                name,
-                format!(
+            let reason = match &graph.path {
+                Some(path) if graph.engine == "diffsinger" => format!(
+                    "no DiffSinger voicebank at {}; put an OpenUtau DiffSinger voicebank folder \
+                     (dsconfig.yaml, acoustic and vocoder ONNX) there or point \
+                     `wasi_nn.graphs.{name}.path` at one",
+                    path.display()
+                ),
+                Some(path) => format!(
+                    "no model folder at {}; point `wasi_nn.graphs.{name}.path` at one",
+                    path.display()
+                ),
+                None => format!(
                     "model `{}` is not installed; run `songforge models pull {}`",
                     graph.model, graph.model
                 ),
-            );
+            };
+            registry.register_unavailable(name, reason);
             continue;
         };
         let (device, mut warning) = resolve_target(&graph.target);
@@ -130,17 +140,19 @@ fn load(
                 songforge_llm::LlmEngine::load_on(&graph.model, dir, device, graph.threads)?;
             Ok((Arc::new(engine), device))
         }
-        "piper" | "basic-pitch" => {
+        "piper" | "basic-pitch" | "diffsinger" => {
             let runtime = onnx_runtime(models)?;
             let (model, threads) = (graph.model.as_str(), graph.threads);
-            let engine: Arc<dyn Engine> = if graph.engine == "piper" {
-                Arc::new(songforge_piper::PiperEngine::load_on(
+            let engine: Arc<dyn Engine> = match graph.engine.as_str() {
+                "piper" => Arc::new(songforge_piper::PiperEngine::load_on(
                     model, dir, &runtime, device, threads,
-                )?)
-            } else {
-                Arc::new(songforge_basic_pitch::BasicPitchEngine::load_on(
+                )?),
+                "basic-pitch" => Arc::new(songforge_basic_pitch::BasicPitchEngine::load_on(
                     model, dir, &runtime, device, threads,
-                )?)
+                )?),
+                _ => Arc::new(songforge_diffsinger::DiffSingerEngine::load_on(
+                    model, dir, &runtime, device, threads,
+                )?),
             };
             Ok((engine, device))
         }
