@@ -13,6 +13,8 @@ TEST_COMPONENTS := probe
 PULL_MODELS ?= whisper-tiny-en whisper-base smollm2-135m-instruct cmudict timgm6mb onnxruntime piper-en-us-joe-medium basic-pitch
 # Debian packages the tests use as independent judges (aubio's beat tracker).
 TEST_TOOLS ?= aubio-tools
+# Python packages the tests write tiny ONNX models with, installed into target/pytools.
+TEST_PYTHON ?= onnx==1.23.2
 
 .PHONY: up test build host components test-components models test-tools setup lint fmt bench clean-state
 
@@ -40,9 +42,10 @@ components: setup
 test-components: setup
 	$(CARGO) build --target $(WASM_TARGET) --release $(addprefix -p ,$(TEST_COMPONENTS))
 
-## The test suite's outside judges, from Debian (skipped when present).
+## The test suite's outside judges, from Debian, and its Python helpers (skipped when present).
 test-tools:
 	@command -v aubio >/dev/null || { apt-get install -y -q --no-install-recommends $(TEST_TOOLS) || { apt-get update -q && apt-get install -y -q --no-install-recommends $(TEST_TOOLS); }; }
+	@PYTHONPATH=target/pytools python3 -c "import onnx" 2>/dev/null || python3 -m pip install -q --disable-pip-version-check --target target/pytools $(TEST_PYTHON)
 
 ## Install what a fresh machine lacks.
 setup:

@@ -589,3 +589,72 @@ async fn a_hummed_melody_comes_back_as_its_notes_and_is_sung_to() {
     assert_eq!(again["notes"], j["notes"]);
     server.shutdown().await;
 }
+
+/// The host's `singer` graph on a voicebank of the real OpenUtau layout (the tests write a
+/// tiny one whose vocoder sings a sine at f0, loud on vowels, silent on `SP`).
+fn diffsinger_config(state: &std::path::Path) -> songforge::ServerConfig {
+    let bank = tiny_voicebank(&scratch_dir("vocals-bank"));
+    config_with_graphs(
+        state,
+        &format!(
+            "[wasi_nn.graphs.singer]\nengine = \"diffsinger\"\nmodel = \"tiny\"\npath = {:?}\ntarget = \"cpu\"\n",
+            bank.display().to_string()
+        ),
+        models_dir(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_diffsinger_voicebank_sings_the_score_on_pitch_and_on_the_grid() {
+    let state = scratch_dir("vocals-diffsinger");
+    let server = start(diffsinger_config(&state)).await;
+    let http = Http::new(server.addr);
+    // `auto` picks the voicebank when the host serves one.
+    let body = serde_json::json!({"lyrics": LYRICS, "genre": "pop", "seed": 8});
+    let r = http.post_json("/api/generate-vocals/", &body).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let j = r.json();
+    assert_eq!(j["engine"], "diffsinger");
+    assert_eq!(j["voice"], "Tiny Test Singer/tiny");
+    let notes = notes_of(&j);
+    assert_eq!(notes.len(), 33, "the same score as the Piper singer's");
+    let wav = http.get(j["url"].as_str().unwrap()).await;
+    let audio = decode(&wav.body, None).expect("decode the vocal");
+    assert_eq!((audio.sample_rate, audio.channel_count()), (44_100, 1));
+    assert!((audio.duration_s() - j["duration"].as_f64().unwrap()).abs() < 0.01);
+    assert!(audio.sample_peak() <= 0.9);
+
+    // In tune by aubio, and every note's vowel sounding from its start: the score, the graph
+    // and the timeline agree.
+    let path = write_scratch("diffsinger.wav", &wav.body);
+    let (share, frames) = in_tune_share(&path, &notes);
+    assert!(frames > 500, "only {frames} voiced frames inside notes");
+    assert!(share >= 0.9, "{:.1}% in tune", share * 100.0);
+    let x = &audio.channels[0];
+    let peak = audio.sample_peak();
+    for n in &notes {
+        let (a, b) = (
+            ((n.start + 0.03) * 44_100.0) as usize,
+            ((n.start + n.dur.min(0.1)) * 44_100.0) as usize,
+        );
+        let loud = x[a..b].iter().fold(0f32, |m, s| m.max(s.abs()));
+        assert!(
+            loud > 0.6 * peak,
+            "note at {:.2} s is quiet ({loud})",
+            n.start
+        );
+    }
+
+    // Same seed, same song; an unknown speaker is named.
+    let again = http.post_json("/api/generate-vocals/", &body).await;
+    let wav2 = http.get(again.json()["url"].as_str().unwrap()).await;
+    assert_eq!(wav.body, wav2.body);
+    let r = http
+        .post_json(
+            "/api/generate-vocals/",
+            &serde_json::json!({"lyrics": "Song lyrics", "engine": "diffsinger", "voice": "nobody"}),
+        )
+        .await;
+    expect_error(&r, StatusCode::UNPROCESSABLE_ENTITY, Some("voice"));
+    server.shutdown().await;
+}

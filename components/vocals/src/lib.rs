@@ -108,40 +108,29 @@ async fn handle(req: Request) -> Result<Reply, ApiError> {
         let request: VocalsRequest = parse_json(&parts.headers, &body)?;
         request.validate(None).map_err(field_error)?
     };
-    let voices = spin_sdk::variables::get("voice_graphs")
+    let singer_graph = spin_sdk::variables::get("singer_graph")
         .await
-        .unwrap_or_else(|_| "tts".into());
-    let offered: Vec<&str> = voices.split(',').map(str::trim).collect();
-    let voice = v
-        .voice
-        .clone()
-        .unwrap_or_else(|| offered.first().copied().unwrap_or("tts").to_string());
-    if !offered.contains(&voice.as_str()) {
-        return Err(ApiError::unprocessable(format!(
-            "voice `{voice}` is not one of this host's voices ({voices})"
-        ))
-        .with_field("voice"));
-    }
-    match v.engine {
+        .unwrap_or_else(|_| "singer".into());
+    // `auto` sings with a DiffSinger voicebank when the host has one, else with the voice.
+    let engine = match v.engine {
+        Engine::Auto if nn::graph_available(&singer_graph) => Engine::DiffSinger,
+        Engine::Auto => Engine::PiperSinger,
+        chosen => chosen,
+    };
+    let voice = match engine {
         Engine::DiffSinger => {
-            return Err(ApiError::service_unavailable(
-                "engine `diffsinger` needs the host's `singer` graph (an OpenUtau DiffSinger \
-                 voicebank), which this host does not serve; use `\"engine\": \"piper-singer\"` \
-                 or `auto`",
-            )
-            .with_field("engine"));
+            if !nn::graph_available(&singer_graph) {
+                return Err(ApiError::service_unavailable(format!(
+                    "engine `diffsinger` needs a DiffSinger voicebank: {}; or use \
+                     `\"engine\": \"piper-singer\"`",
+                    unavailable_reason(&singer_graph)
+                ))
+                .with_field("engine"));
+            }
+            singer_graph.clone()
         }
-        Engine::Auto | Engine::PiperSinger => {}
-    }
-    if !nn::graph_available(&voice) {
-        // Ask once more through compute for the host's reason (it names the pull command).
-        let reason = nn::compute(&voice, vec![]).err().map(|e| e.to_string());
-        return Err(ApiError::service_unavailable(format!(
-            "the singing voice is not installed: {}",
-            reason.unwrap_or_else(|| format!("graph `{voice}` is unavailable"))
-        ))
-        .with_field("voice"));
-    }
+        _ => piper_voice(&v).await?,
+    };
     let seed = match v.seed {
         Some(s) => s,
         None => getrandom::u64().map_err(|e| ApiError::internal(e.to_string()))? >> 11,
@@ -177,30 +166,20 @@ async fn handle(req: Request) -> Result<Reply, ApiError> {
     timings.score = ms_since(t) - timings.hear;
 
     let t = Instant::now();
-    let (takes, voice_rate) = speak(&voice, &score)?;
-    timings.speak = ms_since(t);
-
+    let (sung, voice_rate, voice_name) = if engine == Engine::DiffSinger {
+        let (audio, rate, name) = diffsinger(&voice, &score, v.voice.as_deref())?;
+        timings.speak = ms_since(t);
+        (audio, rate, name)
+    } else {
+        let (takes, voice_rate) = speak(&voice, &score)?;
+        timings.speak = ms_since(t);
+        let t = Instant::now();
+        let sung = piper_sing(&takes, &score, voice_rate, seed)?;
+        timings.sing = ms_since(t);
+        (sung, voice_rate, voice.clone())
+    };
+    let mut sung = sung;
     let t = Instant::now();
-    let notes: Vec<Note> = score
-        .notes
-        .iter()
-        .map(|n| Note {
-            midi: f32::from(n.midi),
-            start_s: n.start_s,
-            dur_s: n.dur_s,
-            phrase_start: n.phrase_start,
-        })
-        .collect();
-    let mut sung = sing(
-        &takes,
-        &notes,
-        voice_rate,
-        score.duration_s,
-        Style::default(),
-        seed,
-    )
-    .map_err(|e| ApiError::internal(e.to_string()))?;
-    drop(takes);
     let peak = level(&mut sung);
     let audio = resample(
         Audio {
@@ -210,7 +189,7 @@ async fn handle(req: Request) -> Result<Reply, ApiError> {
         OUTPUT_RATE,
     )
     .map_err(|e| ApiError::internal(e.to_string()))?;
-    timings.sing = ms_since(t);
+    timings.sing += ms_since(t);
 
     let t = Instant::now();
     let wav = encode_wav(&audio, SampleFormat::Int16)
@@ -229,8 +208,12 @@ async fn handle(req: Request) -> Result<Reply, ApiError> {
         format: "wav",
         sample_rate: OUTPUT_RATE,
         channels: 1,
-        engine: "piper-singer",
-        voice: &voice,
+        engine: if engine == Engine::DiffSinger {
+            "diffsinger"
+        } else {
+            "piper-singer"
+        },
+        voice: &voice_name,
         pronunciation,
         arrangement_source,
         bpm: grid.as_ref().map(|g| g.bpm),
@@ -244,6 +227,134 @@ async fn handle(req: Request) -> Result<Reply, ApiError> {
         peak_dbfs: (f64::from(20.0 * peak.max(1e-9).log10()) * 100.0).round() / 100.0,
         timings_ms: timings,
     }))
+}
+
+/// The Piper voice a request asks for (`voice`), checked against the host's voices.
+async fn piper_voice(v: &request::Validated) -> Result<String, ApiError> {
+    let voices = spin_sdk::variables::get("voice_graphs")
+        .await
+        .unwrap_or_else(|_| "tts".into());
+    let offered: Vec<&str> = voices.split(',').map(str::trim).collect();
+    let voice = v
+        .voice
+        .clone()
+        .unwrap_or_else(|| offered.first().copied().unwrap_or("tts").to_string());
+    if !offered.contains(&voice.as_str()) {
+        return Err(ApiError::unprocessable(format!(
+            "voice `{voice}` is not one of this host's voices ({voices})"
+        ))
+        .with_field("voice"));
+    }
+    if !nn::graph_available(&voice) {
+        return Err(ApiError::service_unavailable(format!(
+            "the singing voice is not installed: {}",
+            unavailable_reason(&voice)
+        ))
+        .with_field("voice"));
+    }
+    Ok(voice)
+}
+
+/// The host's reason a graph is unavailable (it names the pull command or the folder).
+fn unavailable_reason(graph: &str) -> String {
+    nn::compute(graph, vec![])
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_else(|| format!("graph `{graph}` is unavailable"))
+}
+
+/// The Piper takes stretched and re-pitched onto the score.
+fn piper_sing(
+    takes: &[Vec<f32>],
+    score: &Score,
+    voice_rate: u32,
+    seed: u64,
+) -> Result<Vec<f32>, ApiError> {
+    let notes: Vec<Note> = score
+        .notes
+        .iter()
+        .map(|n| Note {
+            midi: f32::from(n.midi),
+            start_s: n.start_s,
+            dur_s: n.dur_s,
+            phrase_start: n.phrase_start,
+        })
+        .collect();
+    sing(
+        takes,
+        &notes,
+        voice_rate,
+        score.duration_s,
+        Style::default(),
+        seed,
+    )
+    .map_err(|e| ApiError::internal(e.to_string()))
+}
+
+/// A note as the `singer` graph reads it.
+#[derive(Serialize)]
+struct SingerNote<'a> {
+    phonemes: &'a [String],
+    midi: f32,
+    start_s: f64,
+    dur_s: f64,
+}
+
+/// What `meta` of the `singer` graph says.
+#[derive(Deserialize)]
+struct SingerMeta {
+    sample_rate: u32,
+    voicebank: String,
+    speaker: Option<String>,
+}
+
+/// The whole score sung by the DiffSinger voicebank in one graph call; `speaker` picks a
+/// sub-bank. Returns the samples, their rate and the voice's name.
+fn diffsinger(
+    graph: &str,
+    score: &Score,
+    speaker: Option<&str>,
+) -> Result<(Vec<f32>, u32, String), ApiError> {
+    let notes: Vec<SingerNote> = score
+        .notes
+        .iter()
+        .map(|n| SingerNote {
+            phonemes: &n.phonemes,
+            midi: f32::from(n.midi),
+            start_s: n.start_s,
+            dur_s: n.dur_s,
+        })
+        .collect();
+    let notes = Tensor::json(&notes).map_err(|e| ApiError::internal(e.to_string()))?;
+    let options = Tensor::json(&serde_json::json!({
+        "duration_s": score.duration_s,
+        "speaker": speaker,
+    }))
+    .map_err(|e| ApiError::internal(e.to_string()))?;
+    let outputs = nn::compute(
+        graph,
+        vec![("notes".into(), notes), ("options".into(), options)],
+    )
+    .map_err(|e| {
+        let e = ApiError::from(e);
+        if e.message().contains("options.speaker") {
+            e.with_field("voice")
+        } else {
+            e.with_field("engine")
+        }
+    })?;
+    let audio = nn::output(graph, &outputs, "audio")?;
+    let meta = nn::output(graph, &outputs, "meta")?;
+    let meta: SingerMeta = serde_json::from_slice(&meta.data)
+        .map_err(|e| ApiError::internal(format!("`{graph}` meta: {e}")))?;
+    let samples = audio
+        .to_f32()
+        .map_err(|e| ApiError::internal(format!("`{graph}` audio: {e}")))?;
+    let name = match meta.speaker {
+        Some(s) => format!("{}/{s}", meta.voicebank),
+        None => meta.voicebank,
+    };
+    Ok((samples, meta.sample_rate, name))
 }
 
 /// The grid to sing on, and where it came from.

@@ -30,7 +30,7 @@ pub struct VocalsRequest {
 /// Which singer renders the score.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Engine {
-    /// The Piper singer (the only one this host has a model for).
+    /// DiffSinger when the host serves a voicebank, else the Piper singer.
     Auto,
     /// Piper speech made to sing.
     PiperSinger,
