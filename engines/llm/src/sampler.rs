@@ -28,31 +28,7 @@ impl Default for SamplingParams {
     }
 }
 
-/// SplitMix64: tiny, fast and identical on every platform, which is what a reproducible seed
-/// needs (a general-purpose RNG crate may change its stream between versions).
-#[derive(Debug, Clone)]
-pub struct Rng(u64);
-
-impl Rng {
-    /// A generator for `seed`.
-    pub fn new(seed: u64) -> Self {
-        Self(seed)
-    }
-
-    /// The next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in [0, 1).
-    pub fn next_f32(&mut self) -> f32 {
-        (self.next_u64() >> 40) as f32 / (1u64 << 24) as f32
-    }
-}
+pub use songforge_rng::Rng;
 
 /// Chooses a token from `logits` (modified in place) given the tokens produced so far.
 pub fn sample(logits: &mut [f32], history: &[u32], params: &SamplingParams, rng: &mut Rng) -> u32 {
@@ -111,7 +87,7 @@ pub fn sample(logits: &mut [f32], history: &[u32], params: &SamplingParams, rng:
         candidates.truncate(keep);
         total = candidates.iter().map(|c| c.1).sum();
     }
-    let mut target = rng.next_f32() * total;
+    let mut target = rng.unit() * total;
     for &(id, p) in &candidates {
         if target < p {
             return id;
