@@ -441,3 +441,73 @@ async fn bad_inputs_fail_cleanly_and_write_nothing() {
     let keys = stored_keys(&state);
     assert!(keys.is_empty(), "{keys:?}");
 }
+
+/// The host's `musicgen` graph on a tiny random-weight checkpoint in the Hugging Face layout
+/// (random weights make noise, not music: this checks the plumbing, lengths and seeds).
+fn musicgen_app(state: &std::path::Path) -> songforge::ServerConfig {
+    let model = scratch_dir("instrumental-musicgen-model");
+    songforge_musicgen::checkpoint::write_random(
+        &model,
+        songforge_musicgen::checkpoint::TINY_CONFIG,
+        songforge_musicgen::checkpoint::TINY_TOKENIZER,
+        7,
+    )
+    .expect("write the tiny checkpoint");
+    config_with_graphs(
+        state,
+        &format!(
+            "[wasi_nn.graphs.musicgen]\nengine = \"musicgen\"\nmodel = \"tiny\"\npath = {:?}\ntarget = \"cpu\"\n",
+            model.display().to_string()
+        ),
+        models_dir(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn musicgen_plays_the_plans_length_when_the_host_serves_it() {
+    let state = scratch_dir("instrumental-musicgen");
+    let server = start(musicgen_app(&state)).await;
+    let http = Http::new(server.addr);
+    let body = serde_json::json!({"lyrics": "A short song about the sea", "genre": "pop", "duration": 8, "seed": 5});
+    // `auto` picks MusicGen when it is served.
+    let r = http.post_json("/api/generate-instrumental/", &body).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let j = r.json();
+    assert_eq!(j["engine"], "musicgen");
+    assert_eq!(j["instruments"], "musicgen");
+    assert!(j.get("stems").is_none());
+    let duration = j["duration"].as_f64().unwrap();
+    let planned = j["arrangement"]["duration"].as_f64().unwrap();
+    assert!(
+        (duration - planned).abs() < 0.03,
+        "{duration} vs plan {planned}"
+    );
+    let (bytes, audio) = fetch_audio(&http, j["url"].as_str().unwrap()).await;
+    assert_eq!((audio.sample_rate, audio.channel_count()), (44_100, 2));
+    assert!((audio.duration_s() - duration).abs() < 0.01);
+    assert!(audio.is_finite() && audio.sample_peak() > 0.0 && audio.sample_peak() <= 0.9);
+    // The map the vocals endpoint sings to is stored beside it.
+    let map = http.get(j["arrangement_url"].as_str().unwrap()).await;
+    assert_eq!(map.status, StatusCode::OK);
+
+    // Same seed, same audio; stems are the arranger's.
+    let again = http.post_json("/api/generate-instrumental/", &body).await;
+    let (bytes2, _) = fetch_audio(&http, again.json()["url"].as_str().unwrap()).await;
+    assert_eq!(bytes, bytes2);
+    let r = http
+        .post_json(
+            "/api/generate-instrumental/",
+            &serde_json::json!({"lyrics": "x", "engine": "musicgen", "stems": true}),
+        )
+        .await;
+    expect_error(&r, StatusCode::UNPROCESSABLE_ENTITY, Some("stems"));
+    let r = http
+        .post_json(
+            "/api/generate-instrumental/",
+            &serde_json::json!({"lyrics": "A short song about the sea", "duration": 8, "seed": 5, "stems": true}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(r.json()["engine"], "arranger");
+    server.shutdown().await;
+}

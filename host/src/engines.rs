@@ -14,7 +14,14 @@ use std::sync::Arc;
 use std::time::Instant;
 
 /// Engine kinds compiled into this host.
-pub const KNOWN_ENGINES: &[&str] = &["whisper", "llm", "piper", "basic-pitch", "diffsinger"];
+pub const KNOWN_ENGINES: &[&str] = &[
+    "whisper",
+    "llm",
+    "piper",
+    "basic-pitch",
+    "diffsinger",
+    "musicgen",
+];
 
 /// Where graphs find their models.
 pub struct ModelSource {
@@ -138,6 +145,10 @@ fn load(
         "llm" => {
             let engine =
                 songforge_llm::LlmEngine::load_on(&graph.model, dir, device, graph.threads)?;
+            Ok((Arc::new(engine), device))
+        }
+        "musicgen" => {
+            let engine = songforge_musicgen::MusicGenEngine::load_on(&graph.model, dir, device)?;
             Ok((Arc::new(engine), device))
         }
         "piper" | "basic-pitch" | "diffsinger" => {

@@ -13,6 +13,7 @@ use serde::Serialize;
 use songforge_arranger::api::{EngineChoice, InstrumentalRequest, OutputFormat, Validated};
 use songforge_arranger::compose::{ChordAt, PlacedSection};
 use songforge_arranger::{Arrangement, Instruments, Part, arrange, render, write_midi};
+use songforge_audio::resample::resample;
 use songforge_audio::{Audio, SampleFormat, encode_flac, encode_wav};
 use songforge_guest::media::{StoredMedia, new_name, put_media_group};
 use songforge_guest::request::{parse_json, read_body, require_method};
@@ -115,17 +116,29 @@ async fn handle(req: Request) -> Result<Reply, ApiError> {
     let v = request
         .validate()
         .map_err(|e| ApiError::invalid_field(e.status != 400, e.field, e.message))?;
-    match v.engine {
-        EngineChoice::MusicGen if !nn::graph_available("musicgen") => {
-            return Err(ApiError::service_unavailable(
-                "engine `musicgen` needs the host's `musicgen` graph, which this host does not \
-                 serve (install the weights with `songforge models pull musicgen-small` on a \
-                 host built with MusicGen); use `\"engine\": \"arranger\"` or `auto`",
-            )
+    let use_musicgen = match v.engine {
+        EngineChoice::MusicGen if !nn::graph_available(MUSICGEN) => {
+            let reason = nn::compute(MUSICGEN, vec![])
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_else(|| "the graph is unavailable".into());
+            return Err(ApiError::service_unavailable(format!(
+                "engine `musicgen` needs the host's `musicgen` graph: {reason}; use \
+                 `\"engine\": \"arranger\"` or `auto`"
+            ))
             .with_field("engine"));
         }
-        _ => {}
-    }
+        EngineChoice::MusicGen if v.stems_asked => {
+            return Err(ApiError::unprocessable(
+                "MusicGen renders one mix, no stems; leave out `stems` or use the arranger",
+            )
+            .with_field("stems"));
+        }
+        EngineChoice::MusicGen => true,
+        // MusicGen when the host serves it, unless stems are asked for.
+        EngineChoice::Auto => !v.stems_asked && nn::graph_available(MUSICGEN),
+        EngineChoice::Arranger => false,
+    };
     let seed = match v.seed {
         Some(s) => s,
         // Kept to 2^53 so JavaScript clients can send it back unchanged.
@@ -135,13 +148,22 @@ async fn handle(req: Request) -> Result<Reply, ApiError> {
     let t = Instant::now();
     let arrangement = arrange(&v.lyrics, &v.plan(seed));
     timings.compose = ms_since(t);
-    let t = Instant::now();
-    let instruments = instruments().await?;
-    timings.load_soundfont = ms_since(t);
-    let t = Instant::now();
-    let rendered =
-        render(&arrangement, &instruments).map_err(|e| ApiError::internal(e.to_string()))?;
-    timings.render = ms_since(t);
+    let (mix, stems, instruments_name, engine) = if use_musicgen {
+        let t = Instant::now();
+        let mix = musicgen(&v, &arrangement, seed)?;
+        timings.render = ms_since(t);
+        (mix, Vec::new(), "musicgen".to_string(), "musicgen")
+    } else {
+        let t = Instant::now();
+        let instruments = instruments().await?;
+        timings.load_soundfont = ms_since(t);
+        let t = Instant::now();
+        let rendered =
+            render(&arrangement, &instruments).map_err(|e| ApiError::internal(e.to_string()))?;
+        timings.render = ms_since(t);
+        let name = instruments.name().to_string();
+        (rendered.mix, rendered.stems, name, "arranger")
+    };
     let t = Instant::now();
     let midi = write_midi(&arrangement).map_err(|e| ApiError::internal(e.to_string()))?;
     let map = ArrangementMap::new(&arrangement);
@@ -151,15 +173,15 @@ async fn handle(req: Request) -> Result<Reply, ApiError> {
     // Encode everything before storing anything, freeing each float buffer once encoded: a
     // ten-minute song is 212 MB of f32 per track.
     let (duration, sample_rate, channels, peak) = (
-        rendered.mix.duration_s(),
-        rendered.mix.sample_rate,
-        rendered.mix.channel_count(),
-        rendered.mix.sample_peak(),
+        mix.duration_s(),
+        mix.sample_rate,
+        mix.channel_count(),
+        mix.sample_peak(),
     );
-    let mix_bytes = encode(&rendered.mix, v.format)?;
-    drop(rendered.mix);
+    let mix_bytes = encode(&mix, v.format)?;
+    drop(mix);
     let mut stem_bytes = Vec::new();
-    for (part, audio) in rendered.stems {
+    for (part, audio) in stems {
         if v.stems {
             stem_bytes.push((part, encode(&audio, v.format)?));
         }
@@ -191,8 +213,8 @@ async fn handle(req: Request) -> Result<Reply, ApiError> {
         format: v.format.extension(),
         sample_rate,
         channels,
-        engine: "arranger",
-        instruments: instruments.name().to_string(),
+        engine,
+        instruments: instruments_name,
         bpm: arrangement.bpm,
         key: arrangement.key.to_string(),
         time_signature: map.time_signature.clone(),
@@ -201,8 +223,7 @@ async fn handle(req: Request) -> Result<Reply, ApiError> {
         genre_recognised: v.genre.recognised,
         seed,
         form_source: arrangement.form_source,
-        stems: v
-            .stems
+        stems: (v.stems && !use_musicgen)
             .then(|| stems.into_iter().map(|(p, m)| (p.name(), m.url)).collect()),
         midi_url: midi_media.url,
         arrangement_url: map_media.url,
@@ -211,6 +232,68 @@ async fn handle(req: Request) -> Result<Reply, ApiError> {
         peak_dbfs: (f64::from(20.0 * peak.max(1e-9).log10()) * 100.0).round() / 100.0,
         timings_ms: timings,
     }))
+}
+
+/// The `musicgen` graph's name.
+const MUSICGEN: &str = "musicgen";
+/// The mix's rate, as the arranger renders it.
+const OUTPUT_RATE: u32 = 44_100;
+/// Highest sample peak of a MusicGen mix, dBFS.
+const PEAK_DB: f32 = -1.0;
+
+/// What MusicGen is asked for: the genre as the user wrote it, the plan's key and tempo.
+fn musicgen_prompt(v: &Validated, a: &Arrangement) -> String {
+    let genre = v.genre_input.trim();
+    let genre = if genre.is_empty() {
+        v.genre.preset.name()
+    } else {
+        genre
+    };
+    format!("{genre} instrumental in {}, {} bpm", a.key, a.bpm)
+}
+
+#[derive(serde::Deserialize)]
+struct MusicgenMeta {
+    sample_rate: u32,
+}
+
+/// The plan's length of music from the `musicgen` graph, as a 44.1 kHz stereo mix with the
+/// peak at or under −1 dBFS.
+fn musicgen(v: &Validated, a: &Arrangement, seed: u64) -> Result<Audio, ApiError> {
+    let request = nn::Tensor::json(&serde_json::json!({
+        "prompt": musicgen_prompt(v, a),
+        "duration_s": a.duration_s().min(600.0),
+        "seed": seed,
+    }))
+    .map_err(|e| ApiError::internal(e.to_string()))?;
+    let outputs = nn::compute(MUSICGEN, vec![("request".into(), request)])
+        .map_err(|e| ApiError::from(e).with_field("engine"))?;
+    let audio = nn::output(MUSICGEN, &outputs, "audio")?;
+    let meta = nn::output(MUSICGEN, &outputs, "meta")?;
+    let meta: MusicgenMeta = serde_json::from_slice(&meta.data)
+        .map_err(|e| ApiError::internal(format!("`musicgen` meta: {e}")))?;
+    let samples = audio
+        .to_f32()
+        .map_err(|e| ApiError::internal(format!("`musicgen` audio: {e}")))?;
+    let rows = audio.dimensions.first().copied().unwrap_or(1).max(1) as usize;
+    let width = samples.len() / rows;
+    let channels: Vec<Vec<f32>> = samples.chunks(width.max(1)).map(<[f32]>::to_vec).collect();
+    let mix = Audio {
+        sample_rate: meta.sample_rate,
+        channels,
+    }
+    .with_channels(2);
+    let mut mix = resample(mix, OUTPUT_RATE).map_err(|e| ApiError::internal(e.to_string()))?;
+    let peak = mix.sample_peak();
+    let ceiling = 10f32.powf(PEAK_DB / 20.0);
+    if peak > ceiling {
+        for c in &mut mix.channels {
+            for s in c.iter_mut() {
+                *s *= ceiling / peak;
+            }
+        }
+    }
+    Ok(mix)
 }
 
 /// The configured soundfont (variable `soundfont`), else the first installed one, else the

@@ -119,6 +119,9 @@ pub struct Validated {
     pub format: OutputFormat,
     /// Store stems.
     pub stems: bool,
+    /// The request asked for stems in so many words (MusicGen, which has none, then steps
+    /// aside or refuses).
+    pub stems_asked: bool,
 }
 
 impl Validated {
@@ -254,6 +257,7 @@ impl InstrumentalRequest {
             engine,
             format,
             stems: self.stems.unwrap_or(true),
+            stems_asked: self.stems == Some(true),
         })
     }
 }

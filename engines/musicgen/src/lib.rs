@@ -1,0 +1,508 @@
+//! The `musicgen` graph: MusicGen from a Hugging Face checkpoint folder (`config.json`,
+//! `model.safetensors`, the T5 `tokenizer.json`), on candle.
+//!
+//! A prompt goes through the T5 encoder and `enc_to_dec_proj`; the decoder then writes
+//! EnCodec codes one position at a time under the delay pattern ([`delay`]), with
+//! classifier-free guidance (a second, unconditioned row) and top-k sampling from a seeded
+//! SplitMix64, and EnCodec turns the codes into audio. Songs longer than the decoder's
+//! window are written in windows that each continue from the last third of the one before.
+//!
+//! Contract: `request` u8 JSON `{prompt, duration_s, seed, guidance, top_k, temperature}` →
+//! `audio` f32 [channels, N] and `meta` u8 JSON `{sample_rate, frames, windows, codebooks}`.
+
+pub mod checkpoint;
+pub mod decoder;
+pub mod delay;
+
+use candle_core::{DType, Device, Module, Tensor};
+use candle_nn::{Linear, VarBuilder};
+use candle_transformers::models::{encodec, t5};
+use decoder::{Decoder, DecoderConfig};
+use serde::{Deserialize, Serialize};
+use songforge_inference::{Engine, EngineError, NamedTensor, input};
+use songforge_rng::Rng;
+use std::path::Path;
+use std::sync::Mutex;
+
+/// Longest piece, seconds.
+pub const MAX_SECONDS: f64 = 600.0;
+/// Longest prompt, tokens.
+pub const MAX_PROMPT_TOKENS: usize = 512;
+/// Tokens sampled from at each step unless the request says otherwise (as MusicGen ships).
+const DEFAULT_TOP_K: usize = 250;
+/// Frames a window holds at most (30 s at EnCodec 32 kHz's 50 Hz), as MusicGen was trained.
+const WINDOW_FRAMES: usize = 1500;
+
+/// `audio_encoder` of `config.json`, with Hugging Face's spellings.
+#[derive(Debug, Clone, Deserialize)]
+pub struct AudioConfig {
+    pub sampling_rate: usize,
+    #[serde(default = "one")]
+    pub audio_channels: usize,
+    pub target_bandwidths: Vec<f64>,
+    #[serde(default)]
+    pub normalize: bool,
+    pub hidden_size: usize,
+    pub num_filters: usize,
+    pub num_residual_layers: usize,
+    pub upsampling_ratios: Vec<usize>,
+    pub norm_type: String,
+    pub kernel_size: usize,
+    pub last_kernel_size: usize,
+    pub residual_kernel_size: usize,
+    pub dilation_growth_rate: usize,
+    pub use_causal_conv: bool,
+    pub pad_mode: String,
+    pub compress: usize,
+    pub num_lstm_layers: usize,
+    #[serde(default = "ratio")]
+    pub trim_right_ratio: f64,
+    pub codebook_size: usize,
+    pub codebook_dim: Option<usize>,
+    #[serde(default)]
+    pub use_conv_shortcut: bool,
+}
+
+fn one() -> usize {
+    1
+}
+fn ratio() -> f64 {
+    1.0
+}
+
+impl AudioConfig {
+    /// candle's EnCodec config.
+    pub fn to_encodec(&self) -> Result<encodec::Config, String> {
+        Ok(encodec::Config {
+            target_bandwidths: self.target_bandwidths.clone(),
+            sampling_rate: self.sampling_rate,
+            audio_channels: self.audio_channels,
+            normalize: self.normalize,
+            chunk_length_s: None,
+            overlap: None,
+            hidden_size: self.hidden_size,
+            num_filters: self.num_filters,
+            num_residual_layers: self.num_residual_layers,
+            upsampling_ratios: self.upsampling_ratios.clone(),
+            norm_type: match self.norm_type.as_str() {
+                "weight_norm" => encodec::NormType::WeightNorm,
+                "time_group_norm" => encodec::NormType::TimeGroupNorm,
+                other => {
+                    return Err(format!(
+                        "audio_encoder.norm_type `{other}` is not supported"
+                    ));
+                }
+            },
+            kernel_size: self.kernel_size,
+            last_kernel_size: self.last_kernel_size,
+            residual_kernel_size: self.residual_kernel_size,
+            dilation_growth_rate: self.dilation_growth_rate,
+            use_causal_conv: self.use_causal_conv,
+            // candle's EnCodec pads only by constant or replicate. MusicGen's 32 kHz EnCodec
+            // was trained with reflect padding; replicate differs only in the few samples
+            // each convolution pads at the two ends of a piece (tens of milliseconds at its
+            // very start and end), so it stands in for it.
+            pad_mode: match self.pad_mode.as_str() {
+                "reflect" | "replicate" => encodec::PadMode::Replicate,
+                "constant" => encodec::PadMode::Constant,
+                other => return Err(format!("audio_encoder.pad_mode `{other}` is not supported")),
+            },
+            compress: self.compress,
+            num_lstm_layers: self.num_lstm_layers,
+            trim_right_ratio: self.trim_right_ratio,
+            codebook_size: self.codebook_size,
+            codebook_dim: self.codebook_dim,
+            use_conv_shortcut: self.use_conv_shortcut,
+        })
+    }
+
+    /// Samples per EnCodec frame.
+    pub fn hop(&self) -> usize {
+        self.upsampling_ratios.iter().product()
+    }
+}
+
+/// A MusicGen `config.json`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct MusicgenConfig {
+    pub text_encoder: t5::Config,
+    pub audio_encoder: AudioConfig,
+    pub decoder: DecoderConfig,
+}
+
+/// The `request` input.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Request {
+    pub prompt: String,
+    #[serde(default = "default_duration")]
+    pub duration_s: f64,
+    #[serde(default)]
+    pub seed: u64,
+    /// Classifier-free guidance scale; 1 turns guidance off.
+    #[serde(default = "default_guidance")]
+    pub guidance: f64,
+    /// Tokens sampled from at each step (default 250, or the whole vocabulary if smaller).
+    pub top_k: Option<usize>,
+    #[serde(default = "default_temperature")]
+    pub temperature: f32,
+}
+
+fn default_duration() -> f64 {
+    10.0
+}
+fn default_guidance() -> f64 {
+    3.0
+}
+fn default_temperature() -> f32 {
+    1.0
+}
+
+#[derive(Debug, Serialize)]
+struct Meta {
+    sample_rate: usize,
+    frames: usize,
+    windows: usize,
+    codebooks: usize,
+}
+
+/// A loaded MusicGen.
+pub struct MusicGenEngine {
+    model: String,
+    device: Device,
+    tokenizer: tokenizers::Tokenizer,
+    text: Mutex<t5::T5EncoderModel>,
+    proj: Option<Linear>,
+    decoder: Decoder,
+    codec: encodec::Model,
+    audio: AudioConfig,
+    /// Frames per window (the decoder's positions allow no more).
+    window: usize,
+}
+
+fn unavailable(path: &Path, e: impl std::fmt::Display) -> EngineError {
+    EngineError::Unavailable(format!("{}: {e}", path.display()))
+}
+
+fn runtime(e: candle_core::Error) -> EngineError {
+    EngineError::Runtime(e.to_string())
+}
+
+impl MusicGenEngine {
+    /// Loads `config.json`, `model.safetensors` and `tokenizer.json` from `dir`.
+    pub fn load_on(
+        model_id: &str,
+        dir: &Path,
+        device: songforge_inference::Device,
+    ) -> Result<Self, EngineError> {
+        let device = match device {
+            songforge_inference::Device::Cpu => Device::Cpu,
+            songforge_inference::Device::Cuda(i) => {
+                Device::new_cuda(i).map_err(|e| EngineError::Unavailable(e.to_string()))?
+            }
+        };
+        let config_path = dir.join("config.json");
+        let text =
+            std::fs::read_to_string(&config_path).map_err(|e| unavailable(&config_path, e))?;
+        let cfg: MusicgenConfig =
+            serde_json::from_str(&text).map_err(|e| unavailable(&config_path, e))?;
+        let tokenizer_path = dir.join("tokenizer.json");
+        let tokenizer = tokenizers::Tokenizer::from_file(&tokenizer_path)
+            .map_err(|e| unavailable(&tokenizer_path, e))?;
+        let weights = dir.join("model.safetensors");
+        if !weights.is_file() {
+            return Err(unavailable(&weights, "missing"));
+        }
+        // SAFETY: the file is memory-mapped read-only; the store never rewrites an installed
+        // file in place (pulls rename whole directories into place).
+        let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[&weights], DType::F32, &device) }
+            .map_err(|e| unavailable(&weights, e))?;
+        let load = |e: candle_core::Error| unavailable(&weights, e);
+        let text_model =
+            t5::T5EncoderModel::load(vb.pp("text_encoder"), &cfg.text_encoder).map_err(load)?;
+        let proj = if vb.contains_tensor("enc_to_dec_proj.weight") {
+            Some(
+                candle_nn::linear(
+                    cfg.text_encoder.d_model,
+                    cfg.decoder.hidden_size,
+                    vb.pp("enc_to_dec_proj"),
+                )
+                .map_err(load)?,
+            )
+        } else if cfg.text_encoder.d_model == cfg.decoder.hidden_size {
+            None
+        } else {
+            return Err(unavailable(&weights, "enc_to_dec_proj is missing"));
+        };
+        let decoder = Decoder::load(&cfg.decoder, vb.pp("decoder")).map_err(load)?;
+        let encodec_cfg = cfg
+            .audio_encoder
+            .to_encodec()
+            .map_err(|e| unavailable(&config_path, e))?;
+        let codec = encodec::Model::new(&encodec_cfg, vb.pp("audio_encoder")).map_err(load)?;
+        let window = WINDOW_FRAMES.min(
+            cfg.decoder
+                .max_position_embeddings
+                .saturating_sub(cfg.decoder.num_codebooks),
+        );
+        if window < 3 {
+            return Err(unavailable(
+                &config_path,
+                "the decoder has too few positions",
+            ));
+        }
+        Ok(MusicGenEngine {
+            model: model_id.to_string(),
+            device,
+            tokenizer,
+            text: Mutex::new(text_model),
+            proj,
+            decoder,
+            codec,
+            audio: cfg.audio_encoder,
+            window,
+        })
+    }
+
+    /// EnCodec frames per second.
+    pub fn frame_rate(&self) -> f64 {
+        self.audio.sampling_rate as f64 / self.audio.hop() as f64
+    }
+
+    /// The projected text for the decoder's cross-attention: [rows, S, d], the second row
+    /// (with guidance) all zeros, as Hugging Face masks the unconditional stream.
+    fn condition(&self, prompt: &str, guided: bool) -> Result<Tensor, EngineError> {
+        let encoding = self
+            .tokenizer
+            .encode(prompt, true)
+            .map_err(|e| EngineError::InvalidInput(format!("prompt: {e}")))?;
+        let ids = encoding.get_ids();
+        if ids.len() > MAX_PROMPT_TOKENS {
+            return Err(EngineError::TooLarge(format!(
+                "prompt: {} tokens; at most {MAX_PROMPT_TOKENS}",
+                ids.len()
+            )));
+        }
+        let ids = Tensor::new(ids, &self.device)
+            .and_then(|t| t.unsqueeze(0))
+            .map_err(runtime)?;
+        let mut text = self
+            .text
+            .lock()
+            .map_err(|_| EngineError::Runtime("the text encoder was poisoned".into()))?;
+        let hidden = text.forward(&ids).map_err(runtime)?;
+        let hidden = match &self.proj {
+            Some(p) => p.forward(&hidden).map_err(runtime)?,
+            None => hidden,
+        };
+        if guided {
+            let zeros = hidden.zeros_like().map_err(runtime)?;
+            Tensor::cat(&[&hidden, &zeros], 0).map_err(runtime)
+        } else {
+            Ok(hidden)
+        }
+    }
+
+    /// Writes `frames` frames continuing `prefix` (codes[k][j], all codebooks equally long):
+    /// returns the new frames only.
+    fn window(
+        &self,
+        text: &Tensor,
+        prefix: &[Vec<u32>],
+        frames: usize,
+        request: &Request,
+        rng: &mut Rng,
+    ) -> Result<Vec<Vec<u32>>, EngineError> {
+        let cfg = self.decoder.config();
+        let k_count = cfg.num_codebooks;
+        let known = prefix.first().map_or(0, Vec::len);
+        let total = known + frames;
+        let mut session = self.decoder.start(text).map_err(runtime)?;
+        let top_k = request.top_k.unwrap_or(DEFAULT_TOP_K.min(cfg.vocab_size));
+        let mut grid: Vec<Vec<u32>> = vec![vec![cfg.bos_token_id; k_count]];
+        for p in 1..=delay::positions(total, k_count) {
+            let logits = self
+                .decoder
+                .step(&mut session, &grid[p - 1])
+                .map_err(runtime)?;
+            let logits: Vec<Vec<f32>> = decoder::guide(&logits, request.guidance)
+                .and_then(|l| l.to_vec2())
+                .map_err(runtime)?;
+            let mut row = Vec::with_capacity(k_count);
+            for (k, l) in logits.iter().enumerate() {
+                row.push(match delay::slot(k, p, total) {
+                    delay::Slot::Bos => cfg.bos_token_id,
+                    delay::Slot::Pad => cfg.pad_token_id,
+                    delay::Slot::Frame(j) if j < known => prefix[k][j],
+                    delay::Slot::Frame(_) => sample_top_k(l, top_k, request.temperature, rng),
+                });
+            }
+            grid.push(row);
+        }
+        let codes = delay::undelay(&grid, k_count, total);
+        Ok(codes.into_iter().map(|c| c[known..].to_vec()).collect())
+    }
+
+    /// All frames of a piece, window by window.
+    fn codes(
+        &self,
+        text: &Tensor,
+        frames: usize,
+        request: &Request,
+    ) -> Result<(Vec<Vec<u32>>, usize), EngineError> {
+        let k_count = self.decoder.config().num_codebooks;
+        let mut rng = Rng::new(request.seed);
+        let mut codes: Vec<Vec<u32>> = vec![Vec::with_capacity(frames); k_count];
+        let mut windows = 0;
+        while codes[0].len() < frames {
+            let have = codes[0].len();
+            // Later windows continue from the last third of what is written.
+            let keep = if have == 0 {
+                0
+            } else {
+                (self.window / 3).min(have)
+            };
+            let new = (frames - have).min(self.window - keep);
+            let prefix: Vec<Vec<u32>> = codes.iter().map(|c| c[have - keep..].to_vec()).collect();
+            let written = self.window(text, &prefix, new, request, &mut rng)?;
+            for (c, w) in codes.iter_mut().zip(written) {
+                c.extend(w);
+            }
+            windows += 1;
+        }
+        Ok((codes, windows))
+    }
+}
+
+/// Top-k sampling at `temperature` (0: the most likely token).
+pub fn sample_top_k(logits: &[f32], top_k: usize, temperature: f32, rng: &mut Rng) -> u32 {
+    let mut order: Vec<usize> = (0..logits.len())
+        .filter(|&i| logits[i].is_finite())
+        .collect();
+    if order.is_empty() {
+        return 0;
+    }
+    let by_logit = |a: &usize, b: &usize| logits[*b].total_cmp(&logits[*a]).then(a.cmp(b));
+    let k = top_k.clamp(1, order.len());
+    if k < order.len() {
+        order.select_nth_unstable_by(k - 1, by_logit);
+        order.truncate(k);
+    }
+    order.sort_by(by_logit);
+    if temperature <= 0.0 || k == 1 {
+        return order[0] as u32;
+    }
+    let top = logits[order[0]];
+    let weights: Vec<f32> = order
+        .iter()
+        .map(|&i| ((logits[i] - top) / temperature).exp())
+        .collect();
+    let mut target = rng.unit() * weights.iter().sum::<f32>();
+    for (&i, w) in order.iter().zip(&weights) {
+        if target < *w {
+            return i as u32;
+        }
+        target -= w;
+    }
+    order[order.len() - 1] as u32
+}
+
+fn check(request: &Request, vocab: usize) -> Result<(), EngineError> {
+    let invalid = |m: String| Err(EngineError::InvalidInput(m));
+    if request.prompt.trim().is_empty() {
+        return invalid("request.prompt: empty".into());
+    }
+    if !(request.duration_s.is_finite() && request.duration_s > 0.0) {
+        return invalid(format!(
+            "request.duration_s: {} is not positive",
+            request.duration_s
+        ));
+    }
+    if request.duration_s > MAX_SECONDS {
+        return Err(EngineError::TooLarge(format!(
+            "request.duration_s: {} s; at most {MAX_SECONDS} s",
+            request.duration_s
+        )));
+    }
+    if !(request.guidance.is_finite() && (1.0..=20.0).contains(&request.guidance)) {
+        return invalid(format!(
+            "request.guidance: {} is not 1..20",
+            request.guidance
+        ));
+    }
+    if let Some(k) = request.top_k
+        && (k == 0 || k > vocab)
+    {
+        return invalid(format!("request.top_k: {k} is not 1..{vocab}"));
+    }
+    if !(request.temperature.is_finite() && (0.0..=5.0).contains(&request.temperature)) {
+        return invalid(format!(
+            "request.temperature: {} is not 0..5",
+            request.temperature
+        ));
+    }
+    Ok(())
+}
+
+impl Engine for MusicGenEngine {
+    fn model(&self) -> &str {
+        &self.model
+    }
+
+    fn task(&self) -> &str {
+        "instrumental"
+    }
+
+    fn compute(&self, inputs: Vec<NamedTensor>) -> Result<Vec<NamedTensor>, EngineError> {
+        let request: Request = serde_json::from_slice(&input(&inputs, "request")?.data)
+            .map_err(|e| EngineError::InvalidInput(format!("request: {e}")))?;
+        let k_count = self.decoder.config().num_codebooks;
+        check(&request, self.decoder.config().vocab_size)?;
+        let frames = ((request.duration_s * self.frame_rate()).round() as usize).max(1);
+        let text = self.condition(&request.prompt, request.guidance > 1.0)?;
+        let (codes, windows) = self.codes(&text, frames, &request)?;
+        let flat: Vec<u32> = codes.iter().flatten().copied().collect();
+        let codes_t =
+            Tensor::from_vec(flat, (1, k_count, frames), &self.device).map_err(runtime)?;
+        let audio = self.codec.decode(&codes_t).map_err(runtime)?;
+        // [1, C, N] → [C, N], trimmed to the frames asked for.
+        let audio = audio.squeeze(0).map_err(runtime)?;
+        let (channels, n) = audio.dims2().map_err(runtime)?;
+        let want = (frames * self.audio.hop()).min(n);
+        let samples: Vec<f32> = audio
+            .narrow(1, 0, want)
+            .and_then(|a| a.to_dtype(DType::F32))
+            .and_then(|a| a.flatten_all())
+            .and_then(|a| a.to_vec1())
+            .map_err(runtime)?;
+        let audio =
+            songforge_inference::Tensor::from_f32(vec![channels as u32, want as u32], &samples)?;
+        let meta = songforge_inference::Tensor::json(&Meta {
+            sample_rate: self.audio.sampling_rate,
+            frames,
+            windows,
+            codebooks: k_count,
+        })
+        .map_err(|e| EngineError::Runtime(e.to_string()))?;
+        Ok(vec![
+            NamedTensor::new("audio", audio),
+            NamedTensor::new("meta", meta),
+        ])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn top_k_keeps_only_the_k_best() {
+        let logits = [0.0, 5.0, 4.9, -1.0, 4.8];
+        let mut rng = Rng::new(1);
+        for _ in 0..200 {
+            let t = sample_top_k(&logits, 2, 1.0, &mut rng);
+            assert!(t == 1 || t == 2, "{t}");
+        }
+        assert_eq!(sample_top_k(&logits, 250, 0.0, &mut rng), 1);
+    }
+}
