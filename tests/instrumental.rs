@@ -475,6 +475,12 @@ async fn musicgen_plays_the_plans_length_when_the_host_serves_it() {
     let j = r.json();
     assert_eq!(j["engine"], "musicgen");
     assert_eq!(j["instruments"], "musicgen");
+    let key = j["key"].as_str().unwrap();
+    assert_eq!(
+        j["prompt"],
+        format!("pop instrumental in {key}, {} bpm", j["bpm"]),
+        "the prompt carries the genre, key and tempo"
+    );
     assert!(j.get("stems").is_none());
     let duration = j["duration"].as_f64().unwrap();
     let planned = j["arrangement"]["duration"].as_f64().unwrap();

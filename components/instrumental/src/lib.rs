@@ -70,6 +70,9 @@ struct InstrumentalResponse<'a> {
     sample_rate: u32,
     channels: usize,
     engine: &'static str,
+    /// What MusicGen was asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    prompt: Option<String>,
     instruments: String,
     bpm: u32,
     key: String,
@@ -148,10 +151,12 @@ async fn handle(req: Request) -> Result<Reply, ApiError> {
     let t = Instant::now();
     let arrangement = arrange(&v.lyrics, &v.plan(seed));
     timings.compose = ms_since(t);
+    let mut prompt = None;
     let (mix, stems, instruments_name, engine) = if use_musicgen {
         let t = Instant::now();
-        let mix = musicgen(&v, &arrangement, seed)?;
+        let (mix, asked) = musicgen(&v, &arrangement, seed)?;
         timings.render = ms_since(t);
+        prompt = Some(asked);
         (mix, Vec::new(), "musicgen".to_string(), "musicgen")
     } else {
         let t = Instant::now();
@@ -214,6 +219,7 @@ async fn handle(req: Request) -> Result<Reply, ApiError> {
         sample_rate,
         channels,
         engine,
+        prompt,
         instruments: instruments_name,
         bpm: arrangement.bpm,
         key: arrangement.key.to_string(),
@@ -241,7 +247,8 @@ const OUTPUT_RATE: u32 = 44_100;
 /// Highest sample peak of a MusicGen mix, dBFS.
 const PEAK_DB: f32 = -1.0;
 
-/// What MusicGen is asked for: the genre as the user wrote it, the plan's key and tempo.
+/// What MusicGen is asked for: the mood and genre as the user wrote them, the plan's key
+/// and tempo (`"sad pop instrumental in E minor, 112 bpm"`).
 fn musicgen_prompt(v: &Validated, a: &Arrangement) -> String {
     let genre = v.genre_input.trim();
     let genre = if genre.is_empty() {
@@ -249,7 +256,12 @@ fn musicgen_prompt(v: &Validated, a: &Arrangement) -> String {
     } else {
         genre
     };
-    format!("{genre} instrumental in {}, {} bpm", a.key, a.bpm)
+    let mood = if v.mood.is_empty() {
+        String::new()
+    } else {
+        format!("{} ", v.mood)
+    };
+    format!("{mood}{genre} instrumental in {}, {} bpm", a.key, a.bpm)
 }
 
 #[derive(serde::Deserialize)]
@@ -259,9 +271,10 @@ struct MusicgenMeta {
 
 /// The plan's length of music from the `musicgen` graph, as a 44.1 kHz stereo mix with the
 /// peak at or under −1 dBFS.
-fn musicgen(v: &Validated, a: &Arrangement, seed: u64) -> Result<Audio, ApiError> {
+fn musicgen(v: &Validated, a: &Arrangement, seed: u64) -> Result<(Audio, String), ApiError> {
+    let prompt = musicgen_prompt(v, a);
     let request = nn::Tensor::json(&serde_json::json!({
-        "prompt": musicgen_prompt(v, a),
+        "prompt": prompt,
         "duration_s": a.duration_s().min(600.0),
         "seed": seed,
     }))
@@ -293,7 +306,7 @@ fn musicgen(v: &Validated, a: &Arrangement, seed: u64) -> Result<Audio, ApiError
             }
         }
     }
-    Ok(mix)
+    Ok((mix, prompt))
 }
 
 /// The configured soundfont (variable `soundfont`), else the first installed one, else the

@@ -117,6 +117,8 @@ pub struct Validated {
     pub engine: EngineChoice,
     /// Container.
     pub format: OutputFormat,
+    /// The mood as sent (trimmed; empty when none).
+    pub mood: String,
     /// Store stems.
     pub stems: bool,
     /// The request asked for stems in so many words (MusicGen, which has none, then steps
@@ -256,6 +258,7 @@ impl InstrumentalRequest {
             seed: self.seed,
             engine,
             format,
+            mood: self.mood.as_deref().unwrap_or("").trim().to_string(),
             stems: self.stems.unwrap_or(true),
             stems_asked: self.stems == Some(true),
         })
