@@ -195,6 +195,16 @@ pub fn optional_json<T: serde::de::DeserializeOwned + Default>(
     }
 }
 
+/// The required u8 JSON input called `name` (e.g. `request`); absent or malformed JSON is the
+/// caller's fault and names the input.
+pub fn required_json<T: serde::de::DeserializeOwned>(
+    inputs: &[NamedTensor],
+    name: &str,
+) -> Result<T, EngineError> {
+    serde_json::from_slice(&input(inputs, name)?.data)
+        .map_err(|e| EngineError::InvalidInput(format!("`{name}`: {e}")))
+}
+
 /// Why an engine could not produce outputs. The host maps each kind onto a wasi-nn error code,
 /// and components map those onto HTTP statuses, so the kinds are chosen by who is at fault.
 #[derive(Debug, thiserror::Error)]

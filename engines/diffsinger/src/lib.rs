@@ -14,7 +14,9 @@ pub mod voicebank;
 
 use score::{Phone, PitchStyle, SungNote, Timed};
 use serde::{Deserialize, Serialize};
-use songforge_inference::{Device, Engine, EngineError, NamedTensor, Tensor, input, optional_json};
+use songforge_inference::{
+    Device, Engine, EngineError, NamedTensor, Tensor, optional_json, required_json,
+};
 use songforge_onnx::ort::session::Session;
 use songforge_onnx::ort::value::{DynValue, Tensor as OrtTensor, TensorElementType, ValueType};
 use songforge_onnx::runtime_error;
@@ -436,8 +438,7 @@ impl Engine for DiffSingerEngine {
 
     fn compute(&self, inputs: Vec<NamedTensor>) -> Result<Vec<NamedTensor>, EngineError> {
         let options: Options = optional_json(&inputs, "options")?;
-        let notes: Vec<SungNote> = serde_json::from_slice(&input(&inputs, "notes")?.data)
-            .map_err(|e| EngineError::InvalidInput(format!("notes: {e}")))?;
+        let notes: Vec<SungNote> = required_json(&inputs, "notes")?;
         check(&notes)?;
         let phones = notes
             .iter()

@@ -19,7 +19,7 @@ use candle_nn::{Linear, VarBuilder};
 use candle_transformers::models::{encodec, t5};
 use decoder::{Decoder, DecoderConfig};
 use serde::{Deserialize, Serialize};
-use songforge_inference::{Engine, EngineError, NamedTensor, input};
+use songforge_inference::{Engine, EngineError, NamedTensor, required_json};
 use songforge_rng::Rng;
 use std::path::Path;
 use std::sync::Mutex;
@@ -125,6 +125,10 @@ impl AudioConfig {
 /// A MusicGen `config.json`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct MusicgenConfig {
+    /// `musicgen` (small, medium, large); `musicgen_melody` is refused (its decoder prepends
+    /// the conditioning instead of attending to it).
+    #[serde(default)]
+    pub model_type: Option<String>,
     pub text_encoder: t5::Config,
     pub audio_encoder: AudioConfig,
     pub decoder: DecoderConfig,
@@ -206,6 +210,15 @@ impl MusicGenEngine {
             std::fs::read_to_string(&config_path).map_err(|e| unavailable(&config_path, e))?;
         let cfg: MusicgenConfig =
             serde_json::from_str(&text).map_err(|e| unavailable(&config_path, e))?;
+        if let Some(kind) = cfg.model_type.as_deref().filter(|k| *k != "musicgen") {
+            return Err(unavailable(
+                &config_path,
+                format!(
+                    "model_type `{kind}` is not supported; this engine runs MusicGen small, \
+                     medium and large checkpoints (`musicgen`)"
+                ),
+            ));
+        }
         let tokenizer_path = dir.join("tokenizer.json");
         let tokenizer = tokenizers::Tokenizer::from_file(&tokenizer_path)
             .map_err(|e| unavailable(&tokenizer_path, e))?;
@@ -454,8 +467,7 @@ impl Engine for MusicGenEngine {
     }
 
     fn compute(&self, inputs: Vec<NamedTensor>) -> Result<Vec<NamedTensor>, EngineError> {
-        let request: Request = serde_json::from_slice(&input(&inputs, "request")?.data)
-            .map_err(|e| EngineError::InvalidInput(format!("request: {e}")))?;
+        let request: Request = required_json(&inputs, "request")?;
         let k_count = self.decoder.config().num_codebooks;
         check(&request, self.decoder.config().vocab_size)?;
         let frames = ((request.duration_s * self.frame_rate()).round() as usize).max(1);

@@ -132,3 +132,15 @@ fn a_folder_without_weights_is_unavailable() {
         Ok(_) => panic!("loaded without weights"),
     }
 }
+
+#[test]
+fn a_melody_checkpoint_is_refused_by_its_model_type() {
+    let dir = tiny_checkpoint("melody");
+    let config = checkpoint::TINY_CONFIG.replace("\"musicgen\"", "\"musicgen_melody\"");
+    std::fs::write(dir.join("config.json"), config).unwrap();
+    match MusicGenEngine::load_on("tiny", &dir, EngineDevice::Cpu) {
+        Err(EngineError::Unavailable(m)) => assert!(m.contains("musicgen_melody"), "{m}"),
+        Err(other) => panic!("{other}"),
+        Ok(_) => panic!("loaded a melody checkpoint"),
+    }
+}
