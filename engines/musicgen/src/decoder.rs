@@ -4,9 +4,10 @@
 //! head per codebook. It decodes one position at a time for a batch whose rows are the
 //! conditional and (with guidance) the unconditional stream.
 
+use crate::proj::Proj;
 use candle_core::{DType, Device, Module, Result, Tensor};
 use candle_nn::kv_cache::KvCache;
-use candle_nn::{Embedding, LayerNorm, Linear, VarBuilder};
+use candle_nn::{Embedding, LayerNorm, VarBuilder};
 use serde::Deserialize;
 
 /// `decoder` of a MusicGen `config.json`.
@@ -32,10 +33,10 @@ fn special() -> u32 {
 }
 
 struct Attention {
-    q: Linear,
-    k: Linear,
-    v: Linear,
-    out: Linear,
+    q: Proj,
+    k: Proj,
+    v: Proj,
+    out: Proj,
     heads: usize,
     head_dim: usize,
 }
@@ -44,10 +45,10 @@ impl Attention {
     fn load(cfg: &DecoderConfig, vb: VarBuilder) -> Result<Self> {
         let d = cfg.hidden_size;
         Ok(Attention {
-            q: candle_nn::linear_no_bias(d, d, vb.pp("q_proj"))?,
-            k: candle_nn::linear_no_bias(d, d, vb.pp("k_proj"))?,
-            v: candle_nn::linear_no_bias(d, d, vb.pp("v_proj"))?,
-            out: candle_nn::linear_no_bias(d, d, vb.pp("out_proj"))?,
+            q: Proj::load(d, d, vb.pp("q_proj"))?,
+            k: Proj::load(d, d, vb.pp("k_proj"))?,
+            v: Proj::load(d, d, vb.pp("v_proj"))?,
+            out: Proj::load(d, d, vb.pp("out_proj"))?,
             heads: cfg.num_attention_heads,
             head_dim: d / cfg.num_attention_heads,
         })
@@ -79,8 +80,8 @@ struct Layer {
     self_norm: LayerNorm,
     cross_attn: Attention,
     cross_norm: LayerNorm,
-    fc1: Linear,
-    fc2: Linear,
+    fc1: Proj,
+    fc2: Proj,
     final_norm: LayerNorm,
 }
 
@@ -105,7 +106,7 @@ pub struct Decoder {
     positions: Tensor,
     layers: Vec<Layer>,
     norm: LayerNorm,
-    heads: Vec<Linear>,
+    heads: Vec<Proj>,
 }
 
 /// MusicGen's sinusoidal table: cosines then sines, [positions, dim].
@@ -140,14 +141,14 @@ impl Decoder {
                     self_norm: norm(l.pp("self_attn_layer_norm"))?,
                     cross_attn: Attention::load(cfg, l.pp("encoder_attn"))?,
                     cross_norm: norm(l.pp("encoder_attn_layer_norm"))?,
-                    fc1: candle_nn::linear_no_bias(d, cfg.ffn_dim, l.pp("fc1"))?,
-                    fc2: candle_nn::linear_no_bias(cfg.ffn_dim, d, l.pp("fc2"))?,
+                    fc1: Proj::load(d, cfg.ffn_dim, l.pp("fc1"))?,
+                    fc2: Proj::load(cfg.ffn_dim, d, l.pp("fc2"))?,
                     final_norm: norm(l.pp("final_layer_norm"))?,
                 })
             })
             .collect::<Result<Vec<_>>>()?;
         let heads = (0..cfg.num_codebooks)
-            .map(|k| candle_nn::linear_no_bias(d, cfg.vocab_size, vb.pp("lm_heads").pp(k)))
+            .map(|k| Proj::load(d, cfg.vocab_size, vb.pp("lm_heads").pp(k)))
             .collect::<Result<Vec<_>>>()?;
         Ok(Decoder {
             positions: sinusoids(cfg.max_position_embeddings, d, vb.device())?,

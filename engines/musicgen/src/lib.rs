@@ -13,6 +13,7 @@
 pub mod checkpoint;
 pub mod decoder;
 pub mod delay;
+pub mod proj;
 
 use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::{Linear, VarBuilder};
