@@ -195,6 +195,26 @@ pub fn optional_json<T: serde::de::DeserializeOwned + Default>(
     }
 }
 
+/// Dot product of two equally long rows with 16 independent accumulators, so it vectorises
+/// on baseline x86-64; the hot loop of the engines' own row-by-row products.
+#[inline]
+pub fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0f32; 16];
+    let (ca, cb) = (a.chunks_exact(16), b.chunks_exact(16));
+    let tail: f32 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in ca.zip(cb) {
+        for i in 0..16 {
+            acc[i] += x[i] * y[i];
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
 /// The required u8 JSON input called `name` (e.g. `request`); absent or malformed JSON is the
 /// caller's fault and names the input.
 pub fn required_json<T: serde::de::DeserializeOwned>(

@@ -6,6 +6,7 @@
 
 use candle_core::{DType, Device, Module, Result, Storage, Tensor};
 use candle_nn::{Linear, VarBuilder};
+use songforge_inference::dot_f32 as dot;
 
 /// Rows up to which the streaming kernel is used.
 const STREAM_ROWS: usize = 8;
@@ -105,24 +106,6 @@ pub fn matvec(x: &[f32], rows: usize, w: &[f32], out_dim: usize, in_dim: usize) 
         }
     }
     y
-}
-
-/// Dot product with eight running sums, which the compiler keeps in one vector register.
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0f32; 8];
-    let (ac, bc) = (a.chunks_exact(8), b.chunks_exact(8));
-    let tail: f32 = ac
-        .remainder()
-        .iter()
-        .zip(bc.remainder())
-        .map(|(x, y)| x * y)
-        .sum();
-    for (x, y) in ac.zip(bc) {
-        for i in 0..8 {
-            acc[i] += x[i] * y[i];
-        }
-    }
-    acc.iter().sum::<f32>() + tail
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@
 use candle_core::{CpuStorage, CustomOp2, DType, InplaceOp1, Layout, Result, Shape, Tensor};
 use half::slice::HalfFloatSliceExt;
 use rayon::prelude::*;
+use songforge_inference::dot_f32 as dot;
 
 /// `e^x` for float32 by range reduction (`x = n·ln2 + r`) and a degree-6 polynomial; relative
 /// error below 2e-7 on the range where `e^x` is a normal float, 0 below it.
@@ -124,25 +125,6 @@ pub fn gelu_erf(t: Tensor) -> Result<Tensor> {
     } else {
         t.gelu_erf()
     }
-}
-
-/// Dot product with 16 independent accumulators, so it vectorises on baseline x86-64.
-#[inline]
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0f32; 16];
-    let (ca, cb) = (a.chunks_exact(16), b.chunks_exact(16));
-    let tail: f32 = ca
-        .remainder()
-        .iter()
-        .zip(cb.remainder())
-        .map(|(x, y)| x * y)
-        .sum();
-    for (x, y) in ca.zip(cb) {
-        for i in 0..16 {
-            acc[i] += x[i] * y[i];
-        }
-    }
-    acc.iter().sum::<f32>() + tail
 }
 
 /// `w · x` for one f16 weight row, with AVX2/FMA/F16C: 16 weights widened and multiplied per
