@@ -121,10 +121,7 @@ async fn handle(req: Request) -> Result<Reply, ApiError> {
         .map_err(|e| ApiError::invalid_field(e.status != 400, e.field, e.message))?;
     let use_musicgen = match v.engine {
         EngineChoice::MusicGen if !nn::graph_available(MUSICGEN) => {
-            let reason = nn::compute(MUSICGEN, vec![])
-                .err()
-                .map(|e| e.to_string())
-                .unwrap_or_else(|| "the graph is unavailable".into());
+            let reason = nn::unavailable_reason(MUSICGEN);
             return Err(ApiError::service_unavailable(format!(
                 "engine `musicgen` needs the host's `musicgen` graph: {reason}; use \
                  `\"engine\": \"arranger\"` or `auto`"
@@ -281,14 +278,12 @@ fn musicgen(v: &Validated, a: &Arrangement, seed: u64) -> Result<(Audio, String)
     .map_err(|e| ApiError::internal(e.to_string()))?;
     let outputs = nn::compute(MUSICGEN, vec![("request".into(), request)])
         .map_err(|e| ApiError::from(e).with_field("engine"))?;
-    let audio = nn::output(MUSICGEN, &outputs, "audio")?;
-    let meta = nn::output(MUSICGEN, &outputs, "meta")?;
-    let meta: MusicgenMeta = serde_json::from_slice(&meta.data)
-        .map_err(|e| ApiError::internal(format!("`musicgen` meta: {e}")))?;
-    let samples = audio
-        .to_f32()
-        .map_err(|e| ApiError::internal(format!("`musicgen` audio: {e}")))?;
-    let rows = audio.dimensions.first().copied().unwrap_or(1).max(1) as usize;
+    let nn::AudioOutput {
+        samples,
+        dimensions,
+        meta,
+    } = nn::audio_output::<MusicgenMeta>(MUSICGEN, &outputs)?;
+    let rows = dimensions.first().copied().unwrap_or(1).max(1) as usize;
     let width = samples.len() / rows;
     let channels: Vec<Vec<f32>> = samples.chunks(width.max(1)).map(<[f32]>::to_vec).collect();
     let mix = Audio {

@@ -123,7 +123,7 @@ async fn handle(req: Request) -> Result<Reply, ApiError> {
                 return Err(ApiError::service_unavailable(format!(
                     "engine `diffsinger` needs a DiffSinger voicebank: {}; or use \
                      `\"engine\": \"piper-singer\"`",
-                    unavailable_reason(&singer_graph)
+                    nn::unavailable_reason(&singer_graph)
                 ))
                 .with_field("engine"));
             }
@@ -248,19 +248,11 @@ async fn piper_voice(v: &request::Validated) -> Result<String, ApiError> {
     if !nn::graph_available(&voice) {
         return Err(ApiError::service_unavailable(format!(
             "the singing voice is not installed: {}",
-            unavailable_reason(&voice)
+            nn::unavailable_reason(&voice)
         ))
         .with_field("voice"));
     }
     Ok(voice)
-}
-
-/// The host's reason a graph is unavailable (it names the pull command or the folder).
-fn unavailable_reason(graph: &str) -> String {
-    nn::compute(graph, vec![])
-        .err()
-        .map(|e| e.to_string())
-        .unwrap_or_else(|| format!("graph `{graph}` is unavailable"))
 }
 
 /// The Piper takes stretched and re-pitched onto the score.
@@ -343,13 +335,7 @@ fn diffsinger(
             e.with_field("engine")
         }
     })?;
-    let audio = nn::output(graph, &outputs, "audio")?;
-    let meta = nn::output(graph, &outputs, "meta")?;
-    let meta: SingerMeta = serde_json::from_slice(&meta.data)
-        .map_err(|e| ApiError::internal(format!("`{graph}` meta: {e}")))?;
-    let samples = audio
-        .to_f32()
-        .map_err(|e| ApiError::internal(format!("`{graph}` audio: {e}")))?;
+    let nn::AudioOutput { samples, meta, .. } = nn::audio_output::<SingerMeta>(graph, &outputs)?;
     let name = match meta.speaker {
         Some(s) => format!("{}/{s}", meta.voicebank),
         None => meta.voicebank,
@@ -489,14 +475,12 @@ fn speak(voice: &str, score: &Score) -> Result<(Vec<Vec<f32>>, u32), ApiError> {
         .collect();
     let request = Tensor::json(&phonemes).map_err(|e| ApiError::internal(e.to_string()))?;
     let outputs = nn::compute(voice, vec![("phonemes".into(), request)])?;
-    let audio = nn::output(voice, &outputs, "audio")?;
-    let meta = nn::output(voice, &outputs, "meta")?;
-    let meta: SpeechMeta = serde_json::from_slice(&meta.data)
-        .map_err(|e| ApiError::internal(format!("`{voice}` meta: {e}")))?;
-    let samples = audio
-        .to_f32()
-        .map_err(|e| ApiError::internal(format!("`{voice}` audio: {e}")))?;
-    let width = audio.dimensions.get(1).copied().unwrap_or(0) as usize;
+    let nn::AudioOutput {
+        samples,
+        dimensions,
+        meta,
+    } = nn::audio_output::<SpeechMeta>(voice, &outputs)?;
+    let width = dimensions.get(1).copied().unwrap_or(0) as usize;
     if meta.lengths.len() != words.len() || samples.len() != width * meta.lengths.len() {
         return Err(ApiError::internal(format!(
             "`{voice}` returned {} takes for {} words",

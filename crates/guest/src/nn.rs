@@ -273,6 +273,47 @@ pub fn graph_available(name: &str) -> bool {
     graph::load_by_name(name).is_ok()
 }
 
+/// Why graph `name` is unavailable, in the host's words (they name the pull command or the
+/// folder to fill), for a 503 that tells the user what to do.
+pub fn unavailable_reason(name: &str) -> String {
+    compute(name, vec![])
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_else(|| format!("graph `{name}` is unavailable"))
+}
+
+/// An `audio` output and the `meta` JSON beside it, as the `tts`, `singer` and `musicgen`
+/// graphs answer: the samples row after row, the tensor's dimensions, and the meta.
+pub struct AudioOutput<M> {
+    /// Samples, row after row.
+    pub samples: Vec<f32>,
+    /// `audio`'s dimensions (rows, samples per row).
+    pub dimensions: Vec<u32>,
+    /// The parsed `meta`.
+    pub meta: M,
+}
+
+/// Reads `audio` and `meta` from a graph's outputs.
+pub fn audio_output<M: serde::de::DeserializeOwned>(
+    graph_name: &str,
+    outputs: &[(String, Tensor)],
+) -> Result<AudioOutput<M>, NnError> {
+    let failed = |message: String| NnError::Failed {
+        graph: graph_name.to_string(),
+        code: "runtime-error",
+        message,
+    };
+    let audio = output(graph_name, outputs, "audio")?;
+    let meta = output(graph_name, outputs, "meta")?;
+    let meta = serde_json::from_slice(&meta.data).map_err(|e| failed(format!("meta: {e}")))?;
+    let samples = audio.to_f32().map_err(|e| failed(format!("audio: {e}")))?;
+    Ok(AudioOutput {
+        samples,
+        dimensions: audio.dimensions.clone(),
+        meta,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
