@@ -14,7 +14,7 @@ use songforge_arranger::api::{EngineChoice, InstrumentalRequest, OutputFormat, V
 use songforge_arranger::compose::{ChordAt, PlacedSection};
 use songforge_arranger::{Arrangement, Instruments, Part, arrange, render, write_midi};
 use songforge_audio::resample::resample;
-use songforge_audio::{Audio, SampleFormat, encode_flac, encode_wav};
+use songforge_audio::{Audio, SampleFormat, db_to_gain, encode_flac, encode_wav};
 use songforge_guest::media::{StoredMedia, new_name, put_media_group};
 use songforge_guest::request::{parse_json, read_body, require_method};
 use songforge_guest::{ApiError, Reply, nn, success};
@@ -293,13 +293,9 @@ fn musicgen(v: &Validated, a: &Arrangement, seed: u64) -> Result<(Audio, String)
     .with_channels(2);
     let mut mix = resample(mix, OUTPUT_RATE).map_err(|e| ApiError::internal(e.to_string()))?;
     let peak = mix.sample_peak();
-    let ceiling = 10f32.powf(PEAK_DB / 20.0);
+    let ceiling = db_to_gain(PEAK_DB);
     if peak > ceiling {
-        for c in &mut mix.channels {
-            for s in c.iter_mut() {
-                *s *= ceiling / peak;
-            }
-        }
+        mix.apply_gain(ceiling / peak);
     }
     Ok((mix, prompt))
 }

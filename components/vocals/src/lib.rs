@@ -14,7 +14,7 @@ use request::{Engine, MelodySource, VocalsRequest};
 use serde::{Deserialize, Serialize};
 use songforge_arranger::form::{FormSource, LyricSection, SectionKind, read_sections};
 use songforge_arranger::{Plan, arrange};
-use songforge_audio::{Audio, SampleFormat, encode_wav, resample::resample};
+use songforge_audio::{Audio, SampleFormat, db_to_gain, encode_wav, resample::resample};
 use songforge_guest::media::{StoredMedia, get_media, new_name, put_media_group};
 use songforge_guest::nn::{self, Tensor};
 use songforge_guest::request::{
@@ -505,8 +505,8 @@ fn level(x: &mut [f32]) -> f32 {
     }
     let rms = (active.iter().map(|s| s * s).sum::<f32>() / active.len() as f32).sqrt();
     let peak = x.iter().fold(0f32, |m, s| m.max(s.abs()));
-    let want = 10f32.powf(VOCAL_RMS_DB / 20.0) / rms;
-    let gain = want.min(10f32.powf(PEAK_DB / 20.0) / peak);
+    let want = db_to_gain(VOCAL_RMS_DB) / rms;
+    let gain = want.min(db_to_gain(PEAK_DB) / peak);
     for s in x.iter_mut() {
         *s *= gain;
     }
