@@ -10,6 +10,7 @@
 pub mod chat;
 pub mod generate;
 pub mod model;
+pub mod numerics;
 pub mod quant;
 pub mod sampler;
 pub mod tokenizer;

@@ -1,11 +1,14 @@
 //! The llama-family decoder (Llama, Mistral, SmolLM2) over GGUF quantized weights.
 //!
 //! Written for generation rather than taken from a model zoo: the key/value cache is
-//! preallocated and written in place (no per-token concatenation), keys are stored transposed
-//! so attention reads them without a copy, grouped-query heads attend without repeating keys,
-//! Q/K/V and gate/up projections are fused into one product each, and a batch of sequences
-//! that share a prompt shares its prefill (several lyric candidates cost one prompt pass).
+//! preallocated and written in place (no per-token concatenation), grouped-query heads attend
+//! without repeating keys, Q/K/V and gate/up projections are fused into one product each, and
+//! a batch of sequences that share a prompt shares its prefill (several lyric candidates cost
+//! one prompt pass). On the CPU the serving path computes every step as llama.cpp's CPU
+//! backend does ([`crate::numerics`]), so greedy output is llama.cpp's, token for token, and a
+//! sequence's tokens do not depend on how many candidates run beside it.
 
+use crate::numerics::{self, SumOrder};
 use crate::quant::{Q41Matrix, Q80Matrix, QuantMatrix, WeightBlock};
 use candle_core::quantized::gguf_file::Content;
 use candle_core::quantized::{GgmlDType, QMatMul, QStorage, QTensor};
@@ -257,20 +260,39 @@ pub struct Llama {
     output: Linear,
     cos: Tensor,
     sin: Tensor,
+    /// The same angles computed as ggml computes them (`[context, head_dim / 2]`), for the
+    /// CPU serving path.
+    rope_cos: Vec<f32>,
+    rope_sin: Vec<f32>,
     device: Device,
 }
 
 /// Keys and values of every layer for a batch of sequences of equal length.
 pub struct Cache {
-    /// Keys per layer, transposed: `[batch, kv_heads, head_dim, capacity]`.
-    keys: Vec<Tensor>,
-    /// Values per layer: `[batch, kv_heads, capacity, head_dim]`.
-    values: Vec<Tensor>,
+    store: Store,
     /// Positions filled.
     pub len: usize,
     /// Positions available.
     pub capacity: usize,
     batch: usize,
+}
+
+/// Where a cache keeps its keys and values.
+enum Store {
+    /// candle tensors (GPU, and the dequantized reference): keys transposed,
+    /// `[batch, kv_heads, head_dim, capacity]`, values `[batch, kv_heads, capacity, head_dim]`.
+    Tensors {
+        keys: Vec<Tensor>,
+        values: Vec<Tensor>,
+    },
+    /// The CPU serving path: per layer, f16-rounded rows `[batch, kv_heads, capacity,
+    /// head_dim]` that [`numerics::attend`] reads in place.
+    Rows {
+        keys: Vec<Vec<f32>>,
+        values: Vec<Vec<f32>>,
+        /// Values per batch row (`kv_heads * capacity * head_dim`).
+        stride: usize,
+    },
 }
 
 impl Llama {
@@ -361,6 +383,7 @@ impl Llama {
             });
         }
         let (cos, sin) = rope_tables(&config, device)?;
+        let (rope_cos, rope_sin) = ggml_rope_tables(&config);
         Ok(Self {
             config,
             precision,
@@ -370,6 +393,8 @@ impl Llama {
             output,
             cos,
             sin,
+            rope_cos,
+            rope_sin,
             device: device.clone(),
         })
     }
@@ -378,6 +403,19 @@ impl Llama {
     pub fn cache(&self, batch: usize, capacity: usize) -> Result<Cache> {
         let c = &self.config;
         let capacity = capacity.min(c.context).max(1);
+        if self.ggml_numerics() {
+            let stride = c.kv_heads * capacity * c.head_dim;
+            return Ok(Cache {
+                store: Store::Rows {
+                    keys: vec![vec![0.0; batch * stride]; c.layers],
+                    values: vec![vec![0.0; batch * stride]; c.layers],
+                    stride,
+                },
+                len: 0,
+                capacity,
+                batch,
+            });
+        }
         let mut keys = Vec::with_capacity(c.layers);
         let mut values = Vec::with_capacity(c.layers);
         for _ in 0..c.layers {
@@ -393,8 +431,7 @@ impl Llama {
             )?);
         }
         Ok(Cache {
-            keys,
-            values,
+            store: Store::Tensors { keys, values },
             len: 0,
             capacity,
             batch,
@@ -430,16 +467,59 @@ impl Llama {
             .reshape((batch, t, c.hidden))?;
         let cos = self.cos.narrow(0, pos, t)?;
         let sin = self.sin.narrow(0, pos, t)?;
-        let kv_len = pos + t;
-        let mask = if t > 1 {
+        let mask = if t > 1 && !self.ggml_numerics() {
             Some(causal_mask(t, pos, groups, &self.device)?)
         } else {
             None
         };
         let scale = 1.0 / (hd as f64).sqrt();
         for (i, b) in self.blocks.iter().enumerate() {
-            let normed = candle_nn::ops::rms_norm(&x, &b.attn_norm, c.eps as f32)?;
+            let normed = self.rms_norm(&x, &b.attn_norm)?;
             let qkv = b.qkv.forward(&normed)?;
+            let attended = match &mut cache.store {
+                Store::Rows {
+                    keys,
+                    values,
+                    stride,
+                } => self.attend_rows(
+                    &qkv,
+                    (&mut keys[i], &mut values[i], *stride),
+                    batch,
+                    pos,
+                    scale as f32,
+                )?,
+                Store::Tensors { keys, values } => {
+                    let tensors = (&mut keys[i], &mut values[i]);
+                    self.attend_tensors(&qkv, tensors, (batch, t, pos), (&cos, &sin), &mask)?
+                }
+            };
+            x = (x + b.out.forward(&attended)?)?;
+            let normed = self.rms_norm(&x, &b.ffn_norm)?;
+            let gate_up = b.gate_up.forward(&normed)?;
+            let act = self.swiglu(&gate_up, b.ffn)?;
+            x = (x + b.down.forward(&act)?)?;
+        }
+        cache.len += t;
+        let last = x.narrow(1, t - 1, 1)?;
+        let last = self.rms_norm(&last, &self.norm)?;
+        self.output.forward(&last)?.reshape((batch, c.vocab))
+    }
+
+    /// Attention through candle tensors: `[batch, t, heads * head_dim]`.
+    fn attend_tensors(
+        &self,
+        qkv: &Tensor,
+        (keys, values): (&mut Tensor, &mut Tensor),
+        (batch, t, pos): (usize, usize, usize),
+        (cos, sin): (&Tensor, &Tensor),
+        mask: &Option<Tensor>,
+    ) -> Result<Tensor> {
+        let c = &self.config;
+        let (h, kvh, hd) = (c.heads, c.kv_heads, c.head_dim);
+        let groups = h / kvh;
+        let kv_len = pos + t;
+        let scale = 1.0 / (hd as f64).sqrt();
+        {
             let q = qkv
                 .narrow(D::Minus1, 0, h * hd)?
                 .reshape((batch, t, h, hd))?
@@ -455,8 +535,8 @@ impl Llama {
                 .reshape((batch, t, kvh, hd))?
                 .transpose(1, 2)?
                 .contiguous()?;
-            let q = candle_nn::rotary_emb::rope_i(&q, &cos, &sin)?;
-            let k = candle_nn::rotary_emb::rope_i(&k, &cos, &sin)?;
+            let q = candle_nn::rotary_emb::rope_i(&q, cos, sin)?;
+            let k = candle_nn::rotary_emb::rope_i(&k, cos, sin)?;
             // Keys and values are rounded to f16 as they enter the cache, as llama.cpp's
             // default cache stores them: greedy output then matches it token for token.
             let (k, v) = match self.precision {
@@ -466,53 +546,171 @@ impl Llama {
                 ),
                 Precision::Dequantized => (k, v),
             };
-            cache.keys[i].slice_set(&k.transpose(2, 3)?.contiguous()?, 3, pos)?;
-            cache.values[i].slice_set(&v, 2, pos)?;
-            let keys = cache.keys[i].narrow(3, 0, kv_len)?;
-            let values = cache.values[i].narrow(2, 0, kv_len)?;
+            keys.slice_set(&k.transpose(2, 3)?.contiguous()?, 3, pos)?;
+            values.slice_set(&v, 2, pos)?;
+            let keys = keys.narrow(3, 0, kv_len)?;
+            let values = values.narrow(2, 0, kv_len)?;
             // Grouped-query attention without repeating keys: the query heads sharing a key
             // head become extra rows, `[batch, kv_heads, groups * t, head_dim]`.
             let q = q.reshape((batch, kvh, groups * t, hd))?;
+            let q = self.as_cached(q)?;
             let mut scores = (q.matmul(&keys)? * scale)?;
-            if let Some(m) = &mask {
+            if let Some(m) = mask {
                 scores = scores.broadcast_add(m)?;
             }
-            let probs = candle_nn::ops::softmax_last_dim(&scores)?;
-            let attended = probs
+            let probs = self.as_cached(candle_nn::ops::softmax_last_dim(&scores)?)?;
+            probs
                 .matmul(&values)?
                 .reshape((batch, h, t, hd))?
                 .transpose(1, 2)?
-                .reshape((batch, t, h * hd))?;
-            x = (x + b.out.forward(&attended)?)?;
-            let normed = candle_nn::ops::rms_norm(&x, &b.ffn_norm, c.eps as f32)?;
-            let gate_up = b.gate_up.forward(&normed)?;
-            let gate = gate_up.narrow(D::Minus1, 0, b.ffn)?;
-            let up = gate_up.narrow(D::Minus1, b.ffn, b.ffn)?;
-            let act = (candle_nn::ops::silu(&gate)? * up)?;
-            x = (x + b.down.forward(&act)?)?;
+                .reshape((batch, t, h * hd))
         }
-        cache.len += t;
-        let last = x.narrow(1, t - 1, 1)?;
-        let last = candle_nn::ops::rms_norm(&last, &self.norm, c.eps as f32)?;
-        self.output.forward(&last)?.reshape((batch, c.vocab))
+    }
+
+    /// Attention on the CPU serving path, in llama.cpp's numerics: RoPE from
+    /// [`Llama::rope_rows`], keys and values rounded to f16 into the cache rows, then
+    /// [`numerics::attend`] per query row. Returns `[batch, t, heads * head_dim]`.
+    fn attend_rows(
+        &self,
+        qkv: &Tensor,
+        (keys, values, stride): (&mut [f32], &mut [f32], usize),
+        batch: usize,
+        pos: usize,
+        scale: f32,
+    ) -> Result<Tensor> {
+        let c = &self.config;
+        let (h, kvh, hd) = (c.heads, c.kv_heads, c.head_dim);
+        let groups = h / kvh;
+        let width = (h + 2 * kvh) * hd;
+        let mut qkv_rows = qkv.flatten_all()?.to_vec1::<f32>()?;
+        let t = qkv_rows.len() / (batch * width);
+        let capacity = stride / (kvh * hd);
+        for (r, row) in qkv_rows.chunks_exact_mut(width).enumerate() {
+            let (b, i) = (r / t, r % t);
+            let p = pos + i;
+            for head in row[..(h + kvh) * hd].chunks_exact_mut(hd) {
+                self.rope_rows(head, p);
+            }
+            for kh in 0..kvh {
+                let at = b * stride + (kh * capacity + p) * hd;
+                let k = &row[(h + kh) * hd..(h + kh + 1) * hd];
+                let v = &row[(h + kvh + kh) * hd..(h + kvh + kh + 1) * hd];
+                for d in 0..hd {
+                    keys[at + d] = numerics::to_half(k[d]);
+                    values[at + d] = numerics::to_half(v[d]);
+                }
+            }
+        }
+        let mut out = vec![0f32; batch * t * h * hd];
+        for (r, o) in out.chunks_exact_mut(h * hd).enumerate() {
+            let (b, i) = (r / t, r % t);
+            let row = &qkv_rows[r * width..(r + 1) * width];
+            let len = pos + i + 1;
+            let order = if t == 1 {
+                SumOrder::Stepwise
+            } else {
+                SumOrder::Tiled
+            };
+            for (qh, o) in o.chunks_exact_mut(hd).enumerate() {
+                let kh = qh / groups;
+                let at = b * stride + kh * capacity * hd;
+                numerics::attend(
+                    &row[qh * hd..(qh + 1) * hd],
+                    &keys[at..at + len * hd],
+                    &values[at..at + len * hd],
+                    scale,
+                    order,
+                    o,
+                );
+            }
+        }
+        Tensor::from_vec(out, (batch, t, h * hd), qkv.device())
+    }
+
+    /// Rotates one head for position `p` with ggml's angles.
+    fn rope_rows(&self, head: &mut [f32], p: usize) {
+        let half = self.config.head_dim / 2;
+        let at = p * half..(p + 1) * half;
+        numerics::rope(head, &self.rope_cos[at.clone()], &self.rope_sin[at]);
+    }
+}
+
+impl Llama {
+    /// Whether the elementwise steps follow llama.cpp's CPU numerics ([`crate::numerics`]).
+    fn ggml_numerics(&self) -> bool {
+        self.precision == Precision::Quantized && self.device.is_cpu()
+    }
+
+    /// RMSNorm over the last dimension, times `weight`.
+    fn rms_norm(&self, x: &Tensor, weight: &Tensor) -> Result<Tensor> {
+        let eps = self.config.eps as f32;
+        if !self.ggml_numerics() {
+            return candle_nn::ops::rms_norm(x, weight, eps);
+        }
+        let mut values = x.flatten_all()?.to_vec1::<f32>()?;
+        numerics::rms_norm(&mut values, &weight.to_vec1::<f32>()?, eps);
+        Tensor::from_vec(values, x.dims(), x.device())
+    }
+
+    /// `silu(gate) * up` from the fused gate/up product (`[.., 2 * ffn]`).
+    fn swiglu(&self, gate_up: &Tensor, ffn: usize) -> Result<Tensor> {
+        let gate = gate_up.narrow(D::Minus1, 0, ffn)?;
+        let up = gate_up.narrow(D::Minus1, ffn, ffn)?;
+        if !self.ggml_numerics() {
+            return candle_nn::ops::silu(&gate)? * up;
+        }
+        let (gate, up) = (gate.contiguous()?, up.contiguous()?);
+        let values = numerics::swiglu(
+            &gate.flatten_all()?.to_vec1::<f32>()?,
+            &up.flatten_all()?.to_vec1::<f32>()?,
+        );
+        Tensor::from_vec(values, gate.dims(), gate.device())
+    }
+
+    /// In the serving mode, rounds an attention operand to f16 as llama.cpp's f16 cache
+    /// products do (the query for the scores, the probabilities for the values).
+    fn as_cached(&self, x: Tensor) -> Result<Tensor> {
+        match self.precision {
+            Precision::Quantized => x.to_dtype(DType::F16)?.to_dtype(DType::F32),
+            Precision::Dequantized => Ok(x),
+        }
     }
 }
 
 impl Cache {
     /// Keeps the listed sequences (rows of the batch), dropping the rest.
     pub fn retain(&mut self, rows: &[usize]) -> Result<()> {
-        let device = self
-            .keys
-            .first()
-            .map(|k| k.device().clone())
-            .unwrap_or(Device::Cpu);
-        let index = Tensor::from_vec(
-            rows.iter().map(|&r| r as u32).collect::<Vec<_>>(),
-            rows.len(),
-            &device,
-        )?;
-        for t in self.keys.iter_mut().chain(self.values.iter_mut()) {
-            *t = t.index_select(&index, 0)?.contiguous()?;
+        if let Some(&bad) = rows.iter().find(|&&r| r >= self.batch) {
+            candle_core::bail!("row {bad} is outside a batch of {}", self.batch);
+        }
+        match &mut self.store {
+            Store::Tensors { keys, values } => {
+                let device = keys
+                    .first()
+                    .map(|k| k.device().clone())
+                    .unwrap_or(Device::Cpu);
+                let index = Tensor::from_vec(
+                    rows.iter().map(|&r| r as u32).collect::<Vec<_>>(),
+                    rows.len(),
+                    &device,
+                )?;
+                for t in keys.iter_mut().chain(values.iter_mut()) {
+                    *t = t.index_select(&index, 0)?.contiguous()?;
+                }
+            }
+            Store::Rows {
+                keys,
+                values,
+                stride,
+            } => {
+                let stride = *stride;
+                for layer in keys.iter_mut().chain(values.iter_mut()) {
+                    *layer = rows
+                        .iter()
+                        .flat_map(|&r| layer[r * stride..(r + 1) * stride].iter().copied())
+                        .collect();
+                }
+            }
         }
         self.batch = rows.len();
         Ok(())
@@ -523,14 +721,30 @@ impl Cache {
         if self.batch != 1 {
             candle_core::bail!("only a single-sequence cache can be forked");
         }
-        let grow = |t: &Tensor| -> Result<Tensor> {
-            let dims = t.dims().to_vec();
-            t.broadcast_as((batch, dims[1], dims[2], dims[3]))?
-                .contiguous()
+        let store = match &self.store {
+            Store::Tensors { keys, values } => {
+                let grow = |t: &Tensor| -> Result<Tensor> {
+                    let dims = t.dims().to_vec();
+                    t.broadcast_as((batch, dims[1], dims[2], dims[3]))?
+                        .contiguous()
+                };
+                Store::Tensors {
+                    keys: keys.iter().map(grow).collect::<Result<_>>()?,
+                    values: values.iter().map(grow).collect::<Result<_>>()?,
+                }
+            }
+            Store::Rows {
+                keys,
+                values,
+                stride,
+            } => Store::Rows {
+                keys: keys.iter().map(|l| l.repeat(batch)).collect(),
+                values: values.iter().map(|l| l.repeat(batch)).collect(),
+                stride: *stride,
+            },
         };
         Ok(Cache {
-            keys: self.keys.iter().map(grow).collect::<Result<_>>()?,
-            values: self.values.iter().map(grow).collect::<Result<_>>()?,
+            store,
             len: self.len,
             capacity: self.capacity,
             batch,
@@ -557,6 +771,24 @@ fn rope_tables(c: &LlamaConfig, device: &Device) -> Result<(Tensor, Tensor)> {
         Tensor::from_vec(cos, (c.context, half), device)?,
         Tensor::from_vec(sin, (c.context, half), device)?,
     ))
+}
+
+/// RoPE angles as ggml's rope cache computes them: `θ` starts at the position and is
+/// multiplied by `base^(-2 / head_dim)` for each next pair, in f32.
+fn ggml_rope_tables(c: &LlamaConfig) -> (Vec<f32>, Vec<f32>) {
+    let half = c.head_dim / 2;
+    let step = c.rope_base.powf(-2.0 / c.head_dim as f32);
+    let mut cos = Vec::with_capacity(c.context * half);
+    let mut sin = Vec::with_capacity(c.context * half);
+    for p in 0..c.context {
+        let mut theta = p as f32;
+        for _ in 0..half {
+            cos.push(theta.cos());
+            sin.push(theta.sin());
+            theta *= step;
+        }
+    }
+    (cos, sin)
 }
 
 /// Additive causal mask for `t` new positions after `past` cached ones, tiled for the query

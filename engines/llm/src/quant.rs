@@ -8,6 +8,9 @@
 //! `Q8_0` weights), and runs an AVX2 dot product where the CPU has one, the portable loop
 //! otherwise. One matrix type serves both formats through [`WeightBlock`].
 
+#[cfg(target_arch = "x86_64")]
+use crate::numerics::fma_available;
+use crate::numerics::hsum_tiled;
 use half::f16;
 use rayon::prelude::*;
 
@@ -282,6 +285,15 @@ where
     y
 }
 
+/// Rounds to the nearest integer, ties to even, for |x| ≤ 2^22 (scaled activations are within
+/// ±127): adding and removing 1.5·2^23 leaves no fraction bits, so the FPU's own
+/// round-to-nearest-even does the rounding, with no libm call on CPUs without SSE4.1's
+/// `roundss` in the baseline.
+fn round_half_even(x: f32) -> f32 {
+    const MAGIC: f32 = 12_582_912.0;
+    (x + MAGIC) - MAGIC
+}
+
 /// Quantizes 32 activations as ggml's `Q8_0` does.
 fn quantize_q8_0(x: &[f32]) -> Q80Block {
     let amax = x.iter().fold(0f32, |a, v| a.max(v.abs()));
@@ -289,7 +301,7 @@ fn quantize_q8_0(x: &[f32]) -> Q80Block {
     let id = if amax != 0.0 { 127.0 / amax } else { 0.0 };
     let mut qs = [0i8; 32];
     for (q, v) in qs.iter_mut().zip(x) {
-        *q = ((v * id).round_ties_even() as i32).clamp(-127, 127) as i8;
+        *q = (round_half_even(v * id) as i32).clamp(-127, 127) as i8;
     }
     Q80Block {
         d: f16::from_f32(d).to_f32(),
@@ -300,7 +312,7 @@ fn quantize_q8_0(x: &[f32]) -> Q80Block {
 fn dot_q8_0(w: &[Q80Block], x: &[Q80Block]) -> f32 {
     #[cfg(target_arch = "x86_64")]
     {
-        if avx2_available() {
+        if fma_available() {
             // SAFETY: the CPU reports AVX2 and FMA, which is all `dot_q8_0_avx2` uses.
             return unsafe { dot_q8_0_avx2(w, x) };
         }
@@ -308,19 +320,19 @@ fn dot_q8_0(w: &[Q80Block], x: &[Q80Block]) -> f32 {
     dot_q8_0_portable(w, x)
 }
 
+/// The AVX2 kernel's arithmetic without AVX2, to the bit (see [`dot_portable`]).
 fn dot_q8_0_portable(w: &[Q80Block], x: &[Q80Block]) -> f32 {
-    w.iter()
-        .zip(x)
-        .map(|(wb, xb)| {
-            let acc: i32 = wb
-                .qs
-                .iter()
-                .zip(&xb.qs)
-                .map(|(a, b)| i32::from(*a) * i32::from(*b))
+    let mut acc = [0f32; 8];
+    for (wb, xb) in w.iter().zip(x) {
+        let dd = wb.d * xb.d;
+        for (l, lane) in acc.iter_mut().enumerate() {
+            let q: i32 = (4 * l..4 * l + 4)
+                .map(|j| i32::from(wb.qs[j]) * i32::from(xb.qs[j]))
                 .sum();
-            acc as f32 * wb.d * xb.d
-        })
-        .sum()
+            *lane = (q as f32).mul_add(dd, *lane);
+        }
+    }
+    hsum_tiled(&acc)
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -353,7 +365,7 @@ fn quantize_q8_1(x: &[f32]) -> Q81Block {
     let mut qs = [0i8; 32];
     let mut sum = 0i32;
     for (q, v) in qs.iter_mut().zip(x) {
-        let r = (v * id).round_ties_even() as i32;
+        let r = round_half_even(v * id) as i32;
         *q = r.clamp(-127, 127) as i8;
         sum += i32::from(*q);
     }
@@ -368,7 +380,7 @@ fn quantize_q8_1(x: &[f32]) -> Q81Block {
 fn dot(w: &[Q41Block], x: &[Q81Block]) -> f32 {
     #[cfg(target_arch = "x86_64")]
     {
-        if avx2_available() {
+        if fma_available() {
             // SAFETY: the CPU reports AVX2 and FMA, which is all `dot_avx2` uses.
             return unsafe { dot_avx2(w, x) };
         }
@@ -376,26 +388,30 @@ fn dot(w: &[Q41Block], x: &[Q81Block]) -> f32 {
     dot_portable(w, x)
 }
 
+/// The AVX2 kernel's arithmetic without AVX2: eight lanes of four products each, one fused
+/// multiply-add per lane and block, lanes reduced in the same order, so the result is the
+/// same to the bit (and the same as llama.cpp's on the same file).
 fn dot_portable(w: &[Q41Block], x: &[Q81Block]) -> f32 {
-    let mut sum = 0f32;
+    let mut acc = [0f32; 8];
+    let mut mins = 0f32;
     for (wb, xb) in w.iter().zip(x) {
-        let mut acc = 0i32;
-        for j in 0..16 {
-            acc += i32::from(wb.qs[j] & 0x0f) * i32::from(xb.qs[j]);
-            acc += i32::from(wb.qs[j] >> 4) * i32::from(xb.qs[j + 16]);
+        let dd = wb.d * xb.d;
+        for (l, lane) in acc.iter_mut().enumerate() {
+            let q: i32 = (4 * l..4 * l + 4)
+                .map(|j| {
+                    let nibble = if j < 16 {
+                        wb.qs[j] & 0x0f
+                    } else {
+                        wb.qs[j - 16] >> 4
+                    };
+                    i32::from(nibble) * i32::from(xb.qs[j])
+                })
+                .sum();
+            *lane = (q as f32).mul_add(dd, *lane);
         }
-        sum += acc as f32 * wb.d * xb.d + wb.m * xb.s;
+        mins += wb.m * xb.s;
     }
-    sum
-}
-
-#[cfg(target_arch = "x86_64")]
-fn avx2_available() -> bool {
-    use std::sync::OnceLock;
-    static AVX2: OnceLock<bool> = OnceLock::new();
-    *AVX2.get_or_init(|| {
-        std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-    })
+    hsum_tiled(&acc) + mins
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -489,7 +505,7 @@ mod tests {
             .collect();
         let a = dot(&w.blocks, &xq);
         let b = dot_portable(&w.blocks, &xq);
-        assert!((a - b).abs() <= 1e-4 * b.abs().max(1.0), "{a} vs {b}");
+        assert_eq!(a.to_bits(), b.to_bits(), "{a} vs {b}");
     }
 
     #[test]
@@ -519,7 +535,25 @@ mod tests {
         let xq: Vec<Q80Block> = x[..cols].chunks_exact(BLOCK).map(quantize_q8_0).collect();
         let a = dot_q8_0(&w.blocks[..3], &xq);
         let p = dot_q8_0_portable(&w.blocks[..3], &xq);
-        assert!((a - p).abs() <= 1e-4 * p.abs().max(1.0), "{a} vs {p}");
+        assert_eq!(a.to_bits(), p.to_bits(), "{a} vs {p}");
+    }
+
+    #[test]
+    fn rounding_is_half_to_even_like_the_vector_unit() {
+        for (x, r) in [
+            (0.5, 0.0),
+            (1.5, 2.0),
+            (2.5, 2.0),
+            (-0.5, -0.0),
+            (-1.5, -2.0),
+            (126.6, 127.0),
+        ] {
+            assert_eq!(round_half_even(x), r, "{x}");
+        }
+        for i in -20_000..20_000 {
+            let x = i as f32 * 0.00731;
+            assert_eq!(round_half_even(x), x.round_ties_even(), "{x}");
+        }
     }
 
     #[test]
