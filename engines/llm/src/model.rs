@@ -13,6 +13,7 @@ use crate::quant::{Q41Matrix, Q80Matrix, QuantMatrix, WeightBlock};
 use candle_core::quantized::gguf_file::Content;
 use candle_core::quantized::{GgmlDType, QMatMul, QStorage, QTensor};
 use candle_core::{D, DType, Device, Module, Result, Tensor};
+use rayon::prelude::*;
 use std::borrow::Cow;
 use std::io::{Read, Seek};
 use std::sync::Arc;
@@ -601,28 +602,34 @@ impl Llama {
                 }
             }
         }
-        let mut out = vec![0f32; batch * t * h * hd];
-        for (r, o) in out.chunks_exact_mut(h * hd).enumerate() {
+        let order = if t == 1 {
+            SumOrder::Stepwise
+        } else {
+            SumOrder::Tiled
+        };
+        let (keys, values) = (&*keys, &*values);
+        // One task per query row and head; a prompt's rows spread over the threads, a single
+        // step's few heads are too little work to hand out.
+        let head = |(n, o): (usize, &mut [f32])| {
+            let (r, qh) = (n / h, n % h);
             let (b, i) = (r / t, r % t);
-            let row = &qkv_rows[r * width..(r + 1) * width];
             let len = pos + i + 1;
-            let order = if t == 1 {
-                SumOrder::Stepwise
-            } else {
-                SumOrder::Tiled
-            };
-            for (qh, o) in o.chunks_exact_mut(hd).enumerate() {
-                let kh = qh / groups;
-                let at = b * stride + kh * capacity * hd;
-                numerics::attend(
-                    &row[qh * hd..(qh + 1) * hd],
-                    &keys[at..at + len * hd],
-                    &values[at..at + len * hd],
-                    scale,
-                    order,
-                    o,
-                );
-            }
+            let at = b * stride + (qh / groups) * capacity * hd;
+            let q = &qkv_rows[r * width + qh * hd..r * width + (qh + 1) * hd];
+            numerics::attend(
+                q,
+                &keys[at..at + len * hd],
+                &values[at..at + len * hd],
+                scale,
+                order,
+                o,
+            );
+        };
+        let mut out = vec![0f32; batch * t * h * hd];
+        if t > 1 {
+            out.par_chunks_exact_mut(hd).enumerate().for_each(head);
+        } else {
+            out.chunks_exact_mut(hd).enumerate().for_each(head);
         }
         Tensor::from_vec(out, (batch, t, h * hd), qkv.device())
     }
