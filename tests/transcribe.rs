@@ -315,6 +315,7 @@ async fn bad_inputs_get_clear_errors() {
         ("response_format", "docx"),
         ("beam_size", "99"),
         ("model", "gpt-4"),
+        ("skip_silence", "maybe"),
     ] {
         let r = transcribe(&http, &short, "tone.wav", &[(field, value)]).await;
         expect(&r, StatusCode::BAD_REQUEST, Some(field));
@@ -470,4 +471,81 @@ async fn languages_are_detected_translation_works_and_long_audio_is_stitched() {
         "{last_end} of {duration}"
     );
     server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn long_silences_are_left_out_and_segments_start_with_the_speech() {
+    let state = scratch_dir("transcribe-silence");
+    let server = start(whisper_config(&state, models_dir())).await;
+    let http = Http::new(server.addr);
+
+    // 20 s of silence, a sentence, 40 s of silence, a sentence, 20 s of silence.
+    let clip1 = decode(&read("clip1.wav"), None).expect("decode").channels[0].clone();
+    let clip2 = decode(&read("clip2.wav"), None).expect("decode").channels[0].clone();
+    let mut samples = vec![0.0; 20 * 16_000];
+    samples.extend_from_slice(&clip1);
+    samples.extend(std::iter::repeat_n(0.0, 40 * 16_000));
+    let second = samples.len() as f64 / 16_000.0;
+    samples.extend_from_slice(&clip2);
+    samples.extend(std::iter::repeat_n(0.0, 20 * 16_000));
+    let audio = songforge_audio::Audio {
+        sample_rate: 16_000,
+        channels: vec![samples],
+    };
+    let wav =
+        songforge_audio::encode_wav(&audio, songforge_audio::SampleFormat::Int16).expect("wav");
+    let fields = [("model", "whisper-tiny-en"), ("beam_size", "1")];
+
+    let r = transcribe(&http, &wav, "padded.wav", &fields).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let j = r.json();
+    let text = j["transcribed_text"]
+        .as_str()
+        .unwrap_or_default()
+        .to_lowercase();
+    assert_eq!(text.matches("lazy").count(), 1, "{text}");
+    assert_eq!(text.matches("store").count(), 1, "{text}");
+    let segs = j["segments"].as_array().cloned().unwrap_or_default();
+    let span = |s: &serde_json::Value| {
+        (
+            s["start"].as_f64().unwrap_or(-1.0),
+            s["end"].as_f64().unwrap_or(-1.0),
+        )
+    };
+    // Segments start with the speech (Whisper alone cannot put a window's first timestamp
+    // later than 1 s, so without the skip the first segment starts at 0).
+    let (first_start, _) = span(&segs[0]);
+    assert!((19.5..=20.3).contains(&first_start), "{segs:?}");
+    let store = segs
+        .iter()
+        .find(|s| {
+            s["text"]
+                .as_str()
+                .unwrap_or_default()
+                .to_lowercase()
+                .contains("store")
+        })
+        .expect("a segment with the second sentence");
+    assert!((span(store).0 - second).abs() < 0.6, "{store} vs {second}");
+    // No segment lies wholly in the silences.
+    let speech = [
+        (20.0, 20.0 + clip1.len() as f64 / 16_000.0),
+        (second, second + clip2.len() as f64 / 16_000.0),
+    ];
+    for s in &segs {
+        let (a, b) = span(s);
+        assert!(
+            speech.iter().any(|&(x, y)| a < y && b > x),
+            "{s} is in silence"
+        );
+    }
+    assert!(j["skipped_segments"].is_array(), "{j}");
+
+    // Asked not to skip, the engine decodes the silence as Whisper does.
+    let mut off = fields.to_vec();
+    off.push(("skip_silence", "false"));
+    let r = transcribe(&http, &wav, "padded.wav", &off).await;
+    let j = r.json();
+    let first = j["segments"][0]["start"].as_f64().unwrap_or(-1.0);
+    assert!(first < 1.5, "{j}");
 }

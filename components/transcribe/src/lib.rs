@@ -41,6 +41,8 @@ struct TranscribeResponse<'a> {
     duration: f64,
     task: &'a str,
     segments: Vec<SegmentOut<'a>>,
+    /// Text Whisper decoded over silence, left out of the transcript (`skip_silence`).
+    skipped_segments: &'a [songforge_transcript::SkippedSegment],
     engine: &'static str,
     graph: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -259,6 +261,7 @@ async fn handle(req: Request) -> Result<Reply, ApiError> {
                     text: s.text.trim(),
                 })
                 .collect(),
+            skipped_segments: &transcript.skipped,
             engine: "whisper",
             graph: &graph,
             model: transcript.model.as_deref(),

@@ -54,6 +54,9 @@ pub struct TranscribeOptions {
     /// The wasi-nn graph to use (`whisper`, `whisper-tiny-en`); checked by the component
     /// against the graphs it is configured with.
     pub model: Option<String>,
+    /// Leave silence out (on by default): text decoded over silence goes to the response's
+    /// `skipped_segments` instead of the transcript.
+    pub skip_silence: bool,
 }
 
 /// Longest accepted initial prompt, characters.
@@ -68,6 +71,7 @@ impl TranscribeOptions {
         let mut o = Self {
             task: "transcribe".into(),
             timestamps: true,
+            skip_silence: true,
             ..Self::default()
         };
         for (name, value) in pairs {
@@ -108,14 +112,9 @@ impl TranscribeOptions {
                         )
                     })?;
                 }
-                "timestamps" => {
-                    o.timestamps = match v {
-                        "true" | "1" | "yes" => true,
-                        "false" | "0" | "no" => false,
-                        _ => {
-                            return Err(bad("timestamps", format!("{v:?} is not true or false")));
-                        }
-                    }
+                "timestamps" => o.timestamps = flag(v).ok_or_else(|| not_flag("timestamps", v))?,
+                "skip_silence" => {
+                    o.skip_silence = flag(v).ok_or_else(|| not_flag("skip_silence", v))?;
                 }
                 "initial_prompt" | "prompt" => {
                     if v.chars().count() > MAX_PROMPT_CHARS {
@@ -173,6 +172,7 @@ impl TranscribeOptions {
         }
         m.insert("task".into(), self.task.clone().into());
         m.insert("timestamps".into(), self.timestamps.into());
+        m.insert("skip_silence".into(), self.skip_silence.into());
         if let Some(p) = &self.initial_prompt {
             m.insert("initial_prompt".into(), p.clone().into());
         }
@@ -184,6 +184,31 @@ impl TranscribeOptions {
         }
         serde_json::Value::Object(m)
     }
+}
+
+/// A boolean form value.
+fn flag(v: &str) -> Option<bool> {
+    match v {
+        "true" | "1" | "yes" => Some(true),
+        "false" | "0" | "no" => Some(false),
+        _ => None,
+    }
+}
+
+fn not_flag(field: &'static str, v: &str) -> OptionError {
+    OptionError {
+        field,
+        message: format!("{v:?} is not true or false"),
+    }
+}
+
+/// A segment the graph decoded but left out of the transcript, and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SkippedSegment {
+    pub start: f64,
+    pub end: f64,
+    pub text: String,
+    pub reason: String,
 }
 
 /// One segment of the graph's result.
@@ -203,6 +228,9 @@ pub struct GraphTranscript {
     pub language_probability: f64,
     pub duration: f64,
     pub segments: Vec<Segment>,
+    /// Text decoded over silence, kept out of `text` and `segments`.
+    #[serde(default)]
+    pub skipped: Vec<SkippedSegment>,
     #[serde(default)]
     pub model: Option<String>,
 }

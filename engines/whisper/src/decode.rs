@@ -53,6 +53,12 @@ pub struct Options {
     pub condition_on_previous_text: bool,
     /// Seed for sampling at non-zero temperature.
     pub seed: u64,
+    /// Leave silence out ([`Silence`]): windows with no sound are not decoded, a window's
+    /// long leading silence is skipped, and a segment whose span holds no sound is dropped
+    /// into [`Transcript::skipped`] instead of the text. Whisper invents text for silence
+    /// (most often a repeat of the previous segment, which the prompt hands it), and
+    /// faster-whisper does the same without its VAD.
+    pub skip_silence: bool,
 }
 
 impl Default for Options {
@@ -67,6 +73,7 @@ impl Default for Options {
             temperature: None,
             condition_on_previous_text: true,
             seed: 0,
+            skip_silence: true,
         }
     }
 }
@@ -83,6 +90,15 @@ pub struct Segment {
     pub compression_ratio: f64,
 }
 
+/// A segment left out of the text, and why.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Skipped {
+    pub start: f64,
+    pub end: f64,
+    pub text: String,
+    pub reason: &'static str,
+}
+
 /// The `result` of the `whisper` graph.
 #[derive(Debug, Clone, Serialize)]
 pub struct Transcript {
@@ -91,7 +107,57 @@ pub struct Transcript {
     pub language_probability: f64,
     pub duration: f64,
     pub segments: Vec<Segment>,
+    /// Decoded segments left out of `text` and `segments` (see [`Options::skip_silence`]).
+    pub skipped: Vec<Skipped>,
 }
+
+/// Where the audio has sound, per 10 ms mel frame.
+///
+/// A frame is silent when its RMS level is below −55 dBFS, or below 30 dB under the loudest
+/// frame for recordings quieter than that, so a quiet recording is never taken for silence.
+pub struct Silence {
+    sound: Vec<bool>,
+}
+
+/// Samples per mel frame (10 ms at 16 kHz).
+const FRAME_SAMPLES: usize = 160;
+
+impl Silence {
+    /// Measures `audio` (16 kHz mono).
+    pub fn measure(audio: &[f32]) -> Self {
+        let levels: Vec<f32> = audio
+            .chunks(FRAME_SAMPLES)
+            .map(|f| {
+                let power = f.iter().map(|v| v * v).sum::<f32>() / f.len().max(1) as f32;
+                10.0 * power.max(1e-20).log10()
+            })
+            .collect();
+        let loudest = levels.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let threshold = (-55f32).min(loudest - 30.0);
+        Self {
+            sound: levels.iter().map(|&l| l >= threshold).collect(),
+        }
+    }
+
+    /// The first frame with sound in `frames`, if any.
+    pub fn first_sound(&self, frames: std::ops::Range<usize>) -> Option<usize> {
+        let end = frames.end.min(self.sound.len());
+        (frames.start.min(end)..end).find(|&f| self.sound[f])
+    }
+
+    /// Whether any frame between `start` and `end` seconds has sound.
+    pub fn has_sound(&self, start: f64, end: f64) -> bool {
+        let first = (start / FRAME_SECONDS).floor().max(0.0) as usize;
+        let last = ((end / FRAME_SECONDS).ceil() as usize).max(first + 1);
+        self.first_sound(first..last).is_some()
+    }
+}
+
+/// Leading silence longer than this (1 s, the latest first timestamp Whisper may predict) is
+/// skipped before a window is decoded, less [`SOUND_LEAD_FRAMES`].
+const SKIP_LEADING_FRAMES: usize = 100;
+/// Silence kept before the sound when leading silence is skipped (0.2 s).
+const SOUND_LEAD_FRAMES: usize = 20;
 
 struct Candidate {
     tokens: Vec<u32>,
@@ -152,8 +218,19 @@ impl Decoder<'_> {
             None => None,
         };
         let mut segments = Vec::new();
+        let mut skipped = Vec::new();
+        let silence = opts.skip_silence.then(|| Silence::measure(audio));
         let mut seek = 0usize;
         while seek < content_frames {
+            if let Some(silence) = &silence {
+                match silence.first_sound(seek..content_frames) {
+                    None => break,
+                    Some(f) if f >= seek + SKIP_LEADING_FRAMES => {
+                        seek = f - SOUND_LEAD_FRAMES;
+                    }
+                    Some(_) => {}
+                }
+            }
             let time_offset = seek as f64 * FRAME_SECONDS;
             let segment_size = WINDOW_FRAMES.min(content_frames - seek);
             let segment_duration = segment_size as f64 * FRAME_SECONDS;
@@ -227,6 +304,20 @@ impl Decoder<'_> {
             }
             for (start, end, toks) in pieces {
                 let text = t.decode(&toks);
+                if let Some(silence) = &silence
+                    && !text.trim().is_empty()
+                    && !silence.has_sound(start, end.min(duration))
+                {
+                    // Text over silence: kept out of the transcript and out of the next
+                    // window's prompt, where it would be repeated.
+                    skipped.push(Skipped {
+                        start: round2(start),
+                        end: round2(end.min(duration.max(start))),
+                        text,
+                        reason: "no sound in the segment's span",
+                    });
+                    continue;
+                }
                 all_tokens.extend(toks.iter().copied());
                 if text.trim().is_empty() || start == end && start >= duration {
                     continue;
@@ -253,6 +344,7 @@ impl Decoder<'_> {
             language_probability,
             duration,
             segments,
+            skipped,
         })
     }
 
@@ -593,6 +685,33 @@ fn round2(x: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn silence_is_found_and_quiet_recordings_are_not_silence() {
+        let tone = |seconds: f64, db: f32| -> Vec<f32> {
+            let amp = 10f32.powf(db / 20.0) * std::f32::consts::SQRT_2;
+            (0..(seconds * 16_000.0) as usize)
+                .map(|i| amp * (i as f32 * 0.2).sin())
+                .collect()
+        };
+        // 2 s of silence, 1 s at -20 dBFS, 2 s of a -70 dBFS hum, 1 s of silence.
+        let mut audio = vec![0.0; 32_000];
+        audio.extend(tone(1.0, -20.0));
+        audio.extend(tone(2.0, -70.0));
+        audio.extend(vec![0.0; 16_000]);
+        let s = Silence::measure(&audio);
+        assert_eq!(s.first_sound(0..600), Some(200));
+        assert!(!s.has_sound(0.0, 1.99));
+        assert!(s.has_sound(1.5, 2.05));
+        assert!(
+            !s.has_sound(3.1, 4.9),
+            "a -70 dBFS hum beside -20 dBFS speech is silence"
+        );
+        assert!(!s.has_sound(5.05, 6.0));
+        // Alone, the same hum is the loudest thing in the recording, so it counts as sound.
+        let quiet = Silence::measure(&tone(2.0, -70.0));
+        assert!(quiet.has_sound(0.5, 1.0));
+    }
 
     #[test]
     fn compression_ratio_flags_repetition() {

@@ -12,7 +12,7 @@ pub mod model;
 mod ops;
 pub mod tokens;
 
-pub use decode::{Options, Segment, Task, Transcript};
+pub use decode::{Options, Segment, Silence, Skipped, Task, Transcript};
 
 use candle_core::{DType, Device};
 use songforge_inference::{
