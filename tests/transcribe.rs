@@ -59,6 +59,14 @@ async fn transcribe(http: &Http, audio: &[u8], filename: &str, fields: &[(&str, 
     .await
 }
 
+/// The response's `transcribed_text`, lower-cased (empty when absent).
+fn lower_text(j: &serde_json::Value) -> String {
+    j["transcribed_text"]
+        .as_str()
+        .unwrap_or_default()
+        .to_lowercase()
+}
+
 fn words(text: &str) -> Vec<String> {
     text.to_lowercase()
         .split_whitespace()
@@ -404,10 +412,7 @@ async fn languages_are_detected_translation_works_and_long_audio_is_stitched() {
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     let j = r.json();
     assert_eq!(j["language"], "de", "{j}");
-    let text = j["transcribed_text"]
-        .as_str()
-        .unwrap_or_default()
-        .to_lowercase();
+    let text = lower_text(&j);
     assert!(
         text.contains("guten morgen") && text.contains("sonne"),
         "{text}"
@@ -421,10 +426,7 @@ async fn languages_are_detected_translation_works_and_long_audio_is_stitched() {
     .await;
     let j = r.json();
     assert_eq!(j["task"], "translate");
-    let text = j["transcribed_text"]
-        .as_str()
-        .unwrap_or_default()
-        .to_lowercase();
+    let text = lower_text(&j);
     assert!(text.contains("good morning"), "{text}");
 
     // 39 s: the four sentences twice with pauses, so two 30 s windows must be stitched.
@@ -451,10 +453,7 @@ async fn languages_are_detected_translation_works_and_long_audio_is_stitched() {
     .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     let j = r.json();
-    let text = j["transcribed_text"]
-        .as_str()
-        .unwrap_or_default()
-        .to_lowercase();
+    let text = lower_text(&j);
     for word in ["lazy", "store", "universe", "river"] {
         assert_eq!(text.matches(word).count(), 2, "{word} twice in {text}");
     }
@@ -499,10 +498,7 @@ async fn long_silences_are_left_out_and_segments_start_with_the_speech() {
     let r = transcribe(&http, &wav, "padded.wav", &fields).await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     let j = r.json();
-    let text = j["transcribed_text"]
-        .as_str()
-        .unwrap_or_default()
-        .to_lowercase();
+    let text = lower_text(&j);
     assert_eq!(text.matches("lazy").count(), 1, "{text}");
     assert_eq!(text.matches("store").count(), 1, "{text}");
     let segs = j["segments"].as_array().cloned().unwrap_or_default();
