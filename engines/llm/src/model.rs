@@ -520,52 +520,50 @@ impl Llama {
         let groups = h / kvh;
         let kv_len = pos + t;
         let scale = 1.0 / (hd as f64).sqrt();
-        {
-            let q = qkv
-                .narrow(D::Minus1, 0, h * hd)?
-                .reshape((batch, t, h, hd))?
-                .transpose(1, 2)?
-                .contiguous()?;
-            let k = qkv
-                .narrow(D::Minus1, h * hd, kvh * hd)?
-                .reshape((batch, t, kvh, hd))?
-                .transpose(1, 2)?
-                .contiguous()?;
-            let v = qkv
-                .narrow(D::Minus1, (h + kvh) * hd, kvh * hd)?
-                .reshape((batch, t, kvh, hd))?
-                .transpose(1, 2)?
-                .contiguous()?;
-            let q = candle_nn::rotary_emb::rope_i(&q, cos, sin)?;
-            let k = candle_nn::rotary_emb::rope_i(&k, cos, sin)?;
-            // Keys and values are rounded to f16 as they enter the cache, as llama.cpp's
-            // default cache stores them: greedy output then matches it token for token.
-            let (k, v) = match self.precision {
-                Precision::Quantized => (
-                    k.to_dtype(DType::F16)?.to_dtype(DType::F32)?,
-                    v.to_dtype(DType::F16)?.to_dtype(DType::F32)?,
-                ),
-                Precision::Dequantized => (k, v),
-            };
-            keys.slice_set(&k.transpose(2, 3)?.contiguous()?, 3, pos)?;
-            values.slice_set(&v, 2, pos)?;
-            let keys = keys.narrow(3, 0, kv_len)?;
-            let values = values.narrow(2, 0, kv_len)?;
-            // Grouped-query attention without repeating keys: the query heads sharing a key
-            // head become extra rows, `[batch, kv_heads, groups * t, head_dim]`.
-            let q = q.reshape((batch, kvh, groups * t, hd))?;
-            let q = self.as_cached(q)?;
-            let mut scores = (q.matmul(&keys)? * scale)?;
-            if let Some(m) = mask {
-                scores = scores.broadcast_add(m)?;
-            }
-            let probs = self.as_cached(candle_nn::ops::softmax_last_dim(&scores)?)?;
-            probs
-                .matmul(&values)?
-                .reshape((batch, h, t, hd))?
-                .transpose(1, 2)?
-                .reshape((batch, t, h * hd))
+        let q = qkv
+            .narrow(D::Minus1, 0, h * hd)?
+            .reshape((batch, t, h, hd))?
+            .transpose(1, 2)?
+            .contiguous()?;
+        let k = qkv
+            .narrow(D::Minus1, h * hd, kvh * hd)?
+            .reshape((batch, t, kvh, hd))?
+            .transpose(1, 2)?
+            .contiguous()?;
+        let v = qkv
+            .narrow(D::Minus1, (h + kvh) * hd, kvh * hd)?
+            .reshape((batch, t, kvh, hd))?
+            .transpose(1, 2)?
+            .contiguous()?;
+        let q = candle_nn::rotary_emb::rope_i(&q, cos, sin)?;
+        let k = candle_nn::rotary_emb::rope_i(&k, cos, sin)?;
+        // Keys and values are rounded to f16 as they enter the cache, as llama.cpp's
+        // default cache stores them: greedy output then matches it token for token.
+        let (k, v) = match self.precision {
+            Precision::Quantized => (
+                k.to_dtype(DType::F16)?.to_dtype(DType::F32)?,
+                v.to_dtype(DType::F16)?.to_dtype(DType::F32)?,
+            ),
+            Precision::Dequantized => (k, v),
+        };
+        keys.slice_set(&k.transpose(2, 3)?.contiguous()?, 3, pos)?;
+        values.slice_set(&v, 2, pos)?;
+        let keys = keys.narrow(3, 0, kv_len)?;
+        let values = values.narrow(2, 0, kv_len)?;
+        // Grouped-query attention without repeating keys: the query heads sharing a key
+        // head become extra rows, `[batch, kv_heads, groups * t, head_dim]`.
+        let q = q.reshape((batch, kvh, groups * t, hd))?;
+        let q = self.as_cached(q)?;
+        let mut scores = (q.matmul(&keys)? * scale)?;
+        if let Some(m) = mask {
+            scores = scores.broadcast_add(m)?;
         }
+        let probs = self.as_cached(candle_nn::ops::softmax_last_dim(&scores)?)?;
+        probs
+            .matmul(&values)?
+            .reshape((batch, h, t, hd))?
+            .transpose(1, 2)?
+            .reshape((batch, t, h * hd))
     }
 
     /// Attention on the CPU serving path, in llama.cpp's numerics: RoPE from
@@ -643,9 +641,13 @@ impl Llama {
 }
 
 impl Llama {
-    /// Whether the elementwise steps follow llama.cpp's CPU numerics ([`crate::numerics`]).
+    /// Whether the elementwise steps follow llama.cpp's CPU numerics ([`crate::numerics`]):
+    /// the quantized CPU path, for heads whose width the attention sums divide (every
+    /// llama-family size in use: 64, 96, 128).
     fn ggml_numerics(&self) -> bool {
-        self.precision == Precision::Quantized && self.device.is_cpu()
+        self.precision == Precision::Quantized
+            && self.device.is_cpu()
+            && self.config.head_dim.is_multiple_of(32)
     }
 
     /// RMSNorm over the last dimension, times `weight`.
