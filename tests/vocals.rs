@@ -241,6 +241,34 @@ async fn the_seed_request_is_sung_in_tune_on_time_and_understood() {
     );
     assert!(wer <= 0.35, "WER {wer:.2}: heard {heard:?}");
 
+    // The whole track, silences and all: the transcriber leaves the silence out, so no text is
+    // invented there (a repeat of the first line, before it did) and the words still come
+    // through.
+    let whole = http
+        .post_json("/api/transcribe/", &serde_json::json!({"audio_url": url}))
+        .await;
+    assert_eq!(whole.status, StatusCode::OK, "{:?}", whole.body);
+    let w = whole.json();
+    let sung_end = last.start + last.dur;
+    for seg in w["segments"].as_array().cloned().unwrap_or_default() {
+        let (s0, s1) = (seg["start"].as_f64().unwrap(), seg["end"].as_f64().unwrap());
+        assert!(
+            s0 >= first.start - 1.0 && s1 <= sung_end + 1.5,
+            "segment {seg} outside the sung span {:.2}-{sung_end:.2}",
+            first.start
+        );
+    }
+    let heard_whole = w["transcribed_text"].as_str().unwrap().to_string();
+    let wer_whole = word_error_rate(&reference, &heard_whole);
+    eprintln!(
+        "whole track: WER {wer_whole:.2}: {heard_whole:?}; skipped {}",
+        w["skipped_segments"]
+    );
+    assert!(
+        wer_whole <= 0.35,
+        "WER {wer_whole:.2}: heard {heard_whole:?}"
+    );
+
     // The same seed sings the same samples.
     let again = http.post_json("/api/generate-vocals/", &body).await;
     assert_eq!(again.status, StatusCode::OK);
