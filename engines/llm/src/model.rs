@@ -259,10 +259,10 @@ pub struct Llama {
     blocks: Vec<Block>,
     norm: Tensor,
     output: Linear,
+    /// RoPE tables as tensors, for the candle attention path.
     cos: Tensor,
     sin: Tensor,
-    /// The same angles computed as ggml computes them (`[context, head_dim / 2]`), for the
-    /// CPU serving path.
+    /// The same tables as values, for the CPU serving path ([`rope_tables`]).
     rope_cos: Vec<f32>,
     rope_sin: Vec<f32>,
     device: Device,
@@ -383,8 +383,10 @@ impl Llama {
                 ffn,
             });
         }
-        let (cos, sin) = rope_tables(&config, device)?;
-        let (rope_cos, rope_sin) = ggml_rope_tables(&config);
+        let (rope_cos, rope_sin) = rope_tables(&config);
+        let shape = (config.context, config.head_dim / 2);
+        let cos = Tensor::from_slice(&rope_cos, shape, device)?;
+        let sin = Tensor::from_slice(&rope_sin, shape, device)?;
         Ok(Self {
             config,
             precision,
@@ -761,30 +763,10 @@ impl Cache {
     }
 }
 
-/// Interleaved-pair RoPE tables (GGUF llama weights are laid out for ggml's normal mode).
-fn rope_tables(c: &LlamaConfig, device: &Device) -> Result<(Tensor, Tensor)> {
-    let half = c.head_dim / 2;
-    let inv: Vec<f32> = (0..half)
-        .map(|i| 1.0 / c.rope_base.powf(2.0 * i as f32 / c.head_dim as f32))
-        .collect();
-    let mut cos = Vec::with_capacity(c.context * half);
-    let mut sin = Vec::with_capacity(c.context * half);
-    for p in 0..c.context {
-        for f in &inv {
-            let a = p as f32 * f;
-            cos.push(a.cos());
-            sin.push(a.sin());
-        }
-    }
-    Ok((
-        Tensor::from_vec(cos, (c.context, half), device)?,
-        Tensor::from_vec(sin, (c.context, half), device)?,
-    ))
-}
-
-/// RoPE angles as ggml's rope cache computes them: `θ` starts at the position and is
-/// multiplied by `base^(-2 / head_dim)` for each next pair, in f32.
-fn ggml_rope_tables(c: &LlamaConfig) -> (Vec<f32>, Vec<f32>) {
+/// Interleaved-pair RoPE tables `[context, head_dim / 2]` (GGUF llama weights are laid out
+/// for ggml's normal mode), with the angles as ggml's rope cache computes them: `θ` starts at
+/// the position and is multiplied by `base^(-2 / head_dim)` for each next pair, in f32.
+fn rope_tables(c: &LlamaConfig) -> (Vec<f32>, Vec<f32>) {
     let half = c.head_dim / 2;
     let step = c.rope_base.powf(-2.0 / c.head_dim as f32);
     let mut cos = Vec::with_capacity(c.context * half);
