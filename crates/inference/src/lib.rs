@@ -195,6 +195,24 @@ pub fn optional_json<T: serde::de::DeserializeOwned + Default>(
     }
 }
 
+/// Whether the CPU has AVX2 and FMA (asked once): the engines' kernels that are compiled for
+/// them check this before they run.
+pub fn has_avx2_fma() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::sync::OnceLock;
+        static AVX2_FMA: OnceLock<bool> = OnceLock::new();
+        *AVX2_FMA.get_or_init(|| {
+            std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma")
+        })
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
 /// Dot product of two equally long rows with 16 independent accumulators, so it vectorises
 /// on baseline x86-64; the hot loop of the engines' own row-by-row products.
 #[inline]

@@ -33,7 +33,7 @@ macro_rules! with_fma {
                 unsafe fn fast($($a: $t),*) $(-> $r)? {
                     $body($($a),*)
                 }
-                if fma_available() {
+                if songforge_inference::has_avx2_fma() {
                     // SAFETY: the CPU reports AVX2 and FMA, all `fast` is compiled for.
                     return unsafe { fast($($a),*) };
                 }
@@ -41,16 +41,6 @@ macro_rules! with_fma {
             $body($($a),*)
         }
     };
-}
-
-/// Whether the CPU has AVX2 and FMA (asked once).
-#[cfg(target_arch = "x86_64")]
-pub(crate) fn fma_available() -> bool {
-    use std::sync::OnceLock;
-    static FMA: OnceLock<bool> = OnceLock::new();
-    *FMA.get_or_init(|| {
-        std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-    })
 }
 
 /// RMSNorm of each `width`-value row of `x` in place, times `weight`.

@@ -8,11 +8,11 @@
 //! `Q8_0` weights), and runs an AVX2 dot product where the CPU has one, the portable loop
 //! otherwise. One matrix type serves both formats through [`WeightBlock`].
 
-#[cfg(target_arch = "x86_64")]
-use crate::numerics::fma_available;
 use crate::numerics::hsum_tiled;
 use half::f16;
 use rayon::prelude::*;
+#[cfg(target_arch = "x86_64")]
+use songforge_inference::has_avx2_fma;
 
 /// Values per quantization block.
 pub const BLOCK: usize = 32;
@@ -312,7 +312,7 @@ fn quantize_q8_0(x: &[f32]) -> Q80Block {
 fn dot_q8_0(w: &[Q80Block], x: &[Q80Block]) -> f32 {
     #[cfg(target_arch = "x86_64")]
     {
-        if fma_available() {
+        if has_avx2_fma() {
             // SAFETY: the CPU reports AVX2 and FMA, which is all `dot_q8_0_avx2` uses.
             return unsafe { dot_q8_0_avx2(w, x) };
         }
@@ -380,7 +380,7 @@ fn quantize_q8_1(x: &[f32]) -> Q81Block {
 fn dot(w: &[Q41Block], x: &[Q81Block]) -> f32 {
     #[cfg(target_arch = "x86_64")]
     {
-        if fma_available() {
+        if has_avx2_fma() {
             // SAFETY: the CPU reports AVX2 and FMA, which is all `dot_avx2` uses.
             return unsafe { dot_avx2(w, x) };
         }

@@ -72,7 +72,7 @@ impl InplaceOp1 for SoftmaxLastDim {
     fn cpu_fwd(&self, storage: &mut CpuStorage, layout: &Layout) -> Result<()> {
         let dim = layout.dims().last().copied().unwrap_or(1).max(1);
         let data = contiguous_f32(storage, layout, self.name())?;
-        let wide = has_avx2_f16c();
+        let wide = songforge_inference::has_avx2_fma();
         data.par_chunks_mut(dim).with_min_len(64).for_each(|row| {
             #[cfg(target_arch = "x86_64")]
             if wide {
@@ -139,7 +139,7 @@ impl InplaceOp1 for GeluErf {
 
     fn cpu_fwd(&self, storage: &mut CpuStorage, layout: &Layout) -> Result<()> {
         let data = contiguous_f32(storage, layout, self.name())?;
-        let wide = has_avx2_f16c();
+        let wide = songforge_inference::has_avx2_fma();
         data.par_chunks_mut(4096).for_each(|chunk| {
             #[cfg(target_arch = "x86_64")]
             if wide {
@@ -338,12 +338,9 @@ fn has_avx2_f16c() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         use std::sync::OnceLock;
-        static WIDE: OnceLock<bool> = OnceLock::new();
-        *WIDE.get_or_init(|| {
-            std::is_x86_feature_detected!("avx2")
-                && std::is_x86_feature_detected!("fma")
-                && std::is_x86_feature_detected!("f16c")
-        })
+        static F16C: OnceLock<bool> = OnceLock::new();
+        songforge_inference::has_avx2_fma()
+            && *F16C.get_or_init(|| std::is_x86_feature_detected!("f16c"))
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
