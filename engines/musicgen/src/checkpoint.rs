@@ -8,7 +8,48 @@ use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
 use candle_transformers::models::{encodec, t5};
 use songforge_rng::Rng;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+/// The safetensors files of a checkpoint folder: `model.safetensors`, or the shards that
+/// `model.safetensors.index.json` lists (medium, large and the melody models ship sharded).
+pub fn weight_files(dir: &Path) -> Result<Vec<PathBuf>, String> {
+    let single = dir.join("model.safetensors");
+    if single.is_file() {
+        return Ok(vec![single]);
+    }
+    let index = dir.join("model.safetensors.index.json");
+    let text = std::fs::read_to_string(&index).map_err(|_| {
+        format!(
+            "{}: missing (and no model.safetensors.index.json lists shards)",
+            single.display()
+        )
+    })?;
+    let bad = |e: String| format!("{}: {e}", index.display());
+    let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
+    let map = json
+        .get("weight_map")
+        .and_then(|m| m.as_object())
+        .ok_or_else(|| bad("no `weight_map`".into()))?;
+    let mut files: Vec<PathBuf> = Vec::new();
+    for shard in map.values() {
+        let name = shard
+            .as_str()
+            .filter(|n| !n.is_empty() && !n.contains('/') && !n.contains('\\') && *n != "..")
+            .ok_or_else(|| bad(format!("`{shard}` is not a file name")))?;
+        let path = dir.join(name);
+        if !files.contains(&path) {
+            if !path.is_file() {
+                return Err(format!("{}: missing (listed in the index)", path.display()));
+            }
+            files.push(path);
+        }
+    }
+    if files.is_empty() {
+        return Err(bad("`weight_map` is empty".into()));
+    }
+    files.sort();
+    Ok(files)
+}
 
 /// A tiny MusicGen (64-code vocabulary, 64 positions, 2 layers each): milliseconds a step.
 pub const TINY_CONFIG: &str = r#"{
@@ -29,6 +70,33 @@ pub const TINY_CONFIG: &str = r#"{
     "trim_right_ratio": 1.0, "codebook_size": 64, "codebook_dim": 16, "use_conv_shortcut": false
   },
   "decoder": {
+    "vocab_size": 64, "max_position_embeddings": 64, "num_hidden_layers": 2, "ffn_dim": 32,
+    "num_attention_heads": 4, "hidden_size": 24, "num_codebooks": 4, "pad_token_id": 64,
+    "bos_token_id": 64, "activation_function": "gelu", "scale_embedding": false
+  }
+}"#;
+
+/// A tiny MusicGen Melody: the tiny model's text encoder, codec and sizes, a decoder without
+/// cross-attention, and an 8-frame chroma prefix.
+pub const TINY_MELODY_CONFIG: &str = r#"{
+  "model_type": "musicgen_melody", "num_chroma": 12, "chroma_length": 8,
+  "text_encoder": {
+    "vocab_size": 32, "d_model": 16, "d_kv": 4, "d_ff": 32, "num_layers": 2, "num_heads": 4,
+    "relative_attention_num_buckets": 8, "relative_attention_max_distance": 16,
+    "dropout_rate": 0.0, "layer_norm_epsilon": 1e-6, "initializer_factor": 1.0,
+    "feed_forward_proj": "relu", "is_encoder_decoder": true, "pad_token_id": 0,
+    "eos_token_id": 1, "decoder_start_token_id": 0
+  },
+  "audio_encoder": {
+    "sampling_rate": 32000, "audio_channels": 1, "target_bandwidths": [2.2], "normalize": false,
+    "hidden_size": 16, "num_filters": 4, "num_residual_layers": 1,
+    "upsampling_ratios": [8, 5, 4, 4], "norm_type": "weight_norm", "kernel_size": 7,
+    "last_kernel_size": 7, "residual_kernel_size": 3, "dilation_growth_rate": 2,
+    "use_causal_conv": false, "pad_mode": "reflect", "compress": 2, "num_lstm_layers": 2,
+    "trim_right_ratio": 1.0, "codebook_size": 64, "codebook_dim": 16, "use_conv_shortcut": false
+  },
+  "decoder": {
+    "model_type": "musicgen_melody_decoder",
     "vocab_size": 64, "max_position_embeddings": 64, "num_hidden_layers": 2, "ffn_dim": 32,
     "num_attention_heads": 4, "hidden_size": 24, "num_codebooks": 4, "pad_token_id": 64,
     "bos_token_id": 64, "activation_function": "gelu", "scale_embedding": false
@@ -71,7 +139,15 @@ pub fn write_random(
             vb.pp("enc_to_dec_proj"),
         )?;
     }
-    Decoder::load(&cfg.decoder, vb.pp("decoder"))?;
+    let melody = cfg.is_melody().map_err(candle_core::Error::Msg)?;
+    if melody {
+        candle_nn::linear(
+            cfg.num_chroma.unwrap_or(12),
+            cfg.decoder.hidden_size,
+            vb.pp("audio_enc_to_dec_proj"),
+        )?;
+    }
+    Decoder::load(&cfg.decoder, vb.pp("decoder"), !melody, 0)?;
     let codec: encodec::Config = cfg
         .audio_encoder
         .to_encodec()

@@ -3,6 +3,10 @@
 //! self-attention (KV cache), cross-attention to the projected text and a GELU MLP, then one
 //! head per codebook. It decodes one position at a time for a batch whose rows are the
 //! conditional and (with guidance) the unconditional stream.
+//!
+//! MusicGen Melody's decoder (`MusicgenMelodyForCausalLM`) has no cross-attention: the
+//! condition (projected chroma, then projected text) is a prefix of the sequence, run once
+//! through the causal layers into the KV cache before the first code.
 
 use crate::proj::Proj;
 use candle_core::{DType, Device, Module, Result, Tensor};
@@ -62,10 +66,14 @@ impl Attention {
             .contiguous()
     }
 
-    fn attend(&self, q: &Tensor, k: &Tensor, v: &Tensor) -> Result<Tensor> {
+    /// Attention of `q` over `k`/`v`, with `mask` [T, S] (0 or −∞) added to the scores.
+    fn attend(&self, q: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&Tensor>) -> Result<Tensor> {
         let (b, _, t, _) = q.dims4()?;
         let scale = 1.0 / (self.head_dim as f64).sqrt();
-        let scores = (q.matmul(&k.t()?)? * scale)?;
+        let mut scores = (q.matmul(&k.t()?)? * scale)?;
+        if let Some(mask) = mask {
+            scores = scores.broadcast_add(mask)?;
+        }
         let weights = candle_nn::ops::softmax_last_dim(&scores)?;
         let y = weights.matmul(v)?;
         let y = y
@@ -78,8 +86,8 @@ impl Attention {
 struct Layer {
     self_attn: Attention,
     self_norm: LayerNorm,
-    cross_attn: Attention,
-    cross_norm: LayerNorm,
+    /// Cross-attention to the text and its norm (absent in MusicGen Melody).
+    cross: Option<(Attention, LayerNorm)>,
     fc1: Proj,
     fc2: Proj,
     final_norm: LayerNorm,
@@ -94,7 +102,10 @@ pub struct CrossKv {
 /// A decoding session: the self-attention caches of one generation window.
 pub struct Session {
     caches: Vec<KvCache>,
+    /// One per layer with cross-attention; empty for a prefix-conditioned decoder.
     cross: Vec<CrossKv>,
+    /// Rows decoded together (2 with guidance).
+    rows: usize,
     /// Next position.
     pub position: usize,
 }
@@ -102,6 +113,8 @@ pub struct Session {
 /// The decoder's weights.
 pub struct Decoder {
     cfg: DecoderConfig,
+    /// Positions the table and caches hold: the checkpoint's, plus room for a prefix.
+    capacity: usize,
     embed: Vec<Embedding>,
     positions: Tensor,
     layers: Vec<Layer>,
@@ -125,8 +138,16 @@ fn sinusoids(positions: usize, dim: usize, device: &Device) -> Result<Tensor> {
 }
 
 impl Decoder {
-    /// Loads from `vb` at `decoder.` of a MusicGen checkpoint.
-    pub fn load(cfg: &DecoderConfig, vb: VarBuilder) -> Result<Self> {
+    /// Loads from `vb` at `decoder.` of a MusicGen checkpoint: with cross-attention
+    /// (`musicgen`), or without it and with room for `prefix` more positions
+    /// (`musicgen_melody`, whose condition is a prefix; Hugging Face extends its sinusoid
+    /// table the same way).
+    pub fn load(
+        cfg: &DecoderConfig,
+        vb: VarBuilder,
+        cross_attention: bool,
+        prefix: usize,
+    ) -> Result<Self> {
         let d = cfg.hidden_size;
         let m = vb.pp("model").pp("decoder");
         let embed = (0..cfg.num_codebooks)
@@ -136,11 +157,18 @@ impl Decoder {
         let layers = (0..cfg.num_hidden_layers)
             .map(|i| {
                 let l = m.pp("layers").pp(i);
+                let cross = if cross_attention {
+                    Some((
+                        Attention::load(cfg, l.pp("encoder_attn"))?,
+                        norm(l.pp("encoder_attn_layer_norm"))?,
+                    ))
+                } else {
+                    None
+                };
                 Ok(Layer {
                     self_attn: Attention::load(cfg, l.pp("self_attn"))?,
                     self_norm: norm(l.pp("self_attn_layer_norm"))?,
-                    cross_attn: Attention::load(cfg, l.pp("encoder_attn"))?,
-                    cross_norm: norm(l.pp("encoder_attn_layer_norm"))?,
+                    cross,
                     fc1: Proj::load(d, cfg.ffn_dim, l.pp("fc1"))?,
                     fc2: Proj::load(cfg.ffn_dim, d, l.pp("fc2"))?,
                     final_norm: norm(l.pp("final_layer_norm"))?,
@@ -150,8 +178,10 @@ impl Decoder {
         let heads = (0..cfg.num_codebooks)
             .map(|k| Proj::load(d, cfg.vocab_size, vb.pp("lm_heads").pp(k)))
             .collect::<Result<Vec<_>>>()?;
+        let capacity = cfg.max_position_embeddings + if cross_attention { 0 } else { prefix };
         Ok(Decoder {
-            positions: sinusoids(cfg.max_position_embeddings, d, vb.device())?,
+            positions: sinusoids(capacity, d, vb.device())?,
+            capacity,
             norm: norm(m.pp("layer_norm"))?,
             embed,
             layers,
@@ -164,38 +194,101 @@ impl Decoder {
         &self.cfg
     }
 
-    /// A session over `text` [B, S, d] (already projected; the unconditional row all zeros).
-    pub fn start(&self, text: &Tensor) -> Result<Session> {
+    /// Whether the condition is attended to (`musicgen`) rather than prefixed (`musicgen_melody`).
+    pub fn has_cross_attention(&self) -> bool {
+        self.layers.iter().any(|l| l.cross.is_some())
+    }
+
+    /// A session over the condition [B, S, d] (already projected; the unconditional row as
+    /// the model masks it): the cross-attention's keys and values, or, for a decoder without
+    /// cross-attention, the condition run through the layers as the sequence's first S
+    /// positions. The caches hold `steps` more positions.
+    pub fn start(&self, condition: &Tensor, steps: usize) -> Result<Session> {
+        let (rows, prefix, _) = condition.dims3()?;
+        let prefix = if self.has_cross_attention() {
+            0
+        } else {
+            prefix
+        };
+        if prefix + steps > self.capacity {
+            candle_core::bail!(
+                "{} positions (a condition of {prefix}, then {steps}) are past the decoder's {}",
+                prefix + steps,
+                self.capacity
+            );
+        }
         let cross = self
             .layers
             .iter()
-            .map(|l| {
-                let a = &l.cross_attn;
+            .filter_map(|l| l.cross.as_ref())
+            .map(|(a, _)| {
                 Ok(CrossKv {
-                    k: a.split(&a.k.forward(text)?)?,
-                    v: a.split(&a.v.forward(text)?)?,
+                    k: a.split(&a.k.forward(condition)?)?,
+                    v: a.split(&a.v.forward(condition)?)?,
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        Ok(Session {
+        let mut session = Session {
             caches: (0..self.layers.len())
-                .map(|_| KvCache::new(2, self.cfg.max_position_embeddings))
+                .map(|_| KvCache::new(2, prefix + steps))
                 .collect(),
             cross,
+            rows,
             position: 0,
-        })
+        };
+        if prefix > 0 {
+            let pos = self.positions.narrow(0, 0, prefix)?;
+            let x = condition.broadcast_add(&pos)?.contiguous()?;
+            // Causal over the prefix, as the model reads it.
+            let mask: Vec<f32> = (0..prefix)
+                .flat_map(|i| (0..prefix).map(move |j| if j > i { f32::NEG_INFINITY } else { 0.0 }))
+                .collect();
+            let mask = Tensor::from_vec(mask, (prefix, prefix), condition.device())?
+                .to_dtype(condition.dtype())?;
+            self.layers_forward(&mut session, x, Some(&mask))?;
+            session.position = prefix;
+        }
+        Ok(session)
+    }
+
+    /// Runs `x` [B, T, d] through every layer, appending to the session's caches.
+    fn layers_forward(
+        &self,
+        session: &mut Session,
+        x: Tensor,
+        mask: Option<&Tensor>,
+    ) -> Result<Tensor> {
+        let mut h = x;
+        for (i, layer) in self.layers.iter().enumerate() {
+            let a = &layer.self_attn;
+            let n = layer.self_norm.forward(&h)?;
+            let q = a.split(&a.q.forward(&n)?)?;
+            let k = a.split(&a.k.forward(&n)?)?;
+            let v = a.split(&a.v.forward(&n)?)?;
+            let (k, v) = session.caches[i].append(&k, &v)?;
+            h = (h + a.attend(&q, &k, &v, mask)?)?;
+            if let (Some((c, norm)), Some(kv)) = (&layer.cross, session.cross.get(i)) {
+                let n = norm.forward(&h)?;
+                let q = c.split(&c.q.forward(&n)?)?;
+                h = (h + c.attend(&q, &kv.k, &kv.v, None)?)?;
+            }
+            let n = layer.final_norm.forward(&h)?;
+            let y = layer.fc2.forward(&layer.fc1.forward(&n)?.gelu_erf()?)?;
+            h = (h + y)?;
+        }
+        Ok(h)
     }
 
     /// Feeds one position (`tokens[k]` for each codebook, the same for every row) and
     /// returns the logits [B, K, vocab].
     pub fn step(&self, session: &mut Session, tokens: &[u32]) -> Result<Tensor> {
         let device = self.positions.device();
-        let rows = session.cross.first().map_or(1, |c| c.k.dim(0).unwrap_or(1));
-        if session.position >= self.cfg.max_position_embeddings {
+        let rows = session.rows;
+        if session.position >= self.capacity {
             candle_core::bail!(
                 "position {} is past the decoder's {} positions",
                 session.position,
-                self.cfg.max_position_embeddings
+                self.capacity
             );
         }
         let mut x: Option<Tensor> = None;
@@ -215,24 +308,7 @@ impl Decoder {
             .unsqueeze(0)?
             .broadcast_as((rows, 1, self.cfg.hidden_size))?
             .contiguous()?;
-        let mut h = x;
-        for (i, layer) in self.layers.iter().enumerate() {
-            let a = &layer.self_attn;
-            let n = layer.self_norm.forward(&h)?;
-            let q = a.split(&a.q.forward(&n)?)?;
-            let k = a.split(&a.k.forward(&n)?)?;
-            let v = a.split(&a.v.forward(&n)?)?;
-            let (k, v) = session.caches[i].append(&k, &v)?;
-            h = (h + a.attend(&q, &k, &v)?)?;
-            let c = &layer.cross_attn;
-            let n = layer.cross_norm.forward(&h)?;
-            let q = c.split(&c.q.forward(&n)?)?;
-            let kv = &session.cross[i];
-            h = (h + c.attend(&q, &kv.k, &kv.v)?)?;
-            let n = layer.final_norm.forward(&h)?;
-            let y = layer.fc2.forward(&layer.fc1.forward(&n)?.gelu_erf()?)?;
-            h = (h + y)?;
-        }
+        let h = self.layers_forward(session, x, None)?;
         let h = self.norm.forward(&h)?;
         let logits = self
             .heads
@@ -254,4 +330,94 @@ pub fn guide(logits: &Tensor, scale: f64) -> Result<Tensor> {
     let cond = logits.get(0)?;
     let uncond = logits.get(1)?;
     &uncond + ((&cond - &uncond)? * scale)?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_nn::VarMap;
+
+    fn tiny(cross: bool) -> (Decoder, VarMap) {
+        let cfg: DecoderConfig = serde_json::from_str(
+            r#"{"vocab_size": 16, "max_position_embeddings": 32, "num_hidden_layers": 2,
+                "ffn_dim": 16, "num_attention_heads": 2, "hidden_size": 8, "num_codebooks": 2,
+                "pad_token_id": 16, "bos_token_id": 16}"#,
+        )
+        .unwrap();
+        let varmap = VarMap::new();
+        let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
+        let d = Decoder::load(&cfg, vb.pp("decoder"), cross, 8).unwrap();
+        // Weights away from candle's initialisation, so every path matters.
+        let mut rng = songforge_rng::Rng::new(5);
+        for var in varmap.all_vars() {
+            let v: Vec<f32> = (0..var.elem_count()).map(|_| rng.unit() - 0.5).collect();
+            var.set(&Tensor::from_vec(v, var.shape(), &Device::Cpu).unwrap())
+                .unwrap();
+        }
+        (d, varmap)
+    }
+
+    #[test]
+    fn a_prefix_run_as_one_block_equals_it_fed_position_by_position() {
+        let (d, _vars) = tiny(false);
+        assert!(!d.has_cross_attention());
+        let mut rng = songforge_rng::Rng::new(9);
+        let values: Vec<f32> = (0..2 * 5 * 8).map(|_| rng.unit() - 0.5).collect();
+        let condition = Tensor::from_vec(values, (2, 5, 8), &Device::Cpu).unwrap();
+        // One causal block, then two codes.
+        let mut block = d.start(&condition, 3).unwrap();
+        assert_eq!(block.position, 5);
+        let a1 = d.step(&mut block, &[16, 16]).unwrap();
+        let a2 = d.step(&mut block, &[3, 16]).unwrap();
+        // The same prefix one position at a time (no mask needed), then the same codes.
+        let mut single = Session {
+            caches: (0..d.layers.len()).map(|_| KvCache::new(2, 8)).collect(),
+            cross: Vec::new(),
+            rows: 2,
+            position: 0,
+        };
+        for p in 0..5 {
+            let x = condition
+                .narrow(1, p, 1)
+                .unwrap()
+                .broadcast_add(&d.positions.narrow(0, p, 1).unwrap())
+                .unwrap();
+            d.layers_forward(&mut single, x, None).unwrap();
+            single.position += 1;
+        }
+        let b1 = d.step(&mut single, &[16, 16]).unwrap();
+        let b2 = d.step(&mut single, &[3, 16]).unwrap();
+        for (a, b) in [(a1, b1), (a2, b2)] {
+            let diff = (a - b)
+                .unwrap()
+                .abs()
+                .unwrap()
+                .max_all()
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap();
+            assert!(diff < 1e-5, "{diff}");
+        }
+    }
+
+    #[test]
+    fn a_prefix_changes_what_follows_and_the_caches_are_bounded() {
+        let (d, _vars) = tiny(false);
+        let zeros = Tensor::zeros((1, 4, 8), DType::F32, &Device::Cpu).unwrap();
+        // (A constant shift would vanish in the layer norms.)
+        let ones = Tensor::arange(0f32, 32.0, &Device::Cpu)
+            .unwrap()
+            .reshape((1, 4, 8))
+            .unwrap()
+            .sin()
+            .unwrap();
+        let a = d.step(&mut d.start(&zeros, 1).unwrap(), &[16, 16]).unwrap();
+        let b = d.step(&mut d.start(&ones, 1).unwrap(), &[16, 16]).unwrap();
+        let diff = (a - b).unwrap().abs().unwrap().max_all().unwrap();
+        assert!(diff.to_scalar::<f32>().unwrap() > 1e-3);
+        // 32 positions plus 8 of room: a 9-position prefix with 32 steps does not fit.
+        let long = Tensor::zeros((1, 9, 8), DType::F32, &Device::Cpu).unwrap();
+        assert!(d.start(&long, 32).is_err());
+        assert!(d.start(&long, 31).is_ok());
+    }
 }

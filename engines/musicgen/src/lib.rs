@@ -7,10 +7,17 @@
 //! SplitMix64, and EnCodec turns the codes into audio. Songs longer than the decoder's
 //! window are written in windows that each continue from the last third of the one before.
 //!
-//! Contract: `request` u8 JSON `{prompt, duration_s, seed, guidance, top_k, temperature}` →
-//! `audio` f32 [channels, N] and `meta` u8 JSON `{sample_rate, frames, windows, codebooks}`.
+//! MusicGen Melody checkpoints (`model_type` `musicgen_melody`) also take a `melody`: its
+//! chroma ([`chroma`]) and the text are a prefix of the decoder's sequence, and each window
+//! follows the melody from the time it starts.
+//!
+//! Contract: `request` u8 JSON `{prompt, duration_s, seed, guidance, top_k, temperature}`
+//! and, for a melody checkpoint, an optional `melody` f32 [channels, N] at 32 kHz →
+//! `audio` f32 [channels, N] and `meta` u8 JSON
+//! `{sample_rate, frames, windows, codebooks, conditioning}`.
 
 pub mod checkpoint;
+pub mod chroma;
 pub mod decoder;
 pub mod delay;
 pub mod proj;
@@ -18,6 +25,7 @@ pub mod proj;
 use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::{Linear, VarBuilder};
 use candle_transformers::models::{encodec, t5};
+use chroma::ChromaSettings;
 use decoder::{Decoder, DecoderConfig};
 use serde::{Deserialize, Serialize};
 use songforge_inference::{Engine, EngineError, NamedTensor, required_json};
@@ -33,6 +41,8 @@ pub const MAX_PROMPT_TOKENS: usize = 512;
 const DEFAULT_TOP_K: usize = 250;
 /// Frames a window holds at most (30 s at EnCodec 32 kHz's 50 Hz), as MusicGen was trained.
 const WINDOW_FRAMES: usize = 1500;
+/// Seconds of melody one window is conditioned on (the extractor's `chunk_length`).
+const MELODY_CHUNK_S: usize = 30;
 
 /// `audio_encoder` of `config.json`, with Hugging Face's spellings.
 #[derive(Debug, Clone, Deserialize)]
@@ -126,13 +136,55 @@ impl AudioConfig {
 /// A MusicGen `config.json`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct MusicgenConfig {
-    /// `musicgen` (small, medium, large); `musicgen_melody` is refused (its decoder prepends
-    /// the conditioning instead of attending to it).
+    /// `musicgen` (small, medium, large) or `musicgen_melody` (melody, melody-large).
     #[serde(default)]
     pub model_type: Option<String>,
     pub text_encoder: t5::Config,
     pub audio_encoder: AudioConfig,
     pub decoder: DecoderConfig,
+    /// Melody checkpoints: chroma classes per frame (12).
+    #[serde(default)]
+    pub num_chroma: Option<usize>,
+    /// Melody checkpoints: chroma frames in the prefix (235, 30 s).
+    #[serde(default)]
+    pub chroma_length: Option<usize>,
+}
+
+impl MusicgenConfig {
+    /// Whether this is a MusicGen Melody checkpoint; other model types are refused.
+    pub fn is_melody(&self) -> Result<bool, String> {
+        match self.model_type.as_deref() {
+            None | Some("musicgen") => Ok(false),
+            Some("musicgen_melody") => Ok(true),
+            Some(other) => Err(format!(
+                "model_type `{other}` is not supported; this engine runs MusicGen \
+                 (`musicgen`: small, medium, large) and MusicGen Melody (`musicgen_melody`)"
+            )),
+        }
+    }
+
+    /// The decoder's positions a melody checkpoint's prefix may take (0 for `musicgen`).
+    pub fn prefix_room(&self) -> Result<usize, String> {
+        Ok(if self.is_melody()? {
+            self.chroma_length.unwrap_or(DEFAULT_CHROMA_LENGTH) + MAX_PROMPT_TOKENS
+        } else {
+            0
+        })
+    }
+}
+
+/// MusicGen Melody's defaults when `config.json` leaves them out.
+const DEFAULT_NUM_CHROMA: usize = 12;
+const DEFAULT_CHROMA_LENGTH: usize = 235;
+
+/// How a melody checkpoint turns chroma into the decoder's prefix.
+struct MelodyCondition {
+    /// `audio_enc_to_dec_proj` (absent when the chroma is already the decoder's width).
+    proj: Option<Linear>,
+    num_chroma: usize,
+    /// Chroma frames in the prefix.
+    length: usize,
+    settings: ChromaSettings,
 }
 
 /// The `request` input.
@@ -153,6 +205,11 @@ pub struct Request {
     pub temperature: f32,
 }
 
+/// A melody to follow: mono samples at the chroma extractor's rate.
+struct Melody {
+    samples: Vec<f32>,
+}
+
 fn default_duration() -> f64 {
     10.0
 }
@@ -169,6 +226,8 @@ struct Meta {
     frames: usize,
     windows: usize,
     codebooks: usize,
+    /// `text`, or `text+melody`.
+    conditioning: &'static str,
 }
 
 /// A loaded MusicGen.
@@ -178,6 +237,8 @@ pub struct MusicGenEngine {
     tokenizer: tokenizers::Tokenizer,
     text: Mutex<t5::T5EncoderModel>,
     proj: Option<Linear>,
+    /// MusicGen Melody's chroma prefix.
+    melody: Option<MelodyCondition>,
     decoder: Decoder,
     codec: encodec::Model,
     audio: AudioConfig,
@@ -211,25 +272,15 @@ impl MusicGenEngine {
             std::fs::read_to_string(&config_path).map_err(|e| unavailable(&config_path, e))?;
         let cfg: MusicgenConfig =
             serde_json::from_str(&text).map_err(|e| unavailable(&config_path, e))?;
-        if let Some(kind) = cfg.model_type.as_deref().filter(|k| *k != "musicgen") {
-            return Err(unavailable(
-                &config_path,
-                format!(
-                    "model_type `{kind}` is not supported; this engine runs MusicGen small, \
-                     medium and large checkpoints (`musicgen`)"
-                ),
-            ));
-        }
+        let is_melody = cfg.is_melody().map_err(|e| unavailable(&config_path, e))?;
         let tokenizer_path = dir.join("tokenizer.json");
         let tokenizer = tokenizers::Tokenizer::from_file(&tokenizer_path)
             .map_err(|e| unavailable(&tokenizer_path, e))?;
+        let files = checkpoint::weight_files(dir).map_err(EngineError::Unavailable)?;
         let weights = dir.join("model.safetensors");
-        if !weights.is_file() {
-            return Err(unavailable(&weights, "missing"));
-        }
-        // SAFETY: the file is memory-mapped read-only; the store never rewrites an installed
+        // SAFETY: the files are memory-mapped read-only; the store never rewrites an installed
         // file in place (pulls rename whole directories into place).
-        let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[&weights], DType::F32, &device) }
+        let vb = unsafe { VarBuilder::from_mmaped_safetensors(&files, DType::F32, &device) }
             .map_err(|e| unavailable(&weights, e))?;
         let load = |e: candle_core::Error| unavailable(&weights, e);
         let text_model =
@@ -248,7 +299,37 @@ impl MusicGenEngine {
         } else {
             return Err(unavailable(&weights, "enc_to_dec_proj is missing"));
         };
-        let decoder = Decoder::load(&cfg.decoder, vb.pp("decoder")).map_err(load)?;
+        let melody = if is_melody {
+            let num_chroma = cfg.num_chroma.unwrap_or(DEFAULT_NUM_CHROMA);
+            let proj = if num_chroma == cfg.decoder.hidden_size {
+                None
+            } else {
+                Some(
+                    candle_nn::linear(
+                        num_chroma,
+                        cfg.decoder.hidden_size,
+                        vb.pp("audio_enc_to_dec_proj"),
+                    )
+                    .map_err(load)?,
+                )
+            };
+            Some(MelodyCondition {
+                proj,
+                num_chroma,
+                length: cfg.chroma_length.unwrap_or(DEFAULT_CHROMA_LENGTH).max(1),
+                settings: ChromaSettings {
+                    num_chroma,
+                    ..ChromaSettings::MUSICGEN_MELODY
+                },
+            })
+        } else {
+            None
+        };
+        let prefix_room = cfg
+            .prefix_room()
+            .map_err(|e| unavailable(&config_path, e))?;
+        let decoder =
+            Decoder::load(&cfg.decoder, vb.pp("decoder"), !is_melody, prefix_room).map_err(load)?;
         let encodec_cfg = cfg
             .audio_encoder
             .to_encodec()
@@ -271,6 +352,7 @@ impl MusicGenEngine {
             tokenizer,
             text: Mutex::new(text_model),
             proj,
+            melody,
             decoder,
             codec,
             audio: cfg.audio_encoder,
@@ -283,8 +365,13 @@ impl MusicGenEngine {
         self.audio.sampling_rate as f64 / self.audio.hop() as f64
     }
 
-    /// The projected text for the decoder's cross-attention: [rows, S, d], the second row
-    /// (with guidance) all zeros, as Hugging Face masks the unconditional stream.
+    /// Whether the checkpoint takes a melody (MusicGen Melody).
+    pub fn takes_melody(&self) -> bool {
+        self.melody.is_some()
+    }
+
+    /// The projected text: [rows, S, d], the second row (with guidance) all zeros, as
+    /// Hugging Face masks the unconditional stream.
     fn condition(&self, prompt: &str, guided: bool) -> Result<Tensor, EngineError> {
         let encoding = self
             .tokenizer
@@ -317,6 +404,54 @@ impl MusicGenEngine {
         }
     }
 
+    /// What the decoder is conditioned on for a window that starts `start` samples into the
+    /// piece: the text, or for MusicGen Melody the chroma prefix then the text. The chroma
+    /// is that of the melody's 30 s from `start` (the melody looping when the piece is
+    /// longer), tiled to the prefix's length as Hugging Face repeats a short melody;
+    /// without a melody, and in the unconditional row, it is the model's null chroma (every
+    /// frame class 0).
+    fn window_condition(
+        &self,
+        text: &Tensor,
+        melody: Option<&Melody>,
+        start: usize,
+    ) -> Result<Tensor, EngineError> {
+        let Some(m) = &self.melody else {
+            return Ok(text.clone());
+        };
+        let rows = text.dim(0).map_err(runtime)?;
+        let classes = match melody {
+            Some(Melody { samples }) if !samples.is_empty() => {
+                let len = samples.len();
+                let take = len.min(MELODY_CHUNK_S * m.settings.sample_rate);
+                let chunk: Vec<f32> = (0..take).map(|i| samples[(start + i) % len]).collect();
+                chroma::dominant_classes(&chunk, &m.settings)
+            }
+            _ => vec![0],
+        };
+        let frames = classes.len();
+        let mut one_hot = vec![0f32; rows * frames * m.num_chroma];
+        for (t, &c) in classes.iter().enumerate() {
+            one_hot[t * m.num_chroma + c] = 1.0;
+        }
+        for r in 1..rows {
+            for t in 0..frames {
+                one_hot[(r * frames + t) * m.num_chroma] = 1.0;
+            }
+        }
+        let chroma = Tensor::from_vec(one_hot, (rows, frames, m.num_chroma), &self.device)
+            .map_err(runtime)?;
+        let chroma = match &m.proj {
+            Some(p) => p.forward(&chroma).map_err(runtime)?,
+            None => chroma,
+        };
+        let repeats = m.length.div_ceil(frames);
+        let chroma = Tensor::cat(&vec![&chroma; repeats], 1)
+            .and_then(|c| c.narrow(1, 0, m.length))
+            .map_err(runtime)?;
+        Tensor::cat(&[&chroma, text], 1).map_err(runtime)
+    }
+
     /// Writes `frames` frames continuing `prefix` (codes[k][j], all codebooks equally long):
     /// returns the new frames only.
     fn window(
@@ -331,7 +466,8 @@ impl MusicGenEngine {
         let k_count = cfg.num_codebooks;
         let known = prefix.first().map_or(0, Vec::len);
         let total = known + frames;
-        let mut session = self.decoder.start(text).map_err(runtime)?;
+        let steps = delay::positions(total, k_count) + 1;
+        let mut session = self.decoder.start(text, steps).map_err(runtime)?;
         let top_k = request.top_k.unwrap_or(DEFAULT_TOP_K.min(cfg.vocab_size));
         let mut grid: Vec<Vec<u32>> = vec![vec![cfg.bos_token_id; k_count]];
         for p in 1..=delay::positions(total, k_count) {
@@ -361,6 +497,7 @@ impl MusicGenEngine {
     fn codes(
         &self,
         text: &Tensor,
+        melody: Option<&Melody>,
         frames: usize,
         request: &Request,
     ) -> Result<(Vec<Vec<u32>>, usize), EngineError> {
@@ -378,7 +515,9 @@ impl MusicGenEngine {
             };
             let new = (frames - have).min(self.window - keep);
             let prefix: Vec<Vec<u32>> = codes.iter().map(|c| c[have - keep..].to_vec()).collect();
-            let written = self.window(text, &prefix, new, request, &mut rng)?;
+            let condition =
+                self.window_condition(text, melody, (have - keep) * self.audio.hop())?;
+            let written = self.window(&condition, &prefix, new, request, &mut rng)?;
             for (c, w) in codes.iter_mut().zip(written) {
                 c.extend(w);
             }
@@ -458,6 +597,50 @@ fn check(request: &Request, vocab: usize) -> Result<(), EngineError> {
     Ok(())
 }
 
+impl MusicGenEngine {
+    /// The optional `melody` input: f32 [N] or [channels, N] at 32 kHz, averaged to mono.
+    fn melody_input(&self, inputs: &[NamedTensor]) -> Result<Option<Melody>, EngineError> {
+        let Some(t) = inputs.iter().find(|t| t.name == "melody") else {
+            return Ok(None);
+        };
+        let invalid = |m: String| EngineError::InvalidInput(format!("melody: {m}"));
+        let Some(m) = &self.melody else {
+            return Err(invalid(format!(
+                "`{}` is a text-only MusicGen; a melody needs a MusicGen Melody checkpoint \
+                 (`model_type` `musicgen_melody`)",
+                self.model
+            )));
+        };
+        let values = t.tensor.to_f32().map_err(|e| invalid(e.to_string()))?;
+        let channels = match t.tensor.dimensions.as_slice() {
+            [_] => 1,
+            [c, _] if *c >= 1 => *c as usize,
+            other => {
+                return Err(invalid(format!(
+                    "dimensions {other:?}; expected [channels, N]"
+                )));
+            }
+        };
+        let n = values.len() / channels;
+        if n == 0 {
+            return Err(invalid("no samples".into()));
+        }
+        if n as f64 > MAX_SECONDS * m.settings.sample_rate as f64 {
+            return Err(EngineError::TooLarge(format!(
+                "melody: {:.1} s; at most {MAX_SECONDS} s",
+                n as f64 / m.settings.sample_rate as f64
+            )));
+        }
+        if values.iter().any(|v| !v.is_finite()) {
+            return Err(invalid("a sample is not finite".into()));
+        }
+        let samples = (0..n)
+            .map(|i| (0..channels).map(|c| values[c * n + i]).sum::<f32>() / channels as f32)
+            .collect();
+        Ok(Some(Melody { samples }))
+    }
+}
+
 impl Engine for MusicGenEngine {
     fn model(&self) -> &str {
         &self.model
@@ -472,8 +655,9 @@ impl Engine for MusicGenEngine {
         let k_count = self.decoder.config().num_codebooks;
         check(&request, self.decoder.config().vocab_size)?;
         let frames = ((request.duration_s * self.frame_rate()).round() as usize).max(1);
+        let melody = self.melody_input(&inputs)?;
         let text = self.condition(&request.prompt, request.guidance > 1.0)?;
-        let (codes, windows) = self.codes(&text, frames, &request)?;
+        let (codes, windows) = self.codes(&text, melody.as_ref(), frames, &request)?;
         let flat: Vec<u32> = codes.iter().flatten().copied().collect();
         let codes_t =
             Tensor::from_vec(flat, (1, k_count, frames), &self.device).map_err(runtime)?;
@@ -495,6 +679,11 @@ impl Engine for MusicGenEngine {
             frames,
             windows,
             codebooks: k_count,
+            conditioning: if melody.is_some() {
+                "text+melody"
+            } else {
+                "text"
+            },
         })
         .map_err(|e| EngineError::Runtime(e.to_string()))?;
         Ok(vec![

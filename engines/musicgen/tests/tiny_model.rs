@@ -134,13 +134,201 @@ fn a_folder_without_weights_is_unavailable() {
 }
 
 #[test]
-fn a_melody_checkpoint_is_refused_by_its_model_type() {
-    let dir = tiny_checkpoint("melody");
-    let config = checkpoint::TINY_CONFIG.replace("\"musicgen\"", "\"musicgen_melody\"");
+fn an_unknown_model_type_is_refused_by_name() {
+    let dir = tiny_checkpoint("kind");
+    let config = checkpoint::TINY_CONFIG.replace("\"musicgen\"", "\"musicgen_stereo_beta\"");
     std::fs::write(dir.join("config.json"), config).unwrap();
     match MusicGenEngine::load_on("tiny", &dir, EngineDevice::Cpu) {
-        Err(EngineError::Unavailable(m)) => assert!(m.contains("musicgen_melody"), "{m}"),
+        Err(EngineError::Unavailable(m)) => assert!(m.contains("musicgen_stereo_beta"), "{m}"),
         Err(other) => panic!("{other}"),
-        Ok(_) => panic!("loaded a melody checkpoint"),
+        Ok(_) => panic!("loaded an unknown model type"),
+    }
+}
+
+#[test]
+fn sharded_weights_load_through_their_index() {
+    let dir = tiny_checkpoint("shards");
+    let req = serde_json::json!({"prompt": "calm piano song", "duration_s": 0.3, "seed": 9});
+    let whole = run(&engine(&dir), req.clone()).unwrap().1;
+    // Split the one file into two shards and an index, as the larger checkpoints ship.
+    let tensors =
+        candle_core::safetensors::load(dir.join("model.safetensors"), &candle_core::Device::Cpu)
+            .unwrap();
+    let mut names: Vec<&String> = tensors.keys().collect();
+    names.sort();
+    let mut shards = [
+        std::collections::HashMap::new(),
+        std::collections::HashMap::new(),
+    ];
+    let mut map = serde_json::Map::new();
+    for (i, name) in names.iter().enumerate() {
+        let file = format!("model-0000{}-of-00002.safetensors", i % 2 + 1);
+        shards[i % 2].insert((*name).clone(), tensors[*name].clone());
+        map.insert((*name).clone(), file.into());
+    }
+    for (i, shard) in shards.iter().enumerate() {
+        candle_core::safetensors::save(
+            shard,
+            dir.join(format!("model-0000{}-of-00002.safetensors", i + 1)),
+        )
+        .unwrap();
+    }
+    std::fs::write(
+        dir.join("model.safetensors.index.json"),
+        serde_json::json!({"metadata": {}, "weight_map": map}).to_string(),
+    )
+    .unwrap();
+    std::fs::remove_file(dir.join("model.safetensors")).unwrap();
+    assert_eq!(run(&engine(&dir), req).unwrap().1, whole);
+    // A listed shard that is missing names itself.
+    std::fs::remove_file(dir.join("model-00002-of-00002.safetensors")).unwrap();
+    match MusicGenEngine::load_on("tiny", &dir, EngineDevice::Cpu) {
+        Err(EngineError::Unavailable(m)) => assert!(m.contains("model-00002-of-00002"), "{m}"),
+        Err(other) => panic!("{other}"),
+        Ok(_) => panic!("loaded without a shard"),
+    }
+}
+
+/// A tiny random-weight MusicGen Melody checkpoint in a fresh folder.
+fn tiny_melody_checkpoint(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "songforge-musicgen-melody-{name}-{}",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    checkpoint::write_random(
+        &dir,
+        checkpoint::TINY_MELODY_CONFIG,
+        checkpoint::TINY_TOKENIZER,
+        2025,
+    )
+    .unwrap();
+    dir
+}
+
+/// `seconds` of a tune at 32 kHz: one note per half second, cycling through `notes` (Hz).
+fn tune(notes: &[f64], seconds: f64) -> Vec<f32> {
+    let rate = 32_000.0;
+    (0..(seconds * rate) as usize)
+        .map(|i| {
+            let t = i as f64 / rate;
+            let hz = notes[(t / 0.5) as usize % notes.len()];
+            (0.4 * (2.0 * std::f64::consts::PI * hz * t).sin()) as f32
+        })
+        .collect()
+}
+
+fn run_with_melody(
+    e: &MusicGenEngine,
+    request: serde_json::Value,
+    melody: &[f32],
+) -> Result<(Vec<u32>, Vec<f32>, serde_json::Value), EngineError> {
+    let out = e.compute(vec![
+        NamedTensor::new(
+            "request",
+            songforge_inference::Tensor::json(&request).unwrap(),
+        ),
+        NamedTensor::new(
+            "melody",
+            songforge_inference::Tensor::from_f32(vec![1, melody.len() as u32], melody).unwrap(),
+        ),
+    ])?;
+    let audio = &out.iter().find(|t| t.name == "audio").unwrap().tensor;
+    let meta = &out.iter().find(|t| t.name == "meta").unwrap().tensor;
+    Ok((
+        audio.dimensions.clone(),
+        audio.to_f32().unwrap(),
+        serde_json::from_slice(&meta.data).unwrap(),
+    ))
+}
+
+#[test]
+fn a_melody_checkpoint_follows_the_melody_it_is_given() {
+    let e = engine(&tiny_melody_checkpoint("follows"));
+    assert!(e.takes_melody());
+    let req =
+        serde_json::json!({"prompt": "calm piano song", "duration_s": 0.5, "seed": 4, "top_k": 20});
+    // Text alone: the prefix holds the model's null chroma.
+    let (dims, text_only, meta) = run(&e, req.clone()).unwrap();
+    assert_eq!(dims, [1, 16_000]);
+    assert_eq!(meta["conditioning"], "text");
+    assert!(text_only.iter().all(|s| s.is_finite()));
+    let c_major = tune(&[261.63, 329.63, 392.0, 523.25], 4.0);
+    let (dims, with_melody, meta) = run_with_melody(&e, req.clone(), &c_major).unwrap();
+    assert_eq!(dims, [1, 16_000]);
+    assert_eq!(meta["conditioning"], "text+melody");
+    assert!(with_melody.iter().all(|s| s.is_finite()));
+    assert_ne!(with_melody, text_only, "the melody changes the piece");
+    // Same melody and seed, same piece; another melody, another piece.
+    assert_eq!(
+        run_with_melody(&e, req.clone(), &c_major).unwrap().1,
+        with_melody
+    );
+    let other = tune(&[293.66, 349.23, 440.0, 277.18], 4.0);
+    assert_ne!(
+        run_with_melody(&e, req.clone(), &other).unwrap().1,
+        with_melody
+    );
+    // Stereo is averaged to mono.
+    let stereo: Vec<f32> = c_major.iter().chain(&c_major).copied().collect();
+    let out = e
+        .compute(vec![
+            NamedTensor::new("request", songforge_inference::Tensor::json(&req).unwrap()),
+            NamedTensor::new(
+                "melody",
+                songforge_inference::Tensor::from_f32(vec![2, c_major.len() as u32], &stereo)
+                    .unwrap(),
+            ),
+        ])
+        .unwrap();
+    let audio = out
+        .iter()
+        .find(|t| t.name == "audio")
+        .unwrap()
+        .tensor
+        .to_f32()
+        .unwrap();
+    assert_eq!(audio, with_melody);
+}
+
+#[test]
+fn a_melody_checkpoint_writes_long_pieces_window_by_window() {
+    let e = engine(&tiny_melody_checkpoint("windows"));
+    // 64 positions: windows of 60 frames as for the text-only model (the prefix has its own
+    // room), each one conditioned on the melody from where it starts.
+    let (dims, audio, meta) = run_with_melody(
+        &e,
+        serde_json::json!({"prompt": "rock song with drums", "duration_s": 3.0, "seed": 1}),
+        &tune(&[440.0, 392.0], 1.0),
+    )
+    .unwrap();
+    assert_eq!(meta["frames"], 150);
+    assert_eq!(meta["windows"], 4);
+    assert_eq!(dims, [1, 150 * 640]);
+    assert!(audio.iter().all(|s| s.is_finite()));
+}
+
+#[test]
+fn a_melody_is_refused_by_a_text_only_checkpoint_and_bad_melodies_name_it() {
+    let e = engine(&tiny_checkpoint("no-melody"));
+    assert!(!e.takes_melody());
+    let req = serde_json::json!({"prompt": "pop", "duration_s": 0.2});
+    match run_with_melody(&e, req.clone(), &tune(&[440.0], 1.0)) {
+        Err(EngineError::InvalidInput(m)) => {
+            assert!(
+                m.starts_with("melody:") && m.contains("musicgen_melody"),
+                "{m}"
+            )
+        }
+        Err(other) => panic!("{other}"),
+        Ok(_) => panic!("a text-only checkpoint took a melody"),
+    }
+    let e = engine(&tiny_melody_checkpoint("bad-melody"));
+    for melody in [vec![], vec![0.1, f32::NAN, 0.2]] {
+        match run_with_melody(&e, req.clone(), &melody) {
+            Err(EngineError::InvalidInput(m)) => assert!(m.starts_with("melody:"), "{m}"),
+            Err(other) => panic!("{other}"),
+            Ok(_) => panic!("accepted a bad melody"),
+        }
     }
 }
