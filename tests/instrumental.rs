@@ -412,6 +412,11 @@ async fn bad_inputs_fail_cleanly_and_write_nothing() {
             "engine",
         ),
         (
+            serde_json::json!({"lyrics": "x", "melody_url": "/media/tune.wav"}),
+            StatusCode::SERVICE_UNAVAILABLE,
+            "melody_url",
+        ),
+        (
             serde_json::json!({"lyrics": "x", "format": "mp3"}),
             StatusCode::UNPROCESSABLE_ENTITY,
             "format",
@@ -515,5 +520,104 @@ async fn musicgen_plays_the_plans_length_when_the_host_serves_it() {
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     assert_eq!(r.json()["engine"], "arranger");
+    server.shutdown().await;
+}
+
+/// The host's `musicgen` graph on a tiny random-weight MusicGen Melody checkpoint.
+fn musicgen_melody_app(state: &std::path::Path) -> songforge::ServerConfig {
+    let model = scratch_dir("instrumental-musicgen-melody-model");
+    songforge_musicgen::checkpoint::write_random(
+        &model,
+        songforge_musicgen::checkpoint::TINY_MELODY_CONFIG,
+        songforge_musicgen::checkpoint::TINY_TOKENIZER,
+        8,
+    )
+    .expect("write the tiny melody checkpoint");
+    config_with_graphs(
+        state,
+        &format!(
+            "[wasi_nn.graphs.musicgen]\nengine = \"musicgen\"\nmodel = \"tiny-melody\"\npath = {:?}\ntarget = \"cpu\"\n",
+            model.display().to_string()
+        ),
+        models_dir(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn musicgen_melody_follows_a_stored_recording() {
+    let state = scratch_dir("instrumental-musicgen-melody");
+    let server = start(musicgen_melody_app(&state)).await;
+    let http = Http::new(server.addr);
+    // Three seconds of A (440 Hz) at 16 kHz, stored as a user would upload it.
+    let melody_url = http.upload_wav(wav_tone(48_000)).await;
+    let body = serde_json::json!({"lyrics": "A short song about the sea", "genre": "pop",
+        "duration": 8, "seed": 5, "melody_url": melody_url});
+    let r = http.post_json("/api/generate-instrumental/", &body).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let j = r.json();
+    assert_eq!(j["engine"], "musicgen");
+    assert_eq!(j["conditioning"], "text+melody");
+    let (with_melody, audio) = fetch_audio(&http, j["url"].as_str().unwrap()).await;
+    assert_eq!((audio.sample_rate, audio.channel_count()), (44_100, 2));
+    assert!((audio.duration_s() - j["duration"].as_f64().unwrap()).abs() < 0.01);
+    assert!(audio.is_finite() && audio.sample_peak() > 0.0);
+
+    // The same request without the melody: text alone, another piece.
+    let mut text_only = body.clone();
+    text_only.as_object_mut().unwrap().remove("melody_url");
+    let r = http
+        .post_json("/api/generate-instrumental/", &text_only)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(r.json()["conditioning"], "text");
+    let (without, _) = fetch_audio(&http, r.json()["url"].as_str().unwrap()).await;
+    assert_ne!(with_melody, without, "the melody changes the piece");
+
+    // Bad melodies name `melody_url`.
+    let empty_url = http.upload_wav(wav_tone(0)).await;
+    for (melody, status) in [
+        (
+            "/media/upload_0000000000000000.wav".to_string(),
+            StatusCode::NOT_FOUND,
+        ),
+        (empty_url, StatusCode::UNPROCESSABLE_ENTITY),
+        ("tune.wav".to_string(), StatusCode::UNPROCESSABLE_ENTITY),
+    ] {
+        let r = http
+            .post_json(
+                "/api/generate-instrumental/",
+                &serde_json::json!({"lyrics": "x", "melody_url": melody}),
+            )
+            .await;
+        expect_error(&r, status, Some("melody_url"));
+    }
+    let r = http
+        .post_json(
+            "/api/generate-instrumental/",
+            &serde_json::json!({"lyrics": "x", "engine": "arranger", "melody_url": melody_url}),
+        )
+        .await;
+    expect_error(&r, StatusCode::UNPROCESSABLE_ENTITY, Some("melody_url"));
+    server.shutdown().await;
+
+    // A text-only checkpoint refuses the melody, naming the field.
+    let state = scratch_dir("instrumental-musicgen-text-melody");
+    let server = start(musicgen_app(&state)).await;
+    let http = Http::new(server.addr);
+    let melody_url = http.upload_wav(wav_tone(16_000)).await;
+    let r = http
+        .post_json(
+            "/api/generate-instrumental/",
+            &serde_json::json!({"lyrics": "x", "duration": 8, "melody_url": melody_url}),
+        )
+        .await;
+    expect_error(&r, StatusCode::UNPROCESSABLE_ENTITY, Some("melody_url"));
+    assert!(
+        r.json()["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("musicgen_melody")),
+        "{:?}",
+        r.body
+    );
     server.shutdown().await;
 }

@@ -15,7 +15,7 @@ use songforge_arranger::compose::{ChordAt, PlacedSection};
 use songforge_arranger::{Arrangement, Instruments, Part, arrange, render, write_midi};
 use songforge_audio::resample::resample;
 use songforge_audio::{Audio, SampleFormat, db_to_gain, encode_flac, encode_wav};
-use songforge_guest::media::{StoredMedia, new_name, put_media_group};
+use songforge_guest::media::{StoredMedia, get_media, new_name, put_media_group};
 use songforge_guest::request::{parse_json, read_body, require_method};
 use songforge_guest::{ApiError, Reply, nn, success};
 use spin_sdk::http::{Method, Request};
@@ -73,6 +73,9 @@ struct InstrumentalResponse<'a> {
     /// What MusicGen was asked for.
     #[serde(skip_serializing_if = "Option::is_none")]
     prompt: Option<String>,
+    /// What MusicGen was conditioned on: `text`, or `text+melody`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    conditioning: Option<String>,
     instruments: String,
     bpm: u32,
     key: String,
@@ -119,25 +122,36 @@ async fn handle(req: Request) -> Result<Reply, ApiError> {
     let v = request
         .validate()
         .map_err(|e| ApiError::invalid_field(e.status != 400, e.field, e.message))?;
-    let use_musicgen = match v.engine {
-        EngineChoice::MusicGen if !nn::graph_available(MUSICGEN) => {
+    // A melody to follow is MusicGen Melody's work, whatever `auto` would pick.
+    let wants_musicgen = v.engine == EngineChoice::MusicGen || v.melody.is_some();
+    let use_musicgen = if wants_musicgen {
+        let field = if v.engine == EngineChoice::MusicGen {
+            "engine"
+        } else {
+            "melody_url"
+        };
+        if !nn::graph_available(MUSICGEN) {
             let reason = nn::unavailable_reason(MUSICGEN);
             return Err(ApiError::service_unavailable(format!(
                 "engine `musicgen` needs the host's `musicgen` graph: {reason}; use \
-                 `\"engine\": \"arranger\"` or `auto`"
+                 `\"engine\": \"arranger\"` or `auto` without `melody_url`"
             ))
-            .with_field("engine"));
+            .with_field(field));
         }
-        EngineChoice::MusicGen if v.stems_asked => {
+        if v.stems_asked {
             return Err(ApiError::unprocessable(
                 "MusicGen renders one mix, no stems; leave out `stems` or use the arranger",
             )
             .with_field("stems"));
         }
-        EngineChoice::MusicGen => true,
+        true
+    } else {
         // MusicGen when the host serves it, unless stems are asked for.
-        EngineChoice::Auto => !v.stems_asked && nn::graph_available(MUSICGEN),
-        EngineChoice::Arranger => false,
+        v.engine == EngineChoice::Auto && !v.stems_asked && nn::graph_available(MUSICGEN)
+    };
+    let melody = match &v.melody {
+        Some(name) => Some(load_melody(name).await?),
+        None => None,
     };
     let seed = match v.seed {
         Some(s) => s,
@@ -149,11 +163,13 @@ async fn handle(req: Request) -> Result<Reply, ApiError> {
     let arrangement = arrange(&v.lyrics, &v.plan(seed));
     timings.compose = ms_since(t);
     let mut prompt = None;
+    let mut conditioning = None;
     let (mix, stems, instruments_name, engine) = if use_musicgen {
         let t = Instant::now();
-        let (mix, asked) = musicgen(&v, &arrangement, seed)?;
+        let (mix, asked, conditioned) = musicgen(&v, &arrangement, seed, melody)?;
         timings.render = ms_since(t);
         prompt = Some(asked);
+        conditioning = Some(conditioned);
         (mix, Vec::new(), "musicgen".to_string(), "musicgen")
     } else {
         let t = Instant::now();
@@ -217,6 +233,7 @@ async fn handle(req: Request) -> Result<Reply, ApiError> {
         channels,
         engine,
         prompt,
+        conditioning,
         instruments: instruments_name,
         bpm: arrangement.bpm,
         key: arrangement.key.to_string(),
@@ -264,11 +281,38 @@ fn musicgen_prompt(v: &Validated, a: &Arrangement) -> String {
 #[derive(serde::Deserialize)]
 struct MusicgenMeta {
     sample_rate: u32,
+    #[serde(default)]
+    conditioning: Option<String>,
 }
 
-/// The plan's length of music from the `musicgen` graph, as a 44.1 kHz stereo mix with the
-/// peak at or under −1 dBFS.
-fn musicgen(v: &Validated, a: &Arrangement, seed: u64) -> Result<(Audio, String), ApiError> {
+/// Longest melody recording, seconds (as long as the longest piece).
+const MAX_MELODY_S: f64 = 600.0;
+/// The rate MusicGen Melody's chroma is computed at.
+const MELODY_RATE: u32 = 32_000;
+
+/// The stored recording `name` as mono samples at [`MELODY_RATE`].
+async fn load_melody(name: &str) -> Result<Vec<f32>, ApiError> {
+    let field = "melody_url";
+    let Some((_, bytes)) = get_media(name).await? else {
+        return Err(ApiError::not_found(format!("no stored media named {name}")).with_field(field));
+    };
+    let audio = songforge_audio::decode(&bytes, Some(MAX_MELODY_S)).map_err(|e| {
+        ApiError::unprocessable(format!("the melody recording `{name}`: {e}")).with_field(field)
+    })?;
+    let mono = resample(audio.with_channels(1), MELODY_RATE)
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    Ok(mono.channels.into_iter().next().unwrap_or_default())
+}
+
+/// The plan's length of music from the `musicgen` graph, following `melody` when given, as a
+/// 44.1 kHz stereo mix with the peak at or under −1 dBFS; with the prompt and what the
+/// model was conditioned on.
+fn musicgen(
+    v: &Validated,
+    a: &Arrangement,
+    seed: u64,
+    melody: Option<Vec<f32>>,
+) -> Result<(Audio, String, String), ApiError> {
     let prompt = musicgen_prompt(v, a);
     let request = nn::Tensor::json(&serde_json::json!({
         "prompt": prompt,
@@ -276,8 +320,21 @@ fn musicgen(v: &Validated, a: &Arrangement, seed: u64) -> Result<(Audio, String)
         "seed": seed,
     }))
     .map_err(|e| ApiError::internal(e.to_string()))?;
-    let outputs = nn::compute(MUSICGEN, vec![("request".into(), request)])
-        .map_err(|e| ApiError::from(e).with_field("engine"))?;
+    let mut inputs = vec![("request".to_string(), request)];
+    if let Some(samples) = &melody {
+        let tensor = nn::Tensor::from_f32(vec![1, samples.len() as u32], samples)
+            .map_err(|e| ApiError::internal(e.to_string()))?;
+        inputs.push(("melody".to_string(), tensor));
+    }
+    let outputs = nn::compute(MUSICGEN, inputs).map_err(|e| {
+        let e = ApiError::from(e);
+        // The engine names a melody it cannot take (a text-only checkpoint).
+        if e.message().contains("melody:") {
+            e.with_field("melody_url")
+        } else {
+            e.with_field("engine")
+        }
+    })?;
     let nn::AudioOutput {
         samples,
         dimensions,
@@ -297,7 +354,8 @@ fn musicgen(v: &Validated, a: &Arrangement, seed: u64) -> Result<(Audio, String)
     if peak > ceiling {
         mix.apply_gain(ceiling / peak);
     }
-    Ok((mix, prompt))
+    let conditioning = meta.conditioning.unwrap_or_else(|| "text".to_string());
+    Ok((mix, prompt, conditioning))
 }
 
 /// The configured soundfont (variable `soundfont`), else the first installed one, else the

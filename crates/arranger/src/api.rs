@@ -56,6 +56,8 @@ pub struct InstrumentalRequest {
     pub format: Option<String>,
     /// Store the stems too (default true).
     pub stems: Option<bool>,
+    /// A stored recording (`/media/...`) whose melody MusicGen Melody follows.
+    pub melody_url: Option<String>,
 }
 
 /// Which engine makes the audio.
@@ -124,6 +126,8 @@ pub struct Validated {
     /// The request asked for stems in so many words (MusicGen, which has none, then steps
     /// aside or refuses).
     pub stems_asked: bool,
+    /// The stored media name of a melody to follow (MusicGen Melody only).
+    pub melody: Option<String>,
 }
 
 impl Validated {
@@ -248,6 +252,28 @@ impl InstrumentalRequest {
                 ));
             }
         };
+        let melody = match self.melody_url.as_deref() {
+            None => None,
+            Some(url) => {
+                let name = url
+                    .strip_prefix("/media/")
+                    .filter(|n| !n.is_empty() && !n.contains('/'))
+                    .ok_or_else(|| {
+                        invalid(
+                            "melody_url",
+                            format!("{url:?} is not a /media/... URL (upload with POST /media/)"),
+                        )
+                    })?;
+                if engine == EngineChoice::Arranger {
+                    return Err(invalid(
+                        "melody_url",
+                        "the arranger writes its own melody; a recorded melody is followed by \
+                         MusicGen Melody (`\"engine\": \"musicgen\"` or `auto`)",
+                    ));
+                }
+                Some(name.to_string())
+            }
+        };
         Ok(Validated {
             lyrics,
             genre_input,
@@ -261,6 +287,7 @@ impl InstrumentalRequest {
             mood: self.mood.as_deref().unwrap_or("").trim().to_string(),
             stems: self.stems.unwrap_or(true),
             stems_asked: self.stems == Some(true),
+            melody,
         })
     }
 }
@@ -303,6 +330,14 @@ mod tests {
             "engine"
         );
         assert_eq!(field(r#"{"lyrics": "x", "format": "mp3"}"#).field, "format");
+        assert_eq!(
+            field(r#"{"lyrics": "x", "melody_url": "tune.wav"}"#).field,
+            "melody_url"
+        );
+        let e = field(r#"{"lyrics": "x", "engine": "arranger", "melody_url": "/media/a.wav"}"#);
+        assert_eq!((e.field, e.status), ("melody_url", 422));
+        let v = req(r#"{"lyrics": "x", "melody_url": "/media/a.wav"}"#).unwrap();
+        assert_eq!(v.melody.as_deref(), Some("a.wav"));
         let long = format!(r#"{{"lyrics": "{}"}}"#, "a".repeat(MAX_LYRICS_CHARS + 1));
         assert_eq!(field(&long).status, 422);
     }

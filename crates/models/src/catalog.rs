@@ -558,6 +558,7 @@ mod tests {
             "whisper-small",
             "mistral-7b-instruct-v0.2",
             "musicgen-small",
+            "musicgen-melody",
         ] {
             let m = catalog.get(id).unwrap();
             assert!(!m.default);

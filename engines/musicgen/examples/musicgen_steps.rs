@@ -3,8 +3,11 @@
 //! Prints steps per second (one step = one position of all four codebooks, both guidance
 //! rows) and the real-time factor (50 steps make a second of audio).
 //!
-//! `cargo run -p songforge-musicgen --example musicgen_steps -- [seconds] [small]` (the dev
-//! profile builds the engine and candle optimised).
+//! The melody models run with a 10-second tune as their melody (its chroma is a 235-frame
+//! prefix of the decoder's sequence).
+//!
+//! `cargo run -p songforge-musicgen --example musicgen_steps -- [seconds] [small] [melody]`
+//! (the dev profile builds the engine and candle optimised; `melody` writes a 6 GB checkpoint).
 
 use songforge_inference::{Device, Engine, NamedTensor, Tensor};
 use songforge_musicgen::{MusicGenEngine, checkpoint};
@@ -36,6 +39,33 @@ const SMALL_CONFIG: &str = r#"{
   }
 }"#;
 
+/// facebook/musicgen-melody's configuration: musicgen-small's text encoder and codec, a
+/// 48 × 1536 decoder without cross-attention, 235 chroma frames.
+fn melody_config() -> String {
+    SMALL_CONFIG
+        .replace(
+            r#""model_type": "musicgen","#,
+            r#""model_type": "musicgen_melody", "num_chroma": 12, "chroma_length": 235,"#,
+        )
+        .replace(r#""num_hidden_layers": 24"#, r#""num_hidden_layers": 48"#)
+        .replace(
+            r#""ffn_dim": 4096, "num_attention_heads": 16, "hidden_size": 1024"#,
+            r#""ffn_dim": 6144, "num_attention_heads": 24, "hidden_size": 1536"#,
+        )
+}
+
+/// Ten seconds of a tune at 32 kHz, a note every half second.
+fn tune() -> Vec<f32> {
+    let notes = [261.63, 329.63, 392.0, 523.25, 440.0, 349.23];
+    (0..320_000)
+        .map(|i| {
+            let t = f64::from(i) / 32_000.0;
+            let hz = notes[(t / 0.5) as usize % notes.len()];
+            (0.4 * (2.0 * std::f64::consts::PI * hz * t).sin()) as f32
+        })
+        .collect()
+}
+
 fn measure(name: &str, config: &str, seconds: f64) -> anyhow::Result<()> {
     let dir = std::env::temp_dir().join(format!("songforge-musicgen-bench-{name}"));
     let t = Instant::now();
@@ -45,8 +75,16 @@ fn measure(name: &str, config: &str, seconds: f64) -> anyhow::Result<()> {
     let engine = MusicGenEngine::load_on(name, &dir, Device::Cpu)?;
     let loaded = t.elapsed().as_secs_f64();
     let request = serde_json::json!({"prompt": "pop song with drums at 120 bpm", "duration_s": seconds, "seed": 1});
+    let mut inputs = vec![NamedTensor::new("request", Tensor::json(&request)?)];
+    if engine.takes_melody() {
+        let melody = tune();
+        inputs.push(NamedTensor::new(
+            "melody",
+            Tensor::from_f32(vec![1, melody.len() as u32], &melody)?,
+        ));
+    }
     let t = Instant::now();
-    engine.compute(vec![NamedTensor::new("request", Tensor::json(&request)?)])?;
+    engine.compute(inputs)?;
     let total = t.elapsed().as_secs_f64();
     let steps = (seconds * engine.frame_rate()).round() + 3.0;
     println!(
@@ -63,8 +101,12 @@ fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let seconds: f64 = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(2.0);
     measure("tiny", checkpoint::TINY_CONFIG, seconds)?;
+    measure("tiny-melody", checkpoint::TINY_MELODY_CONFIG, seconds)?;
     if args.iter().any(|a| a == "small") {
         measure("musicgen-small", SMALL_CONFIG, seconds)?;
+    }
+    if args.iter().any(|a| a == "melody") {
+        measure("musicgen-melody", &melody_config(), seconds)?;
     }
     Ok(())
 }
