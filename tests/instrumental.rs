@@ -450,12 +450,17 @@ async fn bad_inputs_fail_cleanly_and_write_nothing() {
 /// The host's `musicgen` graph on a tiny random-weight checkpoint in the Hugging Face layout
 /// (random weights make noise, not music: this checks the plumbing, lengths and seeds).
 fn musicgen_app(state: &std::path::Path) -> songforge::ServerConfig {
+    musicgen_app_with(state, songforge_musicgen::checkpoint::TINY_CONFIG, 7)
+}
+
+/// The host's `musicgen` graph on a random-weight checkpoint of `config` from `seed`.
+fn musicgen_app_with(state: &std::path::Path, config: &str, seed: u64) -> songforge::ServerConfig {
     let model = scratch_dir("instrumental-musicgen-model");
     songforge_musicgen::checkpoint::write_random(
         &model,
-        songforge_musicgen::checkpoint::TINY_CONFIG,
+        config,
         songforge_musicgen::checkpoint::TINY_TOKENIZER,
-        7,
+        seed,
     )
     .expect("write the tiny checkpoint");
     config_with_graphs(
@@ -525,21 +530,10 @@ async fn musicgen_plays_the_plans_length_when_the_host_serves_it() {
 
 /// The host's `musicgen` graph on a tiny random-weight MusicGen Melody checkpoint.
 fn musicgen_melody_app(state: &std::path::Path) -> songforge::ServerConfig {
-    let model = scratch_dir("instrumental-musicgen-melody-model");
-    songforge_musicgen::checkpoint::write_random(
-        &model,
-        songforge_musicgen::checkpoint::TINY_MELODY_CONFIG,
-        songforge_musicgen::checkpoint::TINY_TOKENIZER,
-        8,
-    )
-    .expect("write the tiny melody checkpoint");
-    config_with_graphs(
+    musicgen_app_with(
         state,
-        &format!(
-            "[wasi_nn.graphs.musicgen]\nengine = \"musicgen\"\nmodel = \"tiny-melody\"\npath = {:?}\ntarget = \"cpu\"\n",
-            model.display().to_string()
-        ),
-        models_dir(),
+        &songforge_musicgen::checkpoint::tiny_melody_config(),
+        8,
     )
 }
 

@@ -101,7 +101,7 @@ fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let seconds: f64 = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(2.0);
     measure("tiny", checkpoint::TINY_CONFIG, seconds)?;
-    measure("tiny-melody", checkpoint::TINY_MELODY_CONFIG, seconds)?;
+    measure("tiny-melody", &checkpoint::tiny_melody_config(), seconds)?;
     if args.iter().any(|a| a == "small") {
         measure("musicgen-small", SMALL_CONFIG, seconds)?;
     }

@@ -30,10 +30,26 @@ fn run(
     e: &MusicGenEngine,
     request: serde_json::Value,
 ) -> Result<(Vec<u32>, Vec<f32>, serde_json::Value), EngineError> {
-    let out = e.compute(vec![NamedTensor::new(
+    run_inputs(e, request, None)
+}
+
+/// Runs a request, with a `melody` of `dims` when given: (audio dimensions, samples, meta).
+fn run_inputs(
+    e: &MusicGenEngine,
+    request: serde_json::Value,
+    melody: Option<(Vec<u32>, &[f32])>,
+) -> Result<(Vec<u32>, Vec<f32>, serde_json::Value), EngineError> {
+    let mut inputs = vec![NamedTensor::new(
         "request",
         songforge_inference::Tensor::json(&request).unwrap(),
-    )])?;
+    )];
+    if let Some((dims, samples)) = melody {
+        inputs.push(NamedTensor::new(
+            "melody",
+            songforge_inference::Tensor::from_f32(dims, samples).unwrap(),
+        ));
+    }
+    let out = e.compute(inputs)?;
     let audio = &out.iter().find(|t| t.name == "audio").unwrap().tensor;
     let meta = &out.iter().find(|t| t.name == "meta").unwrap().tensor;
     Ok((
@@ -198,7 +214,7 @@ fn tiny_melody_checkpoint(name: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&dir);
     checkpoint::write_random(
         &dir,
-        checkpoint::TINY_MELODY_CONFIG,
+        &checkpoint::tiny_melody_config(),
         checkpoint::TINY_TOKENIZER,
         2025,
     )
@@ -223,23 +239,7 @@ fn run_with_melody(
     request: serde_json::Value,
     melody: &[f32],
 ) -> Result<(Vec<u32>, Vec<f32>, serde_json::Value), EngineError> {
-    let out = e.compute(vec![
-        NamedTensor::new(
-            "request",
-            songforge_inference::Tensor::json(&request).unwrap(),
-        ),
-        NamedTensor::new(
-            "melody",
-            songforge_inference::Tensor::from_f32(vec![1, melody.len() as u32], melody).unwrap(),
-        ),
-    ])?;
-    let audio = &out.iter().find(|t| t.name == "audio").unwrap().tensor;
-    let meta = &out.iter().find(|t| t.name == "meta").unwrap().tensor;
-    Ok((
-        audio.dimensions.clone(),
-        audio.to_f32().unwrap(),
-        serde_json::from_slice(&meta.data).unwrap(),
-    ))
+    run_inputs(e, request, Some((vec![1, melody.len() as u32], melody)))
 }
 
 #[test]
@@ -271,23 +271,12 @@ fn a_melody_checkpoint_follows_the_melody_it_is_given() {
     );
     // Stereo is averaged to mono.
     let stereo: Vec<f32> = c_major.iter().chain(&c_major).copied().collect();
-    let out = e
-        .compute(vec![
-            NamedTensor::new("request", songforge_inference::Tensor::json(&req).unwrap()),
-            NamedTensor::new(
-                "melody",
-                songforge_inference::Tensor::from_f32(vec![2, c_major.len() as u32], &stereo)
-                    .unwrap(),
-            ),
-        ])
-        .unwrap();
-    let audio = out
-        .iter()
-        .find(|t| t.name == "audio")
-        .unwrap()
-        .tensor
-        .to_f32()
-        .unwrap();
+    let (_, audio, _) = run_inputs(
+        &e,
+        req.clone(),
+        Some((vec![2, c_major.len() as u32], &stereo)),
+    )
+    .unwrap();
     assert_eq!(audio, with_melody);
 }
 
