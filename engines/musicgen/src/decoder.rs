@@ -139,7 +139,7 @@ fn sinusoids(positions: usize, dim: usize, device: &Device) -> Result<Tensor> {
 
 impl Decoder {
     /// Loads from `vb` at `decoder.` of a MusicGen checkpoint: with cross-attention
-    /// (`musicgen`), or without it and with room for `prefix` more positions
+    /// (`musicgen`, `prefix` 0), or without it and with room for `prefix` more positions
     /// (`musicgen_melody`, whose condition is a prefix; Hugging Face extends its sinusoid
     /// table the same way).
     pub fn load(
@@ -178,7 +178,7 @@ impl Decoder {
         let heads = (0..cfg.num_codebooks)
             .map(|k| Proj::load(d, cfg.vocab_size, vb.pp("lm_heads").pp(k)))
             .collect::<Result<Vec<_>>>()?;
-        let capacity = cfg.max_position_embeddings + if cross_attention { 0 } else { prefix };
+        let capacity = cfg.max_position_embeddings + prefix;
         Ok(Decoder {
             positions: sinusoids(capacity, d, vb.device())?,
             capacity,
@@ -337,7 +337,8 @@ mod tests {
     use super::*;
     use candle_nn::VarMap;
 
-    fn tiny(cross: bool) -> (Decoder, VarMap) {
+    /// A tiny decoder without cross-attention, 8 positions of room for a prefix.
+    fn tiny() -> (Decoder, VarMap) {
         let cfg: DecoderConfig = serde_json::from_str(
             r#"{"vocab_size": 16, "max_position_embeddings": 32, "num_hidden_layers": 2,
                 "ffn_dim": 16, "num_attention_heads": 2, "hidden_size": 8, "num_codebooks": 2,
@@ -346,7 +347,7 @@ mod tests {
         .unwrap();
         let varmap = VarMap::new();
         let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
-        let d = Decoder::load(&cfg, vb.pp("decoder"), cross, 8).unwrap();
+        let d = Decoder::load(&cfg, vb.pp("decoder"), false, 8).unwrap();
         // Weights away from candle's initialisation, so every path matters.
         let mut rng = songforge_rng::Rng::new(5);
         for var in varmap.all_vars() {
@@ -359,7 +360,7 @@ mod tests {
 
     #[test]
     fn a_prefix_run_as_one_block_equals_it_fed_position_by_position() {
-        let (d, _vars) = tiny(false);
+        let (d, _vars) = tiny();
         assert!(!d.has_cross_attention());
         let mut rng = songforge_rng::Rng::new(9);
         let values: Vec<f32> = (0..2 * 5 * 8).map(|_| rng.unit() - 0.5).collect();
@@ -402,17 +403,19 @@ mod tests {
 
     #[test]
     fn a_prefix_changes_what_follows_and_the_caches_are_bounded() {
-        let (d, _vars) = tiny(false);
+        let (d, _vars) = tiny();
         let zeros = Tensor::zeros((1, 4, 8), DType::F32, &Device::Cpu).unwrap();
         // (A constant shift would vanish in the layer norms.)
-        let ones = Tensor::arange(0f32, 32.0, &Device::Cpu)
+        let varied = Tensor::arange(0f32, 32.0, &Device::Cpu)
             .unwrap()
             .reshape((1, 4, 8))
             .unwrap()
             .sin()
             .unwrap();
         let a = d.step(&mut d.start(&zeros, 1).unwrap(), &[16, 16]).unwrap();
-        let b = d.step(&mut d.start(&ones, 1).unwrap(), &[16, 16]).unwrap();
+        let b = d
+            .step(&mut d.start(&varied, 1).unwrap(), &[16, 16])
+            .unwrap();
         let diff = (a - b).unwrap().abs().unwrap().max_all().unwrap();
         assert!(diff.to_scalar::<f32>().unwrap() > 1e-3);
         // 32 positions plus 8 of room: a 9-position prefix with 32 steps does not fit.

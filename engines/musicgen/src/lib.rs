@@ -162,15 +162,6 @@ impl MusicgenConfig {
             )),
         }
     }
-
-    /// The decoder's positions a melody checkpoint's prefix may take (0 for `musicgen`).
-    pub fn prefix_room(&self) -> Result<usize, String> {
-        Ok(if self.is_melody()? {
-            self.chroma_length.unwrap_or(DEFAULT_CHROMA_LENGTH) + MAX_PROMPT_TOKENS
-        } else {
-            0
-        })
-    }
 }
 
 /// MusicGen Melody's defaults when `config.json` leaves them out.
@@ -203,11 +194,6 @@ pub struct Request {
     pub top_k: Option<usize>,
     #[serde(default = "default_temperature")]
     pub temperature: f32,
-}
-
-/// A melody to follow: mono samples at the chroma extractor's rate.
-struct Melody {
-    samples: Vec<f32>,
 }
 
 fn default_duration() -> f64 {
@@ -325,9 +311,8 @@ impl MusicGenEngine {
         } else {
             None
         };
-        let prefix_room = cfg
-            .prefix_room()
-            .map_err(|e| unavailable(&config_path, e))?;
+        // A melody checkpoint's prefix: the chroma frames and at most a prompt's tokens.
+        let prefix_room = melody.as_ref().map_or(0, |m| m.length + MAX_PROMPT_TOKENS);
         let decoder =
             Decoder::load(&cfg.decoder, vb.pp("decoder"), !is_melody, prefix_room).map_err(load)?;
         let encodec_cfg = cfg
@@ -413,7 +398,7 @@ impl MusicGenEngine {
     fn window_condition(
         &self,
         text: &Tensor,
-        melody: Option<&Melody>,
+        melody: Option<&[f32]>,
         start: usize,
     ) -> Result<Tensor, EngineError> {
         let Some(m) = &self.melody else {
@@ -421,7 +406,7 @@ impl MusicGenEngine {
         };
         let rows = text.dim(0).map_err(runtime)?;
         let classes = match melody {
-            Some(Melody { samples }) if !samples.is_empty() => {
+            Some(samples) if !samples.is_empty() => {
                 let len = samples.len();
                 let take = len.min(MELODY_CHUNK_S * m.settings.sample_rate);
                 let chunk: Vec<f32> = (0..take).map(|i| samples[(start + i) % len]).collect();
@@ -497,7 +482,7 @@ impl MusicGenEngine {
     fn codes(
         &self,
         text: &Tensor,
-        melody: Option<&Melody>,
+        melody: Option<&[f32]>,
         frames: usize,
         request: &Request,
     ) -> Result<(Vec<Vec<u32>>, usize), EngineError> {
@@ -599,7 +584,7 @@ fn check(request: &Request, vocab: usize) -> Result<(), EngineError> {
 
 impl MusicGenEngine {
     /// The optional `melody` input: f32 [N] or [channels, N] at 32 kHz, averaged to mono.
-    fn melody_input(&self, inputs: &[NamedTensor]) -> Result<Option<Melody>, EngineError> {
+    fn melody_input(&self, inputs: &[NamedTensor]) -> Result<Option<Vec<f32>>, EngineError> {
         let Some(t) = inputs.iter().find(|t| t.name == "melody") else {
             return Ok(None);
         };
@@ -634,10 +619,11 @@ impl MusicGenEngine {
         if values.iter().any(|v| !v.is_finite()) {
             return Err(invalid("a sample is not finite".into()));
         }
-        let samples = (0..n)
-            .map(|i| (0..channels).map(|c| values[c * n + i]).sum::<f32>() / channels as f32)
-            .collect();
-        Ok(Some(Melody { samples }))
+        Ok(Some(
+            (0..n)
+                .map(|i| (0..channels).map(|c| values[c * n + i]).sum::<f32>() / channels as f32)
+                .collect(),
+        ))
     }
 }
 
@@ -657,7 +643,7 @@ impl Engine for MusicGenEngine {
         let frames = ((request.duration_s * self.frame_rate()).round() as usize).max(1);
         let melody = self.melody_input(&inputs)?;
         let text = self.condition(&request.prompt, request.guidance > 1.0)?;
-        let (codes, windows) = self.codes(&text, melody.as_ref(), frames, &request)?;
+        let (codes, windows) = self.codes(&text, melody.as_deref(), frames, &request)?;
         let flat: Vec<u32> = codes.iter().flatten().copied().collect();
         let codes_t =
             Tensor::from_vec(flat, (1, k_count, frames), &self.device).map_err(runtime)?;
