@@ -12,10 +12,12 @@ use songforge_guest::request::{parse_json, read_body, require_method};
 use songforge_guest::{ApiError, Reply, success};
 use songforge_mixer::api::{MixPlan, MixRequest, OutputFormat, TrackPlan};
 use songforge_mixer::{MixReport, Track, mix};
+use spin_sdk::http::HeaderValue;
 use spin_sdk::http::body::IncomingBodyExt;
 use spin_sdk::http::{Method, Request};
 use spin_sdk::http_service;
 use std::collections::BTreeMap;
+use std::time::Instant;
 
 /// Default longest track, seconds (override with the `mix_max_track_seconds` variable).
 const DEFAULT_MAX_TRACK_SECONDS: f64 = 15.0 * 60.0;
@@ -74,18 +76,22 @@ async fn handle(req: Request) -> Result<Reply, ApiError> {
         .filter(|v| *v > 0.0)
         .unwrap_or(DEFAULT_MAX_TRACK_SECONDS);
 
+    let mut timing = StageTimes::default();
     let mut tracks = Vec::with_capacity(plan.tracks.len());
     for t in &plan.tracks {
-        let audio = load_track(t, max_seconds).await?;
+        let audio = load_track(t, max_seconds, &mut timing).await?;
         tracks.push(Track {
             name: t.name.clone(),
             audio,
             placement: t.placement,
         });
     }
+    let started = Instant::now();
     let out = mix(tracks, &plan.settings).map_err(|e| ApiError::unprocessable(e.to_string()))?;
+    timing.add("mix", started);
 
     // Encode everything before storing anything.
+    let started = Instant::now();
     let mix_bytes = encode(&out.mix, &plan)?;
     let mut stem_bytes = Vec::new();
     if plan.stems {
@@ -93,7 +99,10 @@ async fn handle(req: Request) -> Result<Reply, ApiError> {
             stem_bytes.push((name.clone(), encode(audio, &plan)?));
         }
     }
+    timing.add("encode", started);
+    let started = Instant::now();
     let stored = store_outputs(&plan, mix_bytes, stem_bytes).await?;
+    timing.add("store", started);
     let (mix_media, stems) = stored;
 
     let response = MixResponse {
@@ -127,11 +136,45 @@ async fn handle(req: Request) -> Result<Reply, ApiError> {
             .then(|| stems.into_iter().map(|(n, m)| (n, m.url)).collect()),
         report: &out.report,
     };
-    Ok(success(&response))
+    let mut reply = success(&response);
+    if let Ok(value) = HeaderValue::from_str(&timing.header()) {
+        reply.headers_mut().insert("server-timing", value);
+    }
+    Ok(reply)
+}
+
+/// Milliseconds spent per stage, reported in a `Server-Timing` header so a client (or a
+/// browser's network panel) sees where a slow mix spent its time.
+#[derive(Default)]
+struct StageTimes {
+    stages: Vec<(&'static str, f64)>,
+}
+
+impl StageTimes {
+    fn add(&mut self, stage: &'static str, since: Instant) {
+        let ms = since.elapsed().as_secs_f64() * 1000.0;
+        match self.stages.iter_mut().find(|(s, _)| *s == stage) {
+            Some((_, total)) => *total += ms,
+            None => self.stages.push((stage, ms)),
+        }
+    }
+
+    fn header(&self) -> String {
+        self.stages
+            .iter()
+            .map(|(stage, ms)| format!("{stage};dur={ms:.1}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
 }
 
 /// Fetches and decodes one track; errors name the request field it came from.
-async fn load_track(t: &TrackPlan, max_seconds: f64) -> Result<Audio, ApiError> {
+async fn load_track(
+    t: &TrackPlan,
+    max_seconds: f64,
+    timing: &mut StageTimes,
+) -> Result<Audio, ApiError> {
+    let started = Instant::now();
     let bytes = if let Some(name) = t.url.strip_prefix("/media/") {
         match get_media(name).await {
             Ok(Some((_, bytes))) => bytes,
@@ -146,8 +189,13 @@ async fn load_track(t: &TrackPlan, max_seconds: f64) -> Result<Audio, ApiError> 
             .await
             .map_err(|e| e.with_field(t.field.clone()))?
     };
-    decode(&bytes, Some(max_seconds))
-        .map_err(|e| ApiError::unprocessable(format!("{}: {e}", t.url)).with_field(t.field.clone()))
+    timing.add("fetch", started);
+    let started = Instant::now();
+    let audio = decode(&bytes, Some(max_seconds)).map_err(|e| {
+        ApiError::unprocessable(format!("{}: {e}", t.url)).with_field(t.field.clone())
+    });
+    timing.add("decode", started);
+    audio
 }
 
 /// Fetches an absolute URL; the host refuses any destination not in `allowed_outbound_hosts`.

@@ -63,31 +63,30 @@ fn check(audio: &Audio) -> Result<(), EncodeError> {
     Ok(())
 }
 
-/// A small, fast, deterministic noise source for dither (xorshift).
-struct Dither(u32);
-
-impl Dither {
-    /// Triangular noise of ±1 LSB: the difference of two 16-bit uniform draws.
-    fn tpdf(&mut self) -> f32 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 17;
-        self.0 ^= self.0 << 5;
-        ((self.0 >> 16) as f32 - (self.0 & 0xFFFF) as f32) * (1.0 / 65535.0)
-    }
+/// Triangular (TPDF) dither of ±1 LSB for interleaved sample `n`: the difference of two
+/// 16-bit uniform values from a hash of the sample's index. Deterministic, and with no state
+/// carried from sample to sample, so the quantising loops run in parallel lanes (a serial
+/// generator held 16-bit encoding to one sample per dependency chain).
+#[inline(always)]
+fn tpdf(n: u32) -> f32 {
+    let mut h = n.wrapping_add(0x9E37_79B9).wrapping_mul(0x85EB_CA6B);
+    h ^= h >> 13;
+    h = h.wrapping_mul(0xC2B2_AE35);
+    h ^= h >> 16;
+    ((h >> 16) as f32 - (h & 0xFFFF) as f32) * (1.0 / 65535.0)
 }
 
 /// Converts to integers of `bits`, dithering 16-bit output, clipping at full scale.
 fn quantise(audio: &Audio, bits: u32) -> Vec<i32> {
     let max = ((1i64 << (bits - 1)) - 1) as f32;
     let min = -((1i64 << (bits - 1)) as f32);
-    let mut dither = Dither(0x9E37_79B9);
     let frames = audio.frames();
     let mut out = Vec::with_capacity(frames * audio.channels.len());
     for i in 0..frames {
         for ch in &audio.channels {
             let mut v = ch[i] * max;
             if bits <= 16 {
-                v += dither.tpdf();
+                v += tpdf(out.len() as u32);
             }
             out.push(v.round_ties_even().clamp(min, max) as i32);
         }
@@ -147,22 +146,38 @@ pub fn encode_wav(audio: &Audio, format: SampleFormat) -> Result<Vec<u8>, Encode
             }
         }
         SampleFormat::Int16 => {
-            // The common case: written in place into the sized buffer, one dither draw per
-            // sample (two uniform values from one xorshift step).
-            let mut dither = Dither(0x9E37_79B9);
+            // The common case: written in place into the sized buffer. Rounds with the
+            // 1.5 × 2²³ trick: adding it leaves the nearest integer in the low mantissa bits,
+            // so quantising is add, clamp and a bit cast, with no branchy float-to-int
+            // conversion or `round()` library call per sample (x86-64 and wasm alike).
             let header = out.len();
             out.resize(header + data_len, 0);
-            let channels = audio.channels.as_slice();
-            for (i, frame) in out[header..]
-                .chunks_exact_mut(2 * channels.len())
-                .enumerate()
-            {
-                for (ch, bytes) in channels.iter().zip(frame.chunks_exact_mut(2)) {
-                    // Rounds by truncating a positive value: a plain float-to-int conversion,
-                    // where `round()` is a library call per sample on x86-64 and in wasm.
-                    let shifted = (ch[i] * 32767.0 + dither.tpdf() + 32768.5).clamp(0.0, 65535.0);
-                    let q = (shifted as i32 - 32768) as i16;
-                    bytes.copy_from_slice(&q.to_le_bytes());
+            let quantise = |x: f32, n: usize| {
+                let v = (x * 32767.0 + tpdf(n as u32)).clamp(-32768.0, 32767.0);
+                ((v + 12_582_912.0).to_bits() as u16).to_le_bytes()
+            };
+            if let [left, right] = audio.channels.as_slice() {
+                for (i, ((frame, &l), &r)) in out[header..]
+                    .chunks_exact_mut(4)
+                    .zip(left)
+                    .zip(right)
+                    .enumerate()
+                {
+                    let [l0, l1] = quantise(l, 2 * i);
+                    let [r0, r1] = quantise(r, 2 * i + 1);
+                    frame.copy_from_slice(&[l0, l1, r0, r1]);
+                }
+            } else {
+                let channels = audio.channels.as_slice();
+                for (i, frame) in out[header..]
+                    .chunks_exact_mut(2 * channels.len())
+                    .enumerate()
+                {
+                    for (c, (ch, bytes)) in
+                        channels.iter().zip(frame.chunks_exact_mut(2)).enumerate()
+                    {
+                        bytes.copy_from_slice(&quantise(ch[i], i * channels.len() + c));
+                    }
                 }
             }
         }

@@ -72,58 +72,106 @@ fn k_weighting(rate: u32) -> (Biquad, Biquad) {
 /// whole buffers (the mixer measures each master twice), and the tests hold it to ebur128's
 /// figures within 0.05 LU.
 pub fn integrated_lufs(audio: &Audio) -> Result<Option<f64>, String> {
-    let rate = audio.sample_rate;
-    if rate < 8000 {
-        return Err(format!("cannot measure loudness at {rate} Hz"));
-    }
-    if audio.channel_count() > 2 {
-        return Err("loudness is measured on mono or stereo programmes".into());
-    }
-    // BS.1770 stage 1 (high shelf, +4 dB above ~1.7 kHz) and stage 2 (high-pass ~38 Hz),
-    // designed for the actual rate rather than using the 48 kHz coefficients.
-    let (shelf, highpass) = k_weighting(rate);
-    let mut weighted = audio.clone();
-    shelf.process_audio(&mut weighted);
-    highpass.process_audio(&mut weighted);
+    Ok(BlockLoudness::measure(audio)?.integrated_lufs(1.0))
+}
 
-    // Sums of squares per 100 ms step; a 400 ms block is four consecutive steps.
-    let step = (rate / 10) as usize;
-    let steps = weighted.frames() / step;
-    if steps < 4 {
-        return Ok(None);
-    }
-    let mut energy = vec![0.0f64; steps];
-    for ch in &weighted.channels {
-        for (e, chunk) in energy.iter_mut().zip(ch.chunks_exact(step)) {
-            *e += chunk
-                .iter()
-                .map(|&s| f64::from(s) * f64::from(s))
-                .sum::<f64>();
+/// The mean squares of a programme's 400 ms gating blocks after K-weighting: the part of an
+/// integrated-loudness measurement that needs the samples. Filtering is linear, so the same
+/// programme scaled by a gain has exactly these energies times the gain squared; a mixer
+/// trying normalisation gains measures once and gates many times.
+#[derive(Debug, Clone)]
+pub struct BlockLoudness {
+    blocks: Vec<f64>,
+}
+
+impl BlockLoudness {
+    /// Filters and measures `audio` (mono or stereo, at least 8 kHz).
+    pub fn measure(audio: &Audio) -> Result<Self, String> {
+        let rate = audio.sample_rate;
+        if rate < 8000 {
+            return Err(format!("cannot measure loudness at {rate} Hz"));
         }
+        if audio.channel_count() > 2 {
+            return Err("loudness is measured on mono or stereo programmes".into());
+        }
+        // BS.1770 stage 1 (high shelf, +4 dB above ~1.7 kHz) and stage 2 (high-pass ~38 Hz),
+        // designed for the actual rate rather than using the 48 kHz coefficients.
+        let (shelf, highpass) = k_weighting(rate);
+
+        // Sums of squares per 100 ms step; a 400 ms block is four consecutive steps. One pass:
+        // each frame goes through both stages and into its step's sum, with no filtered copy.
+        let step = (rate / 10) as usize;
+        let steps = audio.frames() / step;
+        if steps < 4 {
+            return Ok(Self { blocks: Vec::new() });
+        }
+        let mut energy = vec![0.0f64; steps];
+        match audio.channels.as_slice() {
+            [left, right] => {
+                // Both channels in one loop: four independent recursions the CPU overlaps.
+                let (mut sl, mut hl) = (shelf.state(), highpass.state());
+                let (mut sr, mut hr) = (shelf.state(), highpass.state());
+                for ((e, l), r) in energy
+                    .iter_mut()
+                    .zip(left.chunks_exact(step))
+                    .zip(right.chunks_exact(step))
+                {
+                    let mut sum = 0.0f64;
+                    for (&xl, &xr) in l.iter().zip(r) {
+                        let yl = hl.next(sl.next(f64::from(xl)));
+                        let yr = hr.next(sr.next(f64::from(xr)));
+                        sum += yl * yl + yr * yr;
+                    }
+                    *e = sum;
+                }
+            }
+            channels => {
+                for ch in channels {
+                    let (mut s, mut h) = (shelf.state(), highpass.state());
+                    for (e, chunk) in energy.iter_mut().zip(ch.chunks_exact(step)) {
+                        *e += chunk
+                            .iter()
+                            .map(|&x| {
+                                let y = h.next(s.next(f64::from(x)));
+                                y * y
+                            })
+                            .sum::<f64>();
+                    }
+                }
+            }
+        }
+        let block_len = (4 * step) as f64;
+        let blocks = energy
+            .windows(4)
+            .map(|w| w.iter().sum::<f64>() / block_len)
+            .collect();
+        Ok(Self { blocks })
     }
-    let block_len = (4 * step) as f64;
-    let blocks: Vec<f64> = energy
-        .windows(4)
-        .map(|w| w.iter().sum::<f64>() / block_len)
-        .collect();
-    let lufs = |ms: f64| -0.691 + 10.0 * ms.log10();
-    let absolute: Vec<f64> = blocks
-        .iter()
-        .copied()
-        .filter(|&z| lufs(z) > -70.0)
-        .collect();
-    if absolute.is_empty() {
-        return Ok(None);
+
+    /// Integrated loudness (BS.1770-4 gating) of the programme scaled by linear `gain`, in
+    /// LUFS; `None` for silence.
+    pub fn integrated_lufs(&self, gain: f64) -> Option<f64> {
+        let power = gain * gain;
+        let lufs = |ms: f64| -0.691 + 10.0 * ms.log10();
+        let absolute: Vec<f64> = self
+            .blocks
+            .iter()
+            .map(|&z| z * power)
+            .filter(|&z| lufs(z) > -70.0)
+            .collect();
+        if absolute.is_empty() {
+            return None;
+        }
+        let relative_gate = lufs(absolute.iter().sum::<f64>() / absolute.len() as f64) - 10.0;
+        let gated: Vec<f64> = absolute
+            .into_iter()
+            .filter(|&z| lufs(z) > relative_gate)
+            .collect();
+        if gated.is_empty() {
+            return None;
+        }
+        Some(lufs(gated.iter().sum::<f64>() / gated.len() as f64))
     }
-    let relative_gate = lufs(absolute.iter().sum::<f64>() / absolute.len() as f64) - 10.0;
-    let gated: Vec<f64> = absolute
-        .into_iter()
-        .filter(|&z| lufs(z) > relative_gate)
-        .collect();
-    if gated.is_empty() {
-        return Ok(None);
-    }
-    Ok(Some(lufs(gated.iter().sum::<f64>() / gated.len() as f64)))
 }
 
 #[cfg(test)]
@@ -168,6 +216,36 @@ mod tests {
             .map(|c| m.true_peak(c).unwrap())
             .fold(0.0, f64::max);
         (m.loudness_global().unwrap(), 20.0 * tp.log10())
+    }
+
+    #[test]
+    fn block_energies_regated_at_a_gain_match_measuring_the_scaled_programme() {
+        let rate = 44100;
+        let a = Audio {
+            sample_rate: rate,
+            channels: (0..2)
+                .map(|c| {
+                    (0..rate as usize * 5)
+                        .map(|i| {
+                            // Loud then very quiet, so the gates decide which blocks count.
+                            let level = if i < rate as usize * 3 { 0.5 } else { 0.002 };
+                            level * (i as f32 * (0.03 + 0.01 * c as f32)).sin()
+                        })
+                        .collect()
+                })
+                .collect(),
+        };
+        let blocks = BlockLoudness::measure(&a).unwrap();
+        for gain in [1.0f32, 0.25, 3.0, 1e-3] {
+            let mut scaled = a.clone();
+            scaled.apply_gain(gain);
+            let direct = integrated_lufs(&scaled).unwrap();
+            let regated = blocks.integrated_lufs(f64::from(gain));
+            match (direct, regated) {
+                (Some(d), Some(r)) => assert!((d - r).abs() < 1e-4, "gain {gain}: {d} vs {r}"),
+                (d, r) => assert_eq!(d, r, "gain {gain}"),
+            }
+        }
     }
 
     #[test]

@@ -359,11 +359,14 @@ pub fn mix(tracks: Vec<Track>, settings: &MixSettings) -> Result<MixOutput, MixE
             lookahead_ms: 1.5,
             release_ms: 80.0,
         };
-        // Gain is linear, so the pre-limiter loudness predicts the result exactly; only the
-        // limiter's small loss needs a second look.
+        // Gain is linear, so the pre-limiter loudness predicts the result exactly (the
+        // block energies are measured once and re-gated per gain); only a limiter that
+        // actually reduced something needs a fresh measurement.
         let pre = bus;
+        let blocks =
+            songforge_audio::loudness::BlockLoudness::measure(&pre).map_err(MixError::Measure)?;
         let mut gain_db = 0.0;
-        let mut current = integrated(&pre)?;
+        let mut current = blocks.integrated_lufs(1.0);
         let mut limited: Option<Audio> = None;
         for _ in 0..3 {
             let Some(lufs) = current else { break };
@@ -372,10 +375,21 @@ pub fn mix(tracks: Vec<Track>, settings: &MixSettings) -> Result<MixOutput, MixE
                 break;
             }
             gain_db += error;
-            let mut attempt = pre.clone();
-            attempt.apply_gain(db_to_gain(gain_db as f32));
+            let gain = db_to_gain(gain_db as f32);
+            let mut attempt = Audio {
+                sample_rate: pre.sample_rate,
+                channels: pre
+                    .channels
+                    .iter()
+                    .map(|c| c.iter().map(|s| s * gain).collect())
+                    .collect(),
+            };
             report.limiter_reduction_max_db = limiter.process(&mut attempt);
-            current = integrated(&attempt)?;
+            current = if report.limiter_reduction_max_db > 0.0 {
+                integrated(&attempt)?
+            } else {
+                blocks.integrated_lufs(f64::from(gain))
+            };
             limited = Some(attempt);
             if report.limiter_reduction_max_db < 0.05 {
                 break;
