@@ -48,10 +48,14 @@ pub struct BiquadState {
 
 impl BiquadState {
     /// Filters the next sample.
+    ///
+    /// The terms that do not depend on this output are summed first, so the chain from one
+    /// output to the next is an add, a multiply and a subtract (the recursion, not the
+    /// arithmetic, bounds a biquad's speed).
     #[inline(always)]
     pub fn next(&mut self, x: f64) -> f64 {
         let y = self.b[0] * x + self.z1;
-        self.z1 = self.b[1] * x - self.a[0] * y + self.z2;
+        self.z1 = (self.b[1] * x + self.z2) - self.a[0] * y;
         self.z2 = self.b[2] * x - self.a[1] * y;
         y
     }
@@ -174,6 +178,26 @@ impl Biquad {
         }
         for ch in &mut audio.channels {
             self.process(ch);
+        }
+    }
+
+    /// Filters every channel of `audio` through `self` and then `next`, in one pass: the
+    /// same samples as two [`Self::process_audio`] calls, read and written once.
+    pub fn process_audio_then(&self, next: &Biquad, audio: &mut Audio) {
+        if let [left, right] = audio.channels.as_mut_slice() {
+            let (mut l1, mut l2) = (self.state(), next.state());
+            let (mut r1, mut r2) = (self.state(), next.state());
+            for (l, r) in left.iter_mut().zip(right.iter_mut()) {
+                *l = l2.next(f64::from(l1.next(f64::from(*l)) as f32)) as f32;
+                *r = r2.next(f64::from(r1.next(f64::from(*r)) as f32)) as f32;
+            }
+            return;
+        }
+        for ch in &mut audio.channels {
+            let (mut first, mut second) = (self.state(), next.state());
+            for s in ch.iter_mut() {
+                *s = second.next(f64::from(first.next(f64::from(*s)) as f32)) as f32;
+            }
         }
     }
 

@@ -2,7 +2,7 @@
 
 use crate::Audio;
 
-use crate::dsp::{Biquad, true_peak};
+use crate::dsp::Biquad;
 
 /// Integrated loudness and true peak of a whole programme.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -23,12 +23,16 @@ pub fn measure(audio: &Audio) -> Result<LoudnessReport, String> {
 
 /// Highest true peak over all channels, dBTP (−inf for silence).
 pub fn true_peak_dbtp(audio: &Audio) -> f64 {
-    let peak = audio
+    20.0 * f64::from(true_peak(audio)).log10()
+}
+
+/// Highest true peak over all channels, as a linear amplitude.
+pub fn true_peak(audio: &Audio) -> f32 {
+    audio
         .channels
         .iter()
-        .map(|c| true_peak(c))
-        .fold(0.0f32, f32::max);
-    20.0 * f64::from(peak).log10()
+        .map(|c| crate::dsp::true_peak(c))
+        .fold(0.0f32, f32::max)
 }
 
 /// The two K-weighting stages, derived for `rate` from the analogue prototypes of BS.1770

@@ -225,16 +225,17 @@ pub fn mix(tracks: Vec<Track>, settings: &MixSettings) -> Result<MixOutput, MixE
                 std::f64::consts::FRAC_1_SQRT_2,
                 rate,
             )
-            .process_audio(&mut a);
-            Biquad::new(
-                FilterKind::Peak {
-                    gain_db: v.presence.gain_db,
-                },
-                v.presence.freq_hz,
-                v.presence.q,
-                rate,
-            )
-            .process_audio(&mut a);
+            .process_audio_then(
+                &Biquad::new(
+                    FilterKind::Peak {
+                        gain_db: v.presence.gain_db,
+                    },
+                    v.presence.freq_hz,
+                    v.presence.q,
+                    rate,
+                ),
+                &mut a,
+            );
             compressor(&v.compressor, 0.0).process(&mut a);
         }
         a = a.with_channels(2);
@@ -341,16 +342,17 @@ pub fn mix(tracks: Vec<Track>, settings: &MixSettings) -> Result<MixOutput, MixE
             eq.low_shelf.q,
             rate,
         )
-        .process_audio(&mut bus);
-        Biquad::new(
-            FilterKind::HighShelf {
-                gain_db: eq.high_shelf.gain_db,
-            },
-            eq.high_shelf.freq_hz,
-            eq.high_shelf.q,
-            rate,
-        )
-        .process_audio(&mut bus);
+        .process_audio_then(
+            &Biquad::new(
+                FilterKind::HighShelf {
+                    gain_db: eq.high_shelf.gain_db,
+                },
+                eq.high_shelf.freq_hz,
+                eq.high_shelf.q,
+                rate,
+            ),
+            &mut bus,
+        );
         if let Some(c) = &settings.compression {
             report.bus_reduction_max_db = compressor(c, 0.0).process(&mut bus);
         }
@@ -368,6 +370,22 @@ pub fn mix(tracks: Vec<Track>, settings: &MixSettings) -> Result<MixOutput, MixE
         let mut gain_db = 0.0;
         let mut current = blocks.integrated_lufs(1.0);
         let mut limited: Option<Audio> = None;
+        // Gain scales the true peak too. When the gain that reaches the target keeps every
+        // interpolated peak under the limiter's ceiling (with a margin for rounding), the
+        // limiter has nothing to do: apply the gain in place and derive both figures.
+        let pre_peak = songforge_audio::loudness::true_peak(&pre);
+        if let Some(lufs) = current {
+            let gain = db_to_gain((settings.target_lufs - lufs) as f32);
+            let ceiling = db_to_gain(limiter.ceiling_db as f32);
+            if pre_peak * gain <= ceiling * 0.9999 {
+                let mut out = pre;
+                out.apply_gain(gain);
+                report.normalisation_gain_db = settings.target_lufs - lufs;
+                report.loudness_lufs = blocks.integrated_lufs(f64::from(gain));
+                report.true_peak_dbtp = 20.0 * f64::from(pre_peak * gain).log10();
+                return Ok(finish(out, placed, report));
+            }
+        }
         for _ in 0..3 {
             let Some(lufs) = current else { break };
             let error = settings.target_lufs - lufs;
@@ -403,15 +421,18 @@ pub fn mix(tracks: Vec<Track>, settings: &MixSettings) -> Result<MixOutput, MixE
         report.loudness_lufs = integrated(&bus)?;
     }
     report.true_peak_dbtp = songforge_audio::loudness::true_peak_dbtp(&bus);
-    let stems = placed
-        .into_iter()
-        .map(|(name, _, _, a)| (name, a))
-        .collect();
-    Ok(MixOutput {
-        mix: bus,
-        stems,
+    Ok(finish(bus, placed, report))
+}
+
+fn finish(mix: Audio, placed: Vec<(String, Role, bool, Audio)>, report: MixReport) -> MixOutput {
+    MixOutput {
+        mix,
+        stems: placed
+            .into_iter()
+            .map(|(name, _, _, a)| (name, a))
+            .collect(),
         report,
-    })
+    }
 }
 
 #[cfg(test)]
@@ -475,11 +496,41 @@ mod tests {
                 "{genre:?}: {} dBTP",
                 out.report.true_peak_dbtp
             );
+            // The reported figures are those of the stored mix, whether measured or derived
+            // from the normalisation gain.
+            let measured = songforge_audio::loudness::measure(&out.mix).unwrap();
+            assert!((measured.integrated_lufs.unwrap() - lufs).abs() < 0.01);
+            assert!((measured.true_peak_dbtp - out.report.true_peak_dbtp).abs() < 0.01);
             assert!(out.mix.is_finite());
             assert_eq!(out.mix.sample_rate, 44100);
             assert_eq!(out.mix.channel_count(), 2);
             assert!((out.report.duration_s - 8.0).abs() < 0.01);
         }
+    }
+
+    #[test]
+    fn a_peaky_mix_is_limited_and_its_figures_measured() {
+        // Sparse clicks over a quiet bed: reaching −14 LUFS pushes the clicks far over the
+        // ceiling, so the limiter must act (the gain-only shortcut must not be taken).
+        let mut bed = tone(44100, 220.0, 6.0, 0.05);
+        for (i, s) in bed.channels[0].iter_mut().enumerate() {
+            if i % 22050 < 40 {
+                *s = 0.95;
+            }
+        }
+        let settings = MixSettings::for_preset(&Genre::Pop.mix_preset());
+        let out = mix(vec![track("bed", bed, Role::Other)], &settings).unwrap();
+        assert!(
+            out.report.limiter_reduction_max_db > 1.0,
+            "{:?}",
+            out.report
+        );
+        let measured = songforge_audio::loudness::measure(&out.mix).unwrap();
+        assert!(measured.true_peak_dbtp <= -1.0, "{measured:?}");
+        assert!((measured.true_peak_dbtp - out.report.true_peak_dbtp).abs() < 0.01);
+        assert!(
+            (measured.integrated_lufs.unwrap() - out.report.loudness_lufs.unwrap()).abs() < 0.01
+        );
     }
 
     #[test]
