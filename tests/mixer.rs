@@ -59,6 +59,16 @@ async fn the_seed_request_returns_a_mastered_mix() {
         "{j}"
     );
     assert!(j["true_peak_dbtp"].as_f64().unwrap() <= -1.0, "{j}");
+    // Where the time went, per stage, for clients and browser dev tools.
+    let timing = r.header("server-timing").expect("a Server-Timing header");
+    for stage in ["fetch", "decode", "mix", "encode", "store"] {
+        assert!(
+            timing
+                .split(", ")
+                .any(|t| t.starts_with(&format!("{stage};dur="))),
+            "{stage} missing from {timing}"
+        );
+    }
     let url = j["url"].as_str().unwrap();
     assert!(
         url.starts_with("/media/mix_") && url.ends_with(".wav"),
