@@ -123,7 +123,6 @@ fn decode_plain_pcm(bytes: &[u8], max_seconds: Option<f64>) -> Result<Option<Aud
             let data = &bytes[body.min(end)..end];
             let frames = data.len() / (width * channels);
             check_length(frames, rate, max_seconds)?;
-            let data = &data[..frames * width * channels];
             let planar = match (tag, width) {
                 (1, 2) => deinterleave::<2>(data, channels, |s| {
                     f32::from(i16::from_le_bytes(s)) / 32768.0

@@ -47,15 +47,12 @@ pub struct BiquadState {
 }
 
 impl BiquadState {
-    /// Filters the next sample.
-    ///
-    /// The terms that do not depend on this output are summed first, so the chain from one
-    /// output to the next is an add, a multiply and a subtract (the recursion, not the
-    /// arithmetic, bounds a biquad's speed).
+    /// Filters the next sample. Every filtering loop in this module goes through here, so
+    /// fused and separate passes give the same samples.
     #[inline(always)]
     pub fn next(&mut self, x: f64) -> f64 {
         let y = self.b[0] * x + self.z1;
-        self.z1 = (self.b[1] * x + self.z2) - self.a[0] * y;
+        self.z1 = self.b[1] * x - self.a[0] * y + self.z2;
         self.z2 = self.b[2] * x - self.a[1] * y;
         y
     }
@@ -146,13 +143,9 @@ impl Biquad {
 
     /// Filters one channel in place.
     pub fn process(&self, samples: &mut [f32]) {
-        let (mut z1, mut z2) = (0.0f64, 0.0f64);
+        let mut state = self.state();
         for s in samples {
-            let x = f64::from(*s);
-            let y = self.b[0] * x + z1;
-            z1 = self.b[1] * x - self.a[0] * y + z2;
-            z2 = self.b[2] * x - self.a[1] * y;
-            *s = y as f32;
+            *s = state.next(f64::from(*s)) as f32;
         }
     }
 
@@ -160,19 +153,10 @@ impl Biquad {
     /// recursions are independent, so the CPU overlaps them.
     pub fn process_audio(&self, audio: &mut Audio) {
         if let [left, right] = audio.channels.as_mut_slice() {
-            let (mut l1, mut l2, mut r1, mut r2) = (0.0f64, 0.0f64, 0.0f64, 0.0f64);
-            let [b0, b1, b2] = self.b;
-            let [a1, a2] = self.a;
-            for (l, r) in left.iter_mut().zip(right.iter_mut()) {
-                let (xl, xr) = (f64::from(*l), f64::from(*r));
-                let yl = b0 * xl + l1;
-                let yr = b0 * xr + r1;
-                l1 = b1 * xl - a1 * yl + l2;
-                r1 = b1 * xr - a1 * yr + r2;
-                l2 = b2 * xl - a2 * yl;
-                r2 = b2 * xr - a2 * yr;
-                *l = yl as f32;
-                *r = yr as f32;
+            let (mut l, mut r) = (self.state(), self.state());
+            for (xl, xr) in left.iter_mut().zip(right.iter_mut()) {
+                *xl = l.next(f64::from(*xl)) as f32;
+                *xr = r.next(f64::from(*xr)) as f32;
             }
             return;
         }
@@ -726,6 +710,31 @@ mod tests {
         assert_eq!(a.channels[0][0], 0.0);
         assert!(a.channels[0][4799].abs() < 1e-3);
         assert_eq!(a.channels[0][2400], 1.0);
+    }
+
+    #[test]
+    fn a_fused_pair_of_filters_equals_two_passes() {
+        let rate = 44100;
+        let low = Biquad::new(FilterKind::LowShelf { gain_db: 3.0 }, 120.0, 0.7, rate);
+        let high = Biquad::new(FilterKind::HighShelf { gain_db: -2.0 }, 8000.0, 0.7, rate);
+        for channels in [1usize, 2, 3] {
+            let input = Audio {
+                sample_rate: rate,
+                channels: (0..channels)
+                    .map(|c| {
+                        (0..5000)
+                            .map(|i| (i as f32 * (0.01 + 0.2 * c as f32)).sin() * 0.7)
+                            .collect()
+                    })
+                    .collect(),
+            };
+            let mut two = input.clone();
+            low.process_audio(&mut two);
+            high.process_audio(&mut two);
+            let mut fused = input;
+            low.process_audio_then(&high, &mut fused);
+            assert_eq!(fused.channels, two.channels, "{channels} channels");
+        }
     }
 
     #[test]

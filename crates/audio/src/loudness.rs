@@ -73,7 +73,7 @@ fn k_weighting(rate: u32) -> (Biquad, Biquad) {
 /// −70 LUFS and a relative gate 10 LU under the ungated mean. `None` for silence.
 ///
 /// Our own implementation rather than the ebur128 crate's: it is several times faster on
-/// whole buffers (the mixer measures each master twice), and the tests hold it to ebur128's
+/// whole buffers (the mixer measures every master), and the tests hold it to ebur128's
 /// figures within 0.05 LU.
 pub fn integrated_lufs(audio: &Audio) -> Result<Option<f64>, String> {
     Ok(BlockLoudness::measure(audio)?.integrated_lufs(1.0))
