@@ -186,6 +186,20 @@ fn compression_ratio(text: &str) -> f64 {
     text.len() as f64 / compressed as f64
 }
 
+/// The `k` largest values of `v` with their indices, largest first (one pass, no sort of `v`).
+fn top_k(v: &[f32], k: usize) -> Vec<(u32, f32)> {
+    let mut best: Vec<(u32, f32)> = Vec::with_capacity(k + 1);
+    for (i, &x) in v.iter().enumerate() {
+        if best.len() == k && best.last().is_none_or(|b| x <= b.1) {
+            continue;
+        }
+        let at = best.partition_point(|b| b.1 >= x);
+        best.insert(at, (i as u32, x));
+        best.truncate(k);
+    }
+    best
+}
+
 fn log_softmax(logits: &[f32]) -> Vec<f32> {
     let max = logits.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
     let sum: f32 = logits.iter().map(|&x| (x - max).exp()).sum();
@@ -504,16 +518,28 @@ impl Decoder<'_> {
                 logits[last_allowed + 1..].fill(ninf);
             }
         }
-        let lp = log_softmax(logits);
+        // Timestamps' total probability against the likeliest text token. Both sides of the
+        // comparison would subtract the same log-normaliser, so the logits are compared as
+        // they are, without a softmax over the whole vocabulary.
         let ts_mass = {
-            let m = lp[ts..].iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+            let m = logits[ts..]
+                .iter()
+                .cloned()
+                .fold(f32::NEG_INFINITY, f32::max);
             if m == f32::NEG_INFINITY {
                 m
             } else {
-                m + lp[ts..].iter().map(|&x| (x - m).exp()).sum::<f32>().ln()
+                m + logits[ts..]
+                    .iter()
+                    .map(|&x| (x - m).exp())
+                    .sum::<f32>()
+                    .ln()
             }
         };
-        let max_text = lp[..ts].iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+        let max_text = logits[..ts]
+            .iter()
+            .cloned()
+            .fold(f32::NEG_INFINITY, f32::max);
         if ts_mass > max_text {
             logits[..ts].fill(ninf);
         }
@@ -603,42 +629,57 @@ impl Decoder<'_> {
                     }
                 }
             } else {
+                // CTranslate2's beam step: the best 2·width continuations over all beams; of
+                // the first `width`, an end of text finishes its hypothesis and its slot goes to
+                // the next candidate beyond `width` that does not end. Ends ranked below
+                // `width` are dropped, so a short, unlikely ending never stops the search.
+                let candidates = 2 * width;
                 let mut scored: Vec<(f64, u32, u32)> = Vec::new();
                 for (row, (hyp, l)) in live.iter().zip(logits.iter_mut()).enumerate() {
                     self.apply_rules(l, &hyp.tokens, opts.timestamps);
-                    let lp = log_softmax(l);
-                    let mut idx: Vec<u32> = (0..lp.len() as u32).collect();
-                    let k = (width + 1).min(idx.len());
-                    idx.select_nth_unstable_by(k - 1, |a, b| {
-                        lp[*b as usize].total_cmp(&lp[*a as usize])
-                    });
-                    for &tok in &idx[..k] {
-                        let s = hyp.sum_logprob + f64::from(lp[tok as usize]);
+                    for (tok, lp) in top_k(&log_softmax(l), candidates) {
+                        let s = hyp.sum_logprob + f64::from(lp);
                         if s.is_finite() {
                             scored.push((s, row as u32, tok));
                         }
                     }
                 }
                 scored.sort_by(|a, b| b.0.total_cmp(&a.0));
-                for (s, row, tok) in scored {
-                    let mut tokens = live[row as usize].tokens.clone();
-                    if tok == t.eot {
-                        if finished.len() < width {
-                            finished.push(Candidate {
-                                tokens,
-                                sum_logprob: s,
-                            });
+                scored.truncate(candidates);
+                let mut spare = width;
+                for k in 0..width.min(scored.len()) {
+                    let (s, row, tok) = scored[k];
+                    let (s, row, tok) = if tok == t.eot {
+                        finished.push(Candidate {
+                            tokens: live[row as usize].tokens.clone(),
+                            sum_logprob: s,
+                        });
+                        match scored[spare.min(scored.len())..]
+                            .iter()
+                            .position(|c| c.2 != t.eot)
+                        {
+                            Some(i) => {
+                                let c = scored[spare + i];
+                                spare += i + 1;
+                                c
+                            }
+                            None => {
+                                spare = scored.len();
+                                continue;
+                            }
                         }
-                    } else if next.len() < width {
-                        tokens.push(tok);
-                        next.push((
-                            row,
-                            Candidate {
-                                tokens,
-                                sum_logprob: s,
-                            },
-                        ));
-                    }
+                    } else {
+                        (s, row, tok)
+                    };
+                    let mut tokens = live[row as usize].tokens.clone();
+                    tokens.push(tok);
+                    next.push((
+                        row,
+                        Candidate {
+                            tokens,
+                            sum_logprob: s,
+                        },
+                    ));
                 }
             }
             let done = if sampling {
