@@ -58,6 +58,11 @@ fn heads(x: &Tensor, n_head: usize) -> Result<Tensor> {
 /// for the cross-attention keys meant copying them on every decoding step.
 fn attention(q: &Tensor, k_t: &Tensor, v: &Tensor, mask: Option<&Tensor>) -> Result<Tensor> {
     let d = q.dim(D::Minus1)? as f64;
+    if mask.is_none() && crate::ops::step_attention_fits(q, MATVEC_ROWS) {
+        // A decoding step: a few rows per head, every head on the rayon pool.
+        let out = crate::ops::step_attention(q, k_t, v, d.powf(-0.5) as f32)?;
+        return out.transpose(1, 2)?.flatten_from(2);
+    }
     let q = (q * d.powf(-0.5))?.contiguous()?;
     let mut w = q.broadcast_matmul(k_t)?;
     if let Some(mask) = mask {

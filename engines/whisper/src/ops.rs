@@ -447,6 +447,130 @@ pub fn matvec_f16(x: &Tensor, w: &Tensor) -> Result<Tensor> {
     x.contiguous()?.apply_op2_no_bwd(w, &MatVecF16)
 }
 
+/// `softmax(q·kᵀ·scale)·v` for the few query rows of a decoding step, one rayon task per
+/// key/value slice (head, or head of one beam). candle ran these as small batched matmuls, one
+/// head after another on one thread; here every head's keys are read once for all its rows.
+struct StepAttention {
+    scale: f32,
+}
+
+/// The scores of query rows (`q`, `[r, d]`) over `s` keys stored transposed (`kt`, `[d, s]`),
+/// softmaxed, then the weighted sum of the values (`v`, `[s, d]`) into `out` (`[r, d]`). `w`
+/// is scratch of `r·s`.
+#[inline(always)]
+fn attend_slice(
+    q: &[f32],
+    kt: &[f32],
+    v: &[f32],
+    (d, s): (usize, usize),
+    scale: f32,
+    w: &mut [f32],
+    out: &mut [f32],
+) {
+    w.fill(0.0);
+    for (dd, krow) in kt.chunks_exact(s).enumerate().take(d) {
+        for (i, wi) in w.chunks_exact_mut(s).enumerate() {
+            let qv = q[i * d + dd] * scale;
+            for (a, &k) in wi.iter_mut().zip(krow) {
+                *a += qv * k;
+            }
+        }
+    }
+    for (wi, oi) in w.chunks_exact_mut(s).zip(out.chunks_exact_mut(d)) {
+        softmax_row(wi);
+        oi.fill(0.0);
+        for (&p, vrow) in wi.iter().zip(v.chunks_exact(d)) {
+            for (o, &x) in oi.iter_mut().zip(vrow) {
+                *o += p * x;
+            }
+        }
+    }
+}
+
+/// [`attend_slice`] compiled for AVX2 and FMA.
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn attend_slice_avx2(
+    q: &[f32],
+    kt: &[f32],
+    v: &[f32],
+    dims: (usize, usize),
+    scale: f32,
+    w: &mut [f32],
+    out: &mut [f32],
+) {
+    attend_slice(q, kt, v, dims, scale, w, out)
+}
+
+impl candle_core::CustomOp3 for StepAttention {
+    fn name(&self) -> &'static str {
+        "step-attention"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (CpuStorage::F32(q), CpuStorage::F32(kt), CpuStorage::F32(v)) = (s1, s2, s3) else {
+            candle_core::bail!("step-attention: expected f32 tensors");
+        };
+        let (Some(q0), Some(k0), Some(v0)) = (
+            l1.contiguous_offsets(),
+            l2.contiguous_offsets(),
+            l3.contiguous_offsets(),
+        ) else {
+            candle_core::bail!("step-attention: expected contiguous tensors");
+        };
+        let (q, kt, v) = (&q[q0.0..q0.1], &kt[k0.0..k0.1], &v[v0.0..v0.1]);
+        let (Ok((qb, qh, r, d)), Ok((kb, kh, d2, s)), Ok((vb, vh, s2, d3))) =
+            (l1.shape().dims4(), l2.shape().dims4(), l3.shape().dims4())
+        else {
+            candle_core::bail!("step-attention: expected 4-D tensors");
+        };
+        if (qb, qh) != (kb, kh) || (kb, kh) != (vb, vh) || d != d2 || d != d3 || s != s2 {
+            candle_core::bail!("step-attention: shapes {l1:?}, {l2:?}, {l3:?} do not match");
+        }
+        let wide = songforge_inference::has_avx2_fma();
+        let mut out = vec![0f32; q.len()];
+        out.par_chunks_mut(r * d)
+            .zip(q.par_chunks(r * d))
+            .zip(kt.par_chunks(d * s).zip(v.par_chunks(s * d)))
+            .for_each(|((o, q), (kt, v))| {
+                let mut w = vec![0f32; r * s];
+                #[cfg(target_arch = "x86_64")]
+                if wide {
+                    // SAFETY: the CPU reports AVX2 and FMA, all `attend_slice_avx2` needs.
+                    return unsafe { attend_slice_avx2(q, kt, v, (d, s), self.scale, &mut w, o) };
+                }
+                attend_slice(q, kt, v, (d, s), self.scale, &mut w, o)
+            });
+        Ok((CpuStorage::F32(out), l1.shape().clone()))
+    }
+}
+
+/// Whether [`step_attention`] takes `q` (`[B, H, R, d]`) with at most `max_rows` rows.
+pub fn step_attention_fits(q: &Tensor, max_rows: usize) -> bool {
+    fast_path(q) && q.dim(2).is_ok_and(|r| r <= max_rows)
+}
+
+/// `softmax(q·kᵀ·scale)·v` without a mask: `q` `[B, H, R, d]`, keys transposed `[B, H, d, S]`,
+/// values `[B, H, S, d]`, all f32 on the CPU (see [`step_attention_fits`]) → `[B, H, R, d]`.
+pub fn step_attention(q: &Tensor, k_t: &Tensor, v: &Tensor, scale: f32) -> Result<Tensor> {
+    q.contiguous()?.apply_op3_no_bwd(
+        &k_t.contiguous()?,
+        &v.contiguous()?,
+        &StepAttention { scale },
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -484,6 +608,29 @@ mod tests {
             sum += term / (2 * n + 1) as f64;
         }
         sum * 2.0 / std::f64::consts::PI.sqrt()
+    }
+
+    #[test]
+    fn step_attention_matches_softmax_of_matmuls() {
+        let dev = candle_core::Device::Cpu;
+        // Shared keys (one slice per head, several beam rows) and per-beam keys (one row),
+        // with key counts that are not multiples of the vector width.
+        for (b, h, r, d, s) in [(1, 8, 5, 64, 1500), (5, 8, 1, 64, 37), (2, 3, 8, 16, 9)] {
+            let q = Tensor::randn(0f32, 1.0, (b, h, r, d), &dev).expect("q");
+            let kt = Tensor::randn(0f32, 1.0, (b, h, d, s), &dev).expect("k");
+            let v = Tensor::randn(0f32, 1.0, (b, h, s, d), &dev).expect("v");
+            let scale = (d as f32).powf(-0.5);
+            let ours = values(step_attention(&q, &kt, &v, scale));
+            let theirs = values(
+                (&q * f64::from(scale))
+                    .and_then(|q| q.matmul(&kt))
+                    .and_then(|w| candle_nn::ops::softmax_last_dim(&w))
+                    .and_then(|w| w.matmul(&v)),
+            );
+            assert_eq!(ours.len(), b * h * r * d);
+            let diff = max_diff(&ours, &theirs);
+            assert!(diff < 1e-5, "{b}×{h}×{r}×{d} over {s}: {diff}");
+        }
     }
 
     fn values(t: candle_core::Result<Tensor>) -> Vec<f32> {
