@@ -18,6 +18,7 @@ use songforge_audio::{Audio, SampleFormat, db_to_gain, encode_flac, encode_wav};
 use songforge_guest::media::{StoredMedia, get_media, new_name, put_media_group};
 use songforge_guest::request::{parse_json, read_body, require_method};
 use songforge_guest::{ApiError, Reply, nn, success};
+use songforge_prosody::Dictionary;
 use spin_sdk::http::{Method, Request};
 use spin_sdk::http_service;
 use std::collections::BTreeMap;
@@ -25,6 +26,8 @@ use std::time::Instant;
 
 /// Where the manifest mounts the soundfonts of the model store (`@models/<id>`).
 const SOUNDFONT_DIR: &str = "/soundfonts";
+/// Where the manifest mounts CMUdict: syllables decide each sung line's bars.
+const CMUDICT: &str = "/cmudict/cmudict.dict";
 /// Soundfonts tried in order when the `soundfont` variable names none that is installed.
 const SOUNDFONTS: [&str; 2] = ["timgm6mb", "fluidr3-gm"];
 
@@ -84,7 +87,7 @@ struct InstrumentalResponse<'a> {
     genre_preset: &'static str,
     genre_recognised: bool,
     seed: u64,
-    form_source: songforge_arranger::form::FormSource,
+    form_source: songforge_song::FormSource,
     #[serde(skip_serializing_if = "Option::is_none")]
     stems: Option<BTreeMap<&'static str, String>>,
     midi_url: String,
@@ -160,7 +163,10 @@ async fn handle(req: Request) -> Result<Reply, ApiError> {
     };
     let mut timings = Timings::default();
     let t = Instant::now();
-    let arrangement = arrange(&v.lyrics, &v.plan(seed));
+    let (dict, _) = Dictionary::load_or_letter_rules(std::path::Path::new(CMUDICT))
+        .map_err(|e| ApiError::internal(format!("{CMUDICT}: {e}")))?;
+    let arrangement =
+        arrange(&v.lyrics, &v.plan(seed), &dict).map_err(|e| ApiError::song_fit(&e))?;
     timings.compose = ms_since(t);
     let mut prompt = None;
     let mut conditioning = None;

@@ -97,8 +97,10 @@ async fn handle(req: Request) -> Result<Reply, ApiError> {
     require_method(&req, &[Method::POST])?;
     let (parts, body) = read_body(req).await?;
     let body: Value = parse_json(&parts.headers, &body)?;
-    let request = LyricsRequest::from_json(&body)
-        .map_err(|e| ApiError::invalid_field(e.unprocessable, e.field.clone(), e.to_string()))?;
+    let field_error = |e: songforge_lyrics::FieldError| {
+        ApiError::invalid_field(e.unprocessable, e.field.clone(), e.to_string())
+    };
+    let mut request = LyricsRequest::from_json(&body).map_err(field_error)?;
     let graph_name = spin_sdk::variables::get("lyrics_graph")
         .await
         .ok()
@@ -110,6 +112,8 @@ async fn handle(req: Request) -> Result<Reply, ApiError> {
         None => getrandom::u64().map_err(|e| ApiError::internal(e.to_string()))? >> 11,
     };
     let (dict, rhyme_dictionary) = dictionary()?;
+    // Fewer lines and sections for a short song, decided before any model call.
+    request.fit_duration(&dict).map_err(field_error)?;
     let mut graph = Graph {
         name: &graph_name,
         model: None,

@@ -12,7 +12,6 @@ mod request;
 
 use request::{Engine, MelodySource, VocalsRequest};
 use serde::{Deserialize, Serialize};
-use songforge_arranger::form::{FormSource, LyricSection, SectionKind, read_sections};
 use songforge_arranger::{Plan, arrange};
 use songforge_audio::{Audio, SampleFormat, db_to_gain, encode_wav, resample::resample};
 use songforge_guest::media::{StoredMedia, get_media, new_name, put_media_group};
@@ -29,6 +28,7 @@ use songforge_melody::{
 use songforge_prosody::Dictionary;
 use songforge_singer::split::split_word;
 use songforge_singer::{Note, Style, sing};
+use songforge_song::form::{LyricSection, read_form};
 use spin_sdk::http::{Method, Request};
 use spin_sdk::http_service;
 use std::time::Instant;
@@ -138,26 +138,24 @@ async fn handle(req: Request) -> Result<Reply, ApiError> {
     let mut timings = Timings::default();
     let t = Instant::now();
     let (dict, pronunciation) = dictionary()?;
-    let sections = lyric_sections(&v.lyrics);
+    let (sections, _) = read_form(&v.lyrics);
     let score_error = |e: ScoreError| match e {
         ScoreError::TooLong { .. } => ApiError::unprocessable(e.to_string()).with_field("lyrics"),
         ScoreError::Empty => ApiError::bad_request(e.to_string()).with_field("lyrics"),
         ScoreError::NoMelody => ApiError::unprocessable(e.to_string()).with_field("melody_audio"),
+        ScoreError::OtherLyrics(_) => ApiError::unprocessable(e.to_string()).with_field("lyrics"),
     };
     let (score, grid, arrangement_source, heard) = match &v.melody {
         Some(source) => {
             let (heard, recording_s) = hear(source).await?;
             timings.hear = ms_since(t);
-            let lines: Vec<&str> = sections
-                .iter()
-                .flat_map(|s| s.lines.iter().map(String::as_str))
-                .collect();
+            let lines: Vec<&str> = sections.iter().flat_map(LyricSection::sung_lines).collect();
             let score = fit_to_melody(&lines, &dict, &heard, Voice::BARITONE, recording_s)
                 .map_err(score_error)?;
             (score, None, "melody_audio", Some(heard))
         }
         None => {
-            let (grid, source) = grid_for(&v, seed).await?;
+            let (grid, source) = grid_for(&v, seed, &dict).await?;
             let score =
                 write_score(&grid, &sections, &dict, Voice::BARITONE, seed).map_err(score_error)?;
             (score, Some(grid), source, None)
@@ -344,7 +342,11 @@ fn diffsinger(
 }
 
 /// The grid to sing on, and where it came from.
-async fn grid_for(v: &request::Validated, seed: u64) -> Result<(Grid, &'static str), ApiError> {
+async fn grid_for(
+    v: &request::Validated,
+    seed: u64,
+    dict: &Dictionary,
+) -> Result<(Grid, &'static str), ApiError> {
     if let Some(map) = &v.arrangement {
         let grid = Grid::from_map(map).map_err(|e| {
             ApiError::unprocessable(e.to_string()).with_field(format!("arrangement.{}", e.field))
@@ -377,7 +379,9 @@ async fn grid_for(v: &request::Validated, seed: u64) -> Result<(Grid, &'static s
             duration_s: None,
             seed,
         },
-    );
+        dict,
+    )
+    .map_err(|e| ApiError::song_fit(&e))?;
     Ok((Grid::from_arrangement(&arrangement), "genre-preset"))
 }
 
@@ -427,24 +431,6 @@ async fn hear(source: &MelodySource) -> Result<(Vec<HeardNote>, f64), ApiError> 
         .with_field(field));
     }
     Ok((heard.notes, seconds))
-}
-
-/// The lyric's sections; a text too short to have a form is sung as one verse.
-fn lyric_sections(lyrics: &str) -> Vec<LyricSection> {
-    let (sections, source) = read_sections(lyrics);
-    if source != FormSource::GenreDefault {
-        return sections;
-    }
-    vec![LyricSection {
-        name: "Verse 1".into(),
-        kind: SectionKind::Verse,
-        lines: lyrics
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .map(String::from)
-            .collect(),
-    }]
 }
 
 /// CMUdict, or letter-to-sound rules alone when it is not mounted (said in the response).

@@ -30,7 +30,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             duration_s,
             seed,
         },
-    );
+        &songforge_prosody::Dictionary::parse(String::new())?,
+    )?;
     let compose = t.elapsed();
     let t = Instant::now();
     let r = render(&a, &instruments)?;

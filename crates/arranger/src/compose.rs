@@ -1,10 +1,12 @@
 //! Composition: the form placed on a bar grid, a chord per bar, and every part's notes.
 
-use crate::form::{FormSource, LyricSection, SectionKind, read_sections};
 use crate::style::{self, BassStyle, CompStyle, Groove, Style};
 use crate::theory::{Chord, Key, Mode, Quality, progression};
 use serde::Serialize;
 use songforge_genre::Genre;
+use songforge_prosody::Dictionary;
+use songforge_song::form::{FormSource, SectionKind, read_form};
+use songforge_song::plan::{FitError, LinePlan, SongPlan, Tempo, plan_song};
 use std::collections::HashMap;
 
 /// MIDI ticks per quarter note.
@@ -13,10 +15,7 @@ pub const TICKS_PER_BEAT: u32 = 480;
 pub const STEP: u32 = TICKS_PER_BEAT / 4;
 /// One 4/4 bar.
 pub const BAR: u32 = TICKS_PER_BEAT * 4;
-/// Ring-out after the last bar, in bars.
-pub const TAIL_BARS: f64 = 0.5;
-/// Longest song, seconds (the API's `duration` limit).
-pub const MAX_SONG_S: f64 = 600.0;
+pub use songforge_song::plan::{MAX_SONG_S, TAIL_BARS};
 
 /// The four stems.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -88,8 +87,14 @@ pub struct PlacedSection {
     pub bars: u32,
     /// Start time, seconds.
     pub start_s: f64,
-    /// Sung lines the lyrics give it.
+    /// Sung lines (0: instrumental).
     pub lines: usize,
+    /// The lyric section sung here (index into the lyrics' sections); absent: instrumental.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lyric_section: Option<usize>,
+    /// Where each sung line falls: the vocal sings exactly these bars.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sung_lines: Vec<LinePlan>,
 }
 
 /// A chord change.
@@ -169,96 +174,53 @@ impl Arrangement {
 
 pub use songforge_rng::Rng;
 
-/// Bars a section gets from its sung lines: one line is two bars at song tempo, one bar when
-/// slow; whole phrases of four bars, between 4 and 16.
-fn natural_bars(kind: SectionKind, lines: usize, bpm: u32) -> u32 {
-    let per_line = if bpm < 88 { 1 } else { 2 };
-    match (kind, lines) {
-        (SectionKind::Intro | SectionKind::Outro, 0) => 4,
-        (SectionKind::Instrumental, 0) => 8,
-        _ => {
-            let bars = (lines.max(1) as u32) * per_line;
-            bars.div_ceil(4).clamp(1, 4) * 4
-        }
-    }
-}
-
-/// Places the sections on the bar grid, adding an intro and outro when the lyrics have none,
-/// and stretching or shrinking them to `duration_s` when given.
-fn place_sections(
-    sections: &[LyricSection],
-    bpm: u32,
-    duration_s: Option<f64>,
-) -> Vec<PlacedSection> {
-    let mut list: Vec<(String, SectionKind, usize)> = sections
+/// The song plan's sections with their start times.
+fn place_sections(song: &SongPlan) -> Vec<PlacedSection> {
+    let bar_s = song.bar_seconds();
+    song.sections
         .iter()
-        .map(|s| (s.name.clone(), s.kind, s.lines.len()))
-        .collect();
-    if list.first().map(|s| s.1) != Some(SectionKind::Intro) {
-        list.insert(0, ("Intro".into(), SectionKind::Intro, 0));
-    }
-    if list.last().map(|s| s.1) != Some(SectionKind::Outro) {
-        list.push(("Outro".into(), SectionKind::Outro, 0));
-    }
-    let mut bars: Vec<u32> = list
-        .iter()
-        .map(|(_, k, l)| natural_bars(*k, *l, bpm))
-        .collect();
-    // Very long lyrics are fitted into the longest song the API allows.
-    let natural_s = f64::from(bars.iter().sum::<u32>()) * 240.0 / f64::from(bpm);
-    let duration_s = duration_s.or((natural_s > MAX_SONG_S).then_some(MAX_SONG_S));
-    if let Some(d) = duration_s {
-        let bar_s = 240.0 / f64::from(bpm);
-        // The ring-out counts towards the requested length.
-        let target = (((d / bar_s) - TAIL_BARS).round() as i64).max(1) as u32;
-        if (target as usize) < list.len() {
-            // Too short for every section: keep the first ones, a bar each.
-            list.truncate(target as usize);
-            bars = vec![1; list.len()];
-        } else {
-            let current: u32 = bars.iter().sum();
-            let scale = f64::from(target) / f64::from(current);
-            for b in &mut bars {
-                *b = ((f64::from(*b) * scale).round() as u32).max(1);
-            }
-            let mut sum: u32 = bars.iter().sum();
-            while sum > target {
-                if let Some(b) = bars.iter_mut().filter(|b| **b > 1).max_by_key(|b| **b) {
-                    *b -= 1;
-                }
-                sum -= 1;
-            }
-            if let Some(last) = bars.last_mut() {
-                *last += target - sum;
-            }
-        }
-    }
-    let bar_s = 240.0 / f64::from(bpm);
-    let mut start = 0;
-    list.into_iter()
-        .zip(bars)
-        .map(|((name, kind, lines), bars)| {
-            let s = PlacedSection {
-                name,
-                kind,
-                start_bar: start,
-                bars,
-                start_s: (f64::from(start) * bar_s * 1000.0).round() / 1000.0,
-                lines,
-            };
-            start += bars;
-            s
+        .map(|s| PlacedSection {
+            name: s.name.clone(),
+            kind: s.kind,
+            start_bar: s.start_bar,
+            bars: s.bars,
+            start_s: (f64::from(s.start_bar) * bar_s * 1000.0).round() / 1000.0,
+            lines: s.lines.len(),
+            lyric_section: s.lyric_section,
+            sung_lines: s.lines.clone(),
         })
         .collect()
 }
 
-/// Composes a whole song for `lyrics` under `plan`.
-pub fn arrange(lyrics: &str, plan: &Plan) -> Arrangement {
+/// The song plan for `lyrics` under `plan`: the form read from the lyrics, every sung line
+/// on the bar grid, the tempo within the genre's range, fitted to `duration_s` when given.
+pub fn plan_for(
+    lyrics: &str,
+    plan: &Plan,
+    dict: &Dictionary,
+) -> Result<(SongPlan, FormSource), FitError> {
     let style = Style::for_genre(plan.genre);
-    let bpm = plan.bpm.unwrap_or(style.bpm);
+    let tempo = plan.bpm.map_or(Tempo::around(style.bpm), Tempo::fixed);
+    let (sections, form_source) = read_form(lyrics);
+    Ok((
+        plan_song(&sections, dict, tempo, plan.duration_s)?,
+        form_source,
+    ))
+}
+
+/// Composes a whole song for `lyrics` under `plan`; `dict` counts the syllables that decide
+/// each line's bars.
+pub fn arrange(lyrics: &str, plan: &Plan, dict: &Dictionary) -> Result<Arrangement, FitError> {
+    let (song, form_source) = plan_for(lyrics, plan, dict)?;
+    Ok(arrange_plan(&song, form_source, plan))
+}
+
+/// Composes every part over a song plan.
+pub fn arrange_plan(song: &SongPlan, form_source: FormSource, plan: &Plan) -> Arrangement {
+    let style = Style::for_genre(plan.genre);
+    let bpm = song.bpm;
     let key = plan.key.unwrap_or(style.key);
-    let (sections, form_source) = read_sections(lyrics);
-    let placed = place_sections(&sections, bpm, plan.duration_s);
+    let placed = place_sections(song);
     let bars = placed.iter().map(|s| s.bars).sum();
     let mut c = Composer {
         style,
@@ -871,7 +833,7 @@ impl Composer {
     fn melody(&mut self, t0: u32, s: &PlacedSection, b: u32, chord: Chord, next_chord: Chord) {
         let (lo, hi) = (64u8, 81u8);
         match s.kind {
-            SectionKind::Chorus => {
+            SectionKind::Chorus | SectionKind::Hook => {
                 // A sustained counter-line above the harmony: one chord tone per bar.
                 let pcs = chord.pitch_classes(self.key);
                 let target = pcs[1.min(pcs.len() - 1)];
@@ -881,12 +843,12 @@ impl Composer {
             }
             _ => {
                 let pair_start = b.is_multiple_of(2);
-                let play = match s.kind {
-                    SectionKind::Intro | SectionKind::Instrumental | SectionKind::Outro => true,
-                    // Verses leave the singer room: only the end of each two-bar line.
-                    SectionKind::Verse => true,
-                    _ => (b / 2) % 2 == 1,
-                };
+                // Sung sections other than verses get the motif every other line;
+                // verses answer the singer at the end of each line.
+                let sung = s.lyric_section.is_some();
+                let answers =
+                    sung && !matches!(s.kind, SectionKind::PreChorus | SectionKind::Bridge);
+                let play = !sung || answers || (b / 2) % 2 == 1;
                 if !play || !pair_start || b + 1 >= s.bars {
                     return;
                 }
@@ -896,7 +858,7 @@ impl Composer {
                 let mut p = nearest_of(self.lead_pitch, &pcs0, lo, hi);
                 // Verses answer the singer at the end of each line: the motif's second half
                 // bar, moved into the last two beats of the phrase.
-                let notes: Vec<(u32, u32, i32)> = if s.kind == SectionKind::Verse {
+                let notes: Vec<(u32, u32, i32)> = if answers {
                     motif
                         .iter()
                         .filter(|n| (8..16).contains(&n.0))
@@ -913,11 +875,7 @@ impl Composer {
                         let pcs = if step >= 16 { &next_chord_pcs } else { &pcs0 };
                         p = nearest_of(p, pcs, lo, hi);
                     }
-                    let vel = if s.kind == SectionKind::Verse {
-                        66.0
-                    } else {
-                        80.0
-                    };
+                    let vel = if answers { 66.0 } else { 80.0 };
                     self.push(
                         Part::Melody,
                         CH_LEAD,
@@ -995,6 +953,10 @@ fn scale_step(key: Key, from: u8, steps: i32, lo: u8, hi: u8) -> u8 {
 mod tests {
     use super::*;
 
+    fn dict() -> Dictionary {
+        Dictionary::parse(String::new()).unwrap()
+    }
+
     fn plan(genre: Genre, seed: u64) -> Plan {
         Plan {
             genre,
@@ -1009,7 +971,7 @@ mod tests {
 
     #[test]
     fn sections_get_bars_from_their_lines_with_intro_and_outro() {
-        let a = arrange(LYRICS, &plan(Genre::Pop, 1));
+        let a = arrange(LYRICS, &plan(Genre::Pop, 1), &dict()).unwrap();
         let names: Vec<(&str, u32)> = a
             .sections
             .iter()
@@ -1041,25 +1003,46 @@ mod tests {
     }
 
     #[test]
-    fn a_requested_duration_is_met_within_a_bar() {
-        for d in [5.0, 30.0, 95.0, 180.0, 600.0] {
+    fn a_requested_duration_is_met_within_half_a_bar() {
+        for d in [40.0, 95.0, 180.0, 600.0] {
             for g in [Genre::Pop, Genre::Ballad, Genre::Electronic] {
                 let mut p = plan(g, 3);
                 p.duration_s = Some(d);
-                let a = arrange(LYRICS, &p);
-                assert!(
-                    (a.duration_s() - d).abs() <= a.bar_seconds(),
-                    "{g:?} {d}: {}",
-                    a.duration_s()
-                );
+                match arrange(LYRICS, &p, &dict()) {
+                    Ok(a) => assert!(
+                        (a.duration_s() - d).abs() <= a.bar_seconds() / 2.0 + 1e-9,
+                        "{g:?} {d}: {} at {} BPM, {} bars",
+                        a.duration_s(),
+                        a.bpm,
+                        a.bars
+                    ),
+                    Err(FitError::TooShort { min_duration_s, .. }) => {
+                        assert!(d < min_duration_s, "{g:?} {d}")
+                    }
+                    Err(e) => panic!("{g:?} {d}: {e}"),
+                }
             }
+        }
+    }
+
+    #[test]
+    fn a_duration_too_short_for_the_lines_is_refused_with_the_one_that_fits() {
+        let mut p = plan(Genre::Pop, 3);
+        p.duration_s = Some(20.0);
+        match arrange(LYRICS, &p, &dict()) {
+            Err(FitError::TooShort { min_duration_s, .. }) => {
+                assert!(min_duration_s > 20.0);
+                p.duration_s = Some(min_duration_s);
+                assert!(arrange(LYRICS, &p, &dict()).is_ok());
+            }
+            other => panic!("{:?}", other.map(|a| a.duration_s())),
         }
     }
 
     #[test]
     fn endless_lyrics_still_make_a_song_of_at_most_ten_minutes() {
         let lyrics = "Chorus:\nla\n".repeat(1500);
-        let a = arrange(&lyrics, &plan(Genre::Ballad, 1));
+        let a = arrange(&lyrics, &plan(Genre::Ballad, 1), &dict()).unwrap();
         assert!(
             a.duration_s() <= MAX_SONG_S + a.bar_seconds(),
             "{}",
@@ -1070,7 +1053,7 @@ mod tests {
     #[test]
     fn pitched_notes_stay_in_the_key_and_notes_inside_the_song() {
         for g in Genre::ALL {
-            let a = arrange(LYRICS, &plan(g, 7));
+            let a = arrange(LYRICS, &plan(g, 7), &dict()).unwrap();
             let end = a.bars * BAR;
             let pitched: Vec<&Note> = a.notes.iter().filter(|n| n.part != Part::Drums).collect();
             let in_key = pitched.iter().filter(|n| a.key.contains(n.key)).count();
@@ -1092,16 +1075,16 @@ mod tests {
 
     #[test]
     fn the_same_seed_gives_the_same_song_and_another_seed_another() {
-        let a = arrange(LYRICS, &plan(Genre::Jazz, 11));
-        let b = arrange(LYRICS, &plan(Genre::Jazz, 11));
-        let c = arrange(LYRICS, &plan(Genre::Jazz, 12));
+        let a = arrange(LYRICS, &plan(Genre::Jazz, 11), &dict()).unwrap();
+        let b = arrange(LYRICS, &plan(Genre::Jazz, 11), &dict()).unwrap();
+        let c = arrange(LYRICS, &plan(Genre::Jazz, 12), &dict()).unwrap();
         assert_eq!(a.notes, b.notes);
         assert_ne!(a.notes, c.notes);
     }
 
     #[test]
     fn choruses_are_busier_than_verses() {
-        let a = arrange(LYRICS, &plan(Genre::Rock, 5));
+        let a = arrange(LYRICS, &plan(Genre::Rock, 5), &dict()).unwrap();
         let count = |name: &str| {
             let s = a.sections.iter().find(|s| s.name == name).unwrap();
             let (from, to) = (s.start_bar * BAR, (s.start_bar + s.bars) * BAR);
@@ -1116,7 +1099,7 @@ mod tests {
 
     #[test]
     fn voice_leading_moves_little() {
-        let a = arrange(LYRICS, &plan(Genre::Pop, 2));
+        let a = arrange(LYRICS, &plan(Genre::Pop, 2), &dict()).unwrap();
         // Harmony notes on each bar's downbeat, channel 1.
         let mut prev: Option<Vec<u8>> = None;
         let mut total = 0i32;

@@ -4,7 +4,6 @@
 
 pub mod api;
 pub mod compose;
-pub mod form;
 pub mod midi;
 pub mod render;
 mod reverb;
@@ -12,6 +11,6 @@ pub mod style;
 mod synth;
 pub mod theory;
 
-pub use compose::{Arrangement, Part, Plan, arrange};
+pub use compose::{Arrangement, Part, Plan, arrange, arrange_plan, plan_for};
 pub use midi::write_midi;
 pub use render::{Instruments, Rendered, render};

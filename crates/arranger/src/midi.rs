@@ -137,7 +137,9 @@ mod tests {
                 duration_s: None,
                 seed: 9,
             },
-        );
+            &songforge_prosody::Dictionary::parse(String::new()).unwrap(),
+        )
+        .unwrap();
         let bytes = write_midi(&a).unwrap();
         let smf = Smf::parse(&bytes).unwrap();
         assert_eq!(smf.tracks.len(), 1 + a.channels.len());

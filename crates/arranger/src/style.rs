@@ -1,9 +1,9 @@
 //! How each genre preset is played: tempo, key, progressions, drum grooves, bass and comping
 //! styles, and the General MIDI instruments. The README documents these tables.
 
-use crate::form::SectionKind;
 use crate::theory::{Key, Mode};
 use songforge_genre::Genre;
+use songforge_song::form::SectionKind;
 
 /// One bar of a drum voice on a 16th-note grid: `X` accent, `x` normal, `o` soft, `g` ghost,
 /// `.` rest.
@@ -116,7 +116,7 @@ impl Style {
     pub fn for_genre(genre: Genre) -> Style {
         match genre {
             Genre::Pop => Style {
-                bpm: 112,
+                bpm: Genre::Pop.tempo(),
                 key: Key::new(7, Mode::Major),
                 swing: 0.0,
                 verse: "I V vi IV",
@@ -144,7 +144,7 @@ impl Style {
                 lead: 80,
             },
             Genre::Rock => Style {
-                bpm: 124,
+                bpm: Genre::Rock.tempo(),
                 key: Key::new(4, Mode::Minor),
                 swing: 0.0,
                 verse: "i bVI bIII bVII",
@@ -170,7 +170,7 @@ impl Style {
                 lead: 30,
             },
             Genre::HipHop => Style {
-                bpm: 90,
+                bpm: Genre::HipHop.tempo(),
                 key: Key::new(0, Mode::Minor),
                 swing: 0.12,
                 verse: "i bVI iv v",
@@ -197,7 +197,7 @@ impl Style {
                 lead: 10,
             },
             Genre::Electronic => Style {
-                bpm: 126,
+                bpm: Genre::Electronic.tempo(),
                 key: Key::new(9, Mode::Minor),
                 swing: 0.0,
                 verse: "i bVI bIII bVII",
@@ -225,7 +225,7 @@ impl Style {
                 lead: 80,
             },
             Genre::LoFi => Style {
-                bpm: 80,
+                bpm: Genre::LoFi.tempo(),
                 key: Key::new(5, Mode::Major),
                 swing: 0.2,
                 verse: "ii7 V7 Imaj7 vi7",
@@ -251,7 +251,7 @@ impl Style {
                 lead: 11,
             },
             Genre::Jazz => Style {
-                bpm: 132,
+                bpm: Genre::Jazz.tempo(),
                 key: Key::new(10, Mode::Major),
                 swing: 0.33,
                 verse: "ii7 V7 Imaj7 vi7",
@@ -278,7 +278,7 @@ impl Style {
                 lead: 66,
             },
             Genre::Country => Style {
-                bpm: 108,
+                bpm: Genre::Country.tempo(),
                 key: Key::new(7, Mode::Major),
                 swing: 0.0,
                 verse: "I IV V I",
@@ -304,7 +304,7 @@ impl Style {
                 lead: 110,
             },
             Genre::Ballad => Style {
-                bpm: 72,
+                bpm: Genre::Ballad.tempo(),
                 key: Key::new(2, Mode::Major),
                 swing: 0.0,
                 verse: "I vi IV V",
@@ -330,7 +330,7 @@ impl Style {
                 lead: 40,
             },
             Genre::RnB => Style {
-                bpm: 94,
+                bpm: Genre::RnB.tempo(),
                 key: Key::new(3, Mode::Major),
                 swing: 0.1,
                 verse: "IVmaj7 iii7 vi7 V",
@@ -357,7 +357,7 @@ impl Style {
                 lead: 27,
             },
             Genre::Folk => Style {
-                bpm: 100,
+                bpm: Genre::Folk.tempo(),
                 key: Key::new(2, Mode::Major),
                 swing: 0.0,
                 verse: "I IV I V",
@@ -396,7 +396,10 @@ impl Style {
         };
         match kind {
             SectionKind::Intro | SectionKind::Verse => verse,
-            SectionKind::Chorus | SectionKind::Instrumental | SectionKind::Outro => chorus,
+            SectionKind::Chorus
+            | SectionKind::Hook
+            | SectionKind::Instrumental
+            | SectionKind::Outro => chorus,
             SectionKind::Bridge | SectionKind::PreChorus => bridge,
         }
     }

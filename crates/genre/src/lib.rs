@@ -73,6 +73,23 @@ impl Genre {
         }
     }
 
+    /// The preset's usual tempo, beats a minute: the arranger plays it, and the song plan
+    /// moves it at most 15 % to fit a duration.
+    pub fn tempo(self) -> u32 {
+        match self {
+            Genre::Pop => 112,
+            Genre::Rock => 124,
+            Genre::HipHop => 90,
+            Genre::Electronic => 126,
+            Genre::LoFi => 80,
+            Genre::Jazz => 132,
+            Genre::Country => 108,
+            Genre::Ballad => 72,
+            Genre::RnB => 94,
+            Genre::Folk => 100,
+        }
+    }
+
     /// Maps free text onto a preset by keywords; unknown text falls back to pop.
     pub fn from_text(text: &str) -> GenreMatch {
         let t: String = text

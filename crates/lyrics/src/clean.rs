@@ -59,7 +59,8 @@ pub fn is_heading(line: &str) -> bool {
     if t.is_empty() || t.split_whitespace().count() > 3 {
         return false;
     }
-    crate::structure::SectionKind::parse(t).is_some() || t.to_ascii_lowercase().starts_with("title")
+    songforge_song::form::SectionKind::parse(t).is_some()
+        || t.to_ascii_lowercase().starts_with("title")
 }
 
 /// Whether a line talks about the song instead of being part of it.

@@ -1,8 +1,11 @@
 //! The `/api/generate-lyrics/` request, validated: every error names its field.
 
 use crate::structure::{SectionKind, Structure};
+use crate::style::style_for;
 use serde_json::{Map, Value};
 use songforge_genre::{Genre, GenreMatch};
+use songforge_prosody::Dictionary;
+use songforge_song::plan::{MAX_SONG_S, Tempo};
 
 /// Longest theme accepted, characters.
 pub const MAX_INPUT_CHARS: usize = 2000;
@@ -10,6 +13,8 @@ pub const MAX_INPUT_CHARS: usize = 2000;
 pub const MAX_SECTIONS: usize = 16;
 /// Most lines a section may have.
 pub const MAX_LINES: usize = 16;
+/// Shortest song a duration may ask for, seconds.
+pub const MIN_DURATION_S: f64 = 10.0;
 
 /// A request problem: the field, the HTTP status class, and what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -52,6 +57,8 @@ pub struct LyricsRequest {
     pub preset: GenreMatch,
     /// Sections in order.
     pub structure: Structure,
+    /// Whether the user chose the structure (a fit to `duration` then drops no section).
+    pub structure_given: bool,
     /// Optional mood words.
     pub mood: Option<String>,
     /// Language to write in (English when absent).
@@ -62,6 +69,10 @@ pub struct LyricsRequest {
     pub seed: Option<u64>,
     /// Sampling temperature.
     pub temperature: f32,
+    /// The song's length the lyrics must fit, seconds: fewer lines and sections when short.
+    pub duration: Option<f64>,
+    /// The tempo the song will be played at (else the genre's, free to move 15 %).
+    pub bpm: Option<u32>,
 }
 
 fn string_field(obj: &Map<String, Value>, name: &str) -> Result<Option<String>, FieldError> {
@@ -125,7 +136,7 @@ impl LyricsRequest {
                         FieldError::unprocessable(
                             &field,
                             format!(
-                                "{name:?} is not a section kind (intro, verse, pre-chorus, chorus, bridge, hook, outro)"
+                                "{name:?} is not a section kind (intro, verse, pre-chorus, chorus, bridge, hook, instrumental, outro)"
                             ),
                         )
                     })?;
@@ -179,6 +190,34 @@ impl LyricsRequest {
                 "is longer than 200 characters",
             ));
         }
+        let duration = match obj.get("duration") {
+            None | Some(Value::Null) => None,
+            Some(v) => match v.as_f64() {
+                Some(d) if (MIN_DURATION_S..=MAX_SONG_S).contains(&d) => Some(d),
+                Some(d) => {
+                    return Err(FieldError::unprocessable(
+                        "duration",
+                        format!(
+                            "must be between {MIN_DURATION_S} and {MAX_SONG_S} seconds, not {d}"
+                        ),
+                    ));
+                }
+                None => return Err(FieldError::bad("duration", "must be a number of seconds")),
+            },
+        };
+        let bpm = match obj.get("bpm") {
+            None | Some(Value::Null) => None,
+            Some(v) => match v.as_u64() {
+                Some(b @ 40..=240) => Some(b as u32),
+                Some(_) => {
+                    return Err(FieldError::unprocessable(
+                        "bpm",
+                        "must be between 40 and 240",
+                    ));
+                }
+                None => return Err(FieldError::bad("bpm", "must be a whole number")),
+            },
+        };
         let language = string_field(obj, "language")?;
         if language.as_ref().is_some_and(|m| m.chars().count() > 40) {
             return Err(FieldError::unprocessable(
@@ -190,13 +229,71 @@ impl LyricsRequest {
             theme,
             genre,
             preset,
+            structure_given: obj.get("structure").is_some_and(|v| !v.is_null()),
             structure,
             mood,
             language,
             max_lines,
             seed,
             temperature,
+            duration,
+            bpm,
         })
+    }
+
+    /// The longest line the writer keeps, syllables (longer ones are split or dropped).
+    pub fn max_line_syllables(&self) -> usize {
+        let hi = style_for(self.preset.preset).syllables.1;
+        hi + hi / 2
+    }
+
+    /// Shapes the form to `duration`: fewer lines a section (down to one), then, for the
+    /// genre's own form, fewer sections, until the longest lines the writer keeps can be sung
+    /// in that time. A structure the user chose loses no section: if it cannot fit, the
+    /// request is refused on `duration` with the shortest length that fits.
+    pub fn fit_duration(&mut self, dict: &Dictionary) -> Result<(), FieldError> {
+        let Some(duration) = self.duration else {
+            return Ok(());
+        };
+        let tempo = self
+            .bpm
+            .map_or(Tempo::around(self.preset.preset.tempo()), Tempo::fixed);
+        let syllables = self.max_line_syllables();
+        loop {
+            let shortest = self
+                .structure
+                .shortest_s(|k| self.lines_for(k), syllables, dict, tempo);
+            if shortest <= duration {
+                return Ok(());
+            }
+            let most = self
+                .structure
+                .sections()
+                .iter()
+                .map(|s| self.lines_for(s.kind))
+                .max()
+                .unwrap_or(1);
+            if most > 1 {
+                self.max_lines = Some(most - 1);
+                continue;
+            }
+            match self
+                .structure
+                .without_last_optional()
+                .filter(|_| !self.structure_given)
+            {
+                Some(shorter) => self.structure = shorter,
+                None => {
+                    return Err(FieldError::unprocessable(
+                        "duration",
+                        format!(
+                            "{duration} s is too short for this form: it needs at least {} s",
+                            shortest.ceil()
+                        ),
+                    ));
+                }
+            }
+        }
     }
 
     /// Whether the lyrics are in English (rhymes are scored with the English dictionary).
@@ -239,7 +336,7 @@ mod tests {
         let e = LyricsRequest::from_json(&json!({ "input_text": long })).unwrap_err();
         assert_eq!((e.field.as_str(), e.unprocessable), ("input_text", true));
         let e =
-            LyricsRequest::from_json(&json!({"input_text": "x", "structure": ["verse", "solo"]}))
+            LyricsRequest::from_json(&json!({"input_text": "x", "structure": ["verse", "kazoo"]}))
                 .unwrap_err();
         assert_eq!(e.field, "structure[1]");
         let e = LyricsRequest::from_json(&json!({"input_text": "x", "max_lines": 0})).unwrap_err();
@@ -251,6 +348,30 @@ mod tests {
         assert_eq!(e.field, "temperature");
         let e = LyricsRequest::from_json(&json!({"input_text": 5})).unwrap_err();
         assert_eq!(e.field, "input_text");
+    }
+
+    #[test]
+    fn a_short_duration_shortens_the_genre_form_and_refuses_a_chosen_one() {
+        let dict = Dictionary::parse(String::new()).unwrap();
+        let mut r = LyricsRequest::from_json(&json!({"input_text": "x", "duration": 30})).unwrap();
+        let before = r.structure.sections().len();
+        r.fit_duration(&dict).unwrap();
+        assert!(r.structure.sections().len() < before);
+        let tempo = Tempo::around(r.preset.preset.tempo());
+        let shortest =
+            r.structure
+                .shortest_s(|k| r.lines_for(k), r.max_line_syllables(), &dict, tempo);
+        assert!(shortest <= 30.0, "{shortest}");
+        let mut r = LyricsRequest::from_json(&json!({
+            "input_text": "x", "duration": 10,
+            "structure": ["verse", "chorus", "verse", "chorus", "bridge", "chorus"]
+        }))
+        .unwrap();
+        let e = r.fit_duration(&dict).unwrap_err();
+        assert_eq!((e.field.as_str(), e.unprocessable), ("duration", true));
+        assert!(e.message.contains("at least"), "{}", e.message);
+        let e = LyricsRequest::from_json(&json!({"input_text": "x", "duration": 5})).unwrap_err();
+        assert_eq!(e.field, "duration");
     }
 
     #[test]

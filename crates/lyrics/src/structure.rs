@@ -1,88 +1,13 @@
-//! Song form: which sections, in what order, and which ones repeat word for word.
+//! The lyrics' form: which sections, in what order, which ones repeat word for word, and how
+//! much to write so the song fits a duration. Section kinds are the song plan's
+//! (`songforge-song`), shared with every other stage.
 
 use serde::Serialize;
 use songforge_genre::Genre;
-
-/// A kind of song section.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum SectionKind {
-    /// A short opening.
-    Intro,
-    /// Tells the story; new words each time.
-    Verse,
-    /// Builds toward the chorus; repeats.
-    PreChorus,
-    /// The refrain; repeats word for word.
-    Chorus,
-    /// A contrasting passage, once.
-    Bridge,
-    /// A short catchy refrain; repeats.
-    Hook,
-    /// A short close.
-    Outro,
-}
-
-impl SectionKind {
-    /// Parses a section name as clients write it (`verse`, `Verse 2`, `pre-chorus`, …).
-    pub fn parse(name: &str) -> Option<Self> {
-        let lower = name.trim().to_ascii_lowercase();
-        let word: String = lower
-            .trim_end_matches(|c: char| c.is_ascii_digit() || c.is_whitespace() || c == ':')
-            .chars()
-            .filter(|c| c.is_ascii_alphabetic())
-            .collect();
-        Some(match word.as_str() {
-            "intro" => Self::Intro,
-            "verse" => Self::Verse,
-            "prechorus" | "build" | "lift" => Self::PreChorus,
-            "chorus" | "refrain" => Self::Chorus,
-            "bridge" | "middleeight" => Self::Bridge,
-            "hook" => Self::Hook,
-            "outro" | "coda" => Self::Outro,
-            _ => return None,
-        })
-    }
-
-    /// The heading word in the seed's format (`Verse 1:`, `Chorus:`).
-    pub fn title(self) -> &'static str {
-        match self {
-            Self::Intro => "Intro",
-            Self::Verse => "Verse",
-            Self::PreChorus => "Pre-Chorus",
-            Self::Chorus => "Chorus",
-            Self::Bridge => "Bridge",
-            Self::Hook => "Hook",
-            Self::Outro => "Outro",
-        }
-    }
-
-    /// Whether every occurrence is sung with the same words.
-    pub fn repeats(self) -> bool {
-        matches!(self, Self::Chorus | Self::PreChorus | Self::Hook)
-    }
-
-    /// Lines a section of this kind usually has.
-    pub fn default_lines(self) -> usize {
-        match self {
-            Self::Verse | Self::Chorus | Self::Bridge => 4,
-            Self::Intro | Self::Outro | Self::PreChorus | Self::Hook => 2,
-        }
-    }
-
-    /// What the section does, for the writer's brief.
-    pub fn purpose(self) -> &'static str {
-        match self {
-            Self::Intro => "sets the scene in a few words",
-            Self::Verse => "tells the story with concrete images",
-            Self::PreChorus => "builds tension toward the chorus",
-            Self::Chorus => "states the song's main idea in a catchy, singable way",
-            Self::Bridge => "brings a new angle or a turn in the story",
-            Self::Hook => "is a short catchy phrase to repeat",
-            Self::Outro => "closes the song, echoing the main idea",
-        }
-    }
-}
+use songforge_prosody::Dictionary;
+pub use songforge_song::form::SectionKind;
+use songforge_song::form::{LyricSection, genre_form};
+use songforge_song::plan::{Tempo, shortest_duration_s};
 
 /// One section in the song's order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -135,24 +60,53 @@ impl Structure {
 
     /// The usual form for a genre.
     pub fn default_for(genre: Genre) -> Self {
-        use SectionKind::*;
-        Self::new(match genre {
-            Genre::HipHop => vec![Intro, Verse, Hook, Verse, Hook, Verse, Hook],
-            Genre::Ballad | Genre::Folk => vec![Verse, Verse, Chorus, Verse, Chorus, Outro],
-            Genre::Jazz => vec![Verse, Chorus, Verse, Bridge, Chorus],
-            Genre::LoFi => vec![Verse, Chorus, Verse, Chorus],
-            Genre::Electronic => vec![
-                Intro, Verse, PreChorus, Chorus, Verse, PreChorus, Chorus, Outro,
-            ],
-            Genre::Pop | Genre::Rock | Genre::Country | Genre::RnB => {
-                vec![Verse, Chorus, Verse, Chorus, Bridge, Chorus]
-            }
-        })
+        Self::new(genre_form(genre))
     }
 
     /// The sections in order.
     pub fn sections(&self) -> &[SectionSlot] {
         &self.slots
+    }
+
+    /// The kinds in order.
+    pub fn kinds(&self) -> Vec<SectionKind> {
+        self.slots.iter().map(|s| s.kind).collect()
+    }
+
+    /// The shortest song this form can be sung in, seconds, when every line has `syllables`
+    /// and a section of a kind has `lines(kind)` lines.
+    pub fn shortest_s(
+        &self,
+        lines: impl Fn(SectionKind) -> usize,
+        syllables: usize,
+        dict: &Dictionary,
+        tempo: Tempo,
+    ) -> f64 {
+        // A stand-in line of the longest length the writer keeps; repeats share their words.
+        let line = vec!["la"; syllables.max(1)].join(" ");
+        let sections: Vec<LyricSection> = self
+            .slots
+            .iter()
+            .map(|s| LyricSection {
+                name: s.name.clone(),
+                kind: s.kind,
+                lines: vec![line.clone(); lines(s.kind)],
+            })
+            .collect();
+        shortest_duration_s(&sections, dict, tempo)
+    }
+
+    /// A shorter form: the last section that is neither the first verse nor the first
+    /// refrain taken out; `None` when only those are left.
+    pub fn without_last_optional(&self) -> Option<Self> {
+        let first_verse = self.slots.iter().position(|s| s.kind == SectionKind::Verse);
+        let first_refrain = self.slots.iter().position(|s| s.kind.is_refrain());
+        let drop = (0..self.slots.len())
+            .rev()
+            .find(|&i| Some(i) != first_verse && Some(i) != first_refrain)?;
+        let mut kinds = self.kinds();
+        kinds.remove(drop);
+        Some(Self::new(kinds))
     }
 }
 
@@ -171,21 +125,6 @@ mod tests {
         );
         let repeats: Vec<Option<usize>> = s.sections().iter().map(|s| s.repeat_of).collect();
         assert_eq!(repeats, [None, None, None, Some(1), None, Some(1)]);
-    }
-
-    #[test]
-    fn section_names_parse_loosely() {
-        assert_eq!(SectionKind::parse("Verse 2:"), Some(SectionKind::Verse));
-        assert_eq!(
-            SectionKind::parse("pre-chorus"),
-            Some(SectionKind::PreChorus)
-        );
-        assert_eq!(
-            SectionKind::parse("Pre Chorus"),
-            Some(SectionKind::PreChorus)
-        );
-        assert_eq!(SectionKind::parse("CHORUS"), Some(SectionKind::Chorus));
-        assert_eq!(SectionKind::parse("solo"), None);
     }
 
     #[test]

@@ -224,6 +224,15 @@ pub fn write_song<M: Complete>(
             });
             continue;
         }
+        if slot.kind == SectionKind::Instrumental {
+            // A break in the form: a heading with no lines, played by the band.
+            sections.push(Section {
+                name: slot.name.clone(),
+                kind: slot.kind,
+                lines: Vec::new(),
+            });
+            continue;
+        }
         let needed = request.lines_for(slot.kind);
         let earlier: Vec<String> = sections.iter().flat_map(|s| s.lines.clone()).collect();
         // Lines a candidate must not copy: earlier sections, and the brief's worked example.
@@ -395,6 +404,15 @@ pub fn title(sections: &[Section]) -> String {
                 .map(|l| clean(l).into_iter().take(4).collect())
         })
         .unwrap_or_default();
+    // A title is a whole phrase: it does not stop on "the", "and", "of".
+    let mut words = words;
+    while words.len() > 1
+        && words
+            .last()
+            .is_some_and(|w| DANGLING.contains(&songforge_prosody::normalize_word(w).as_str()))
+    {
+        words.pop();
+    }
     words
         .iter()
         .map(|w| {
@@ -492,6 +510,12 @@ mod tests {
         assert!(song.text().starts_with("Verse 1:\nI hear the rain\n"));
         assert!(song.text().contains("\n\nChorus:\nRain, rain, stay\n"));
         assert_eq!(song.title, "Don't Go Away");
+        let cut = vec![Section {
+            name: "Chorus".into(),
+            kind: SectionKind::Chorus,
+            lines: vec!["Summer rain kisses the ground again and again tonight".into()],
+        }];
+        assert_eq!(title(&cut), "Summer Rain Kisses");
         // Verse 2 gets the same script: the copy of verse 1 is refused, the other one is used.
         assert_eq!(song.sections[2].lines[0], "The cars go by");
         // Seeds differ per section.

@@ -3,8 +3,9 @@
 
 use serde::Deserialize;
 use songforge_arranger::Arrangement;
-use songforge_arranger::form::SectionKind;
 use songforge_arranger::theory::{Key, symbol_pitch_classes};
+use songforge_song::form::SectionKind;
+use songforge_song::plan::LinePlan;
 
 /// The arrangement map as `/api/generate-instrumental/` writes it (extra fields ignored).
 #[derive(Debug, Clone, Deserialize)]
@@ -43,6 +44,21 @@ pub struct MapSection {
     /// Lines the arranger planned for it.
     #[serde(default)]
     pub lines: usize,
+    /// The lyric section sung here (index into the lyrics' sections).
+    #[serde(default)]
+    pub lyric_section: Option<usize>,
+    /// Where each sung line falls.
+    #[serde(default)]
+    pub sung_lines: Vec<MapLine>,
+}
+
+/// A sung line of the map.
+#[derive(Debug, Clone, Copy, Deserialize)]
+pub struct MapLine {
+    /// First bar, 0-based from the top of the song.
+    pub start_bar: u32,
+    /// Bars.
+    pub bars: u32,
 }
 
 /// One chord change of the map.
@@ -91,6 +107,10 @@ pub struct GridSection {
     pub bars: u32,
     /// Lines planned (0: unknown).
     pub lines: usize,
+    /// The lyric section sung here, when the map says.
+    pub lyric_section: Option<usize>,
+    /// (first bar, bars) of each sung line, when the map says.
+    pub sung_lines: Vec<(u32, u32)>,
 }
 
 /// Tempo, metre, key, sections and one chord (as pitch classes) per beat.
@@ -149,6 +169,12 @@ impl Grid {
                     start_bar: s.start_bar,
                     bars: s.bars,
                     lines: s.lines,
+                    lyric_section: s.lyric_section,
+                    sung_lines: s
+                        .sung_lines
+                        .iter()
+                        .map(|l: &LinePlan| (l.start_bar, l.bars))
+                        .collect(),
                 })
                 .collect(),
             chords: a
@@ -214,12 +240,22 @@ impl Grid {
                 Some(k) => k,
                 None => kind_from_name(&s.name),
             };
+            for (j, l) in s.sung_lines.iter().enumerate() {
+                if l.bars == 0 || l.start_bar < s.start_bar || l.start_bar + l.bars > end {
+                    return Err(err(
+                        format!("sections[{i}].sung_lines[{j}]"),
+                        "a sung line must lie inside its section",
+                    ));
+                }
+            }
             sections.push(GridSection {
                 name: s.name.clone(),
                 kind,
                 start_bar: s.start_bar,
                 bars: s.bars,
                 lines: s.lines,
+                lyric_section: s.lyric_section,
+                sung_lines: s.sung_lines.iter().map(|l| (l.start_bar, l.bars)).collect(),
             });
         }
         let mut chords = Vec::with_capacity(map.chords.len());
@@ -257,6 +293,9 @@ impl Grid {
 }
 
 fn kind_from_name(name: &str) -> SectionKind {
+    if let Some(kind) = SectionKind::parse(name) {
+        return kind;
+    }
     let lower = name.to_lowercase();
     let has = |w: &str| lower.contains(w);
     if has("pre") && has("chorus") {

@@ -6,8 +6,8 @@ use midly::num::{u4, u7, u15, u24, u28};
 use midly::{Format, Header, MetaMessage, MidiMessage, Smf, Timing, TrackEvent, TrackEventKind};
 use serde::Serialize;
 use songforge_arranger::compose::Rng;
-use songforge_arranger::form::{LyricSection, SectionKind};
 use songforge_prosody::{Dictionary, Stress, words};
+use songforge_song::form::{LyricSection, SectionKind};
 
 /// A singing range in MIDI notes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -95,6 +95,9 @@ pub enum ScoreError {
     /// Nothing to sing.
     #[error("the lyrics have no singable words")]
     Empty,
+    /// The arrangement was planned for other lyrics.
+    #[error("the lyrics are not the ones the arrangement was planned for: {0}")]
+    OtherLyrics(String),
     /// A melody to follow had no notes.
     #[error("no notes were heard in the melody recording")]
     NoMelody,
@@ -108,23 +111,109 @@ pub fn write_score(
     voice: Voice,
     seed: u64,
 ) -> Result<Score, ScoreError> {
+    let placed = place_lines(grid, sections)?;
+    let mut notes = Vec::new();
+    let mut words_sung = 0;
+    for (lyric, slot, lines) in placed {
+        for (li, (line, (start_bar, bars))) in lines.iter().enumerate() {
+            let line_seed = mix(&[seed, kind_id(lyric.kind), li as u64]);
+            let words_before = words_sung;
+            words_sung += words(line).count();
+            notes.extend(sing_line(
+                grid,
+                dict,
+                voice,
+                LinePlace {
+                    text: line,
+                    first_word: words_before,
+                    section: &slot.name,
+                    start_beat: start_bar * grid.beats_per_bar,
+                    beats: bars * grid.beats_per_bar,
+                    last_of_section: li + 1 == lines.len(),
+                    seed: line_seed,
+                },
+            )?);
+        }
+    }
+    Ok(Score {
+        bpm: grid.bpm,
+        key: grid.key.to_string(),
+        duration_s: grid.duration_s,
+        notes,
+        voice,
+    })
+}
+
+/// A sung section: its lyrics, the grid section it is sung in, and each line with its
+/// (first bar, bars).
+type PlacedLines<'a> = (
+    &'a LyricSection,
+    &'a GridSection,
+    Vec<(&'a str, (u32, u32))>,
+);
+
+/// Where every sung line goes. A map from the song plan names each line's bars (and which
+/// lyric section each grid section sings, repeats included); an older or hand-written map
+/// only has sections, and the lyric sections with words are laid on its sung sections in
+/// order, two bars a line (one when slow), as many as fit.
+fn place_lines<'a>(
+    grid: &'a Grid,
+    sections: &'a [LyricSection],
+) -> Result<Vec<PlacedLines<'a>>, ScoreError> {
     let sung: Vec<(&LyricSection, Vec<&str>)> = sections
         .iter()
-        .map(|s| {
-            let lines: Vec<&str> = s
-                .lines
-                .iter()
-                .map(|l| l.trim())
-                .filter(|l| words(l).next().is_some())
-                .collect();
-            (s, lines)
-        })
+        .map(|s| (s, s.sung_lines().collect::<Vec<_>>()))
         .filter(|(_, lines)| !lines.is_empty())
         .collect();
     if sung.is_empty() {
         return Err(ScoreError::Empty);
     }
-    let slots: Vec<&GridSection> = grid.sections.iter().filter(|s| s.kind.sung()).collect();
+    if grid.sections.iter().any(|s| s.lyric_section.is_some()) {
+        let mut out = Vec::new();
+        for slot in &grid.sections {
+            let Some(i) = slot.lyric_section else {
+                continue;
+            };
+            let lyric = sections.get(i).ok_or_else(|| {
+                ScoreError::OtherLyrics(format!(
+                    "{} sings lyric section {} but the lyrics have {}",
+                    slot.name,
+                    i + 1,
+                    sections.len()
+                ))
+            })?;
+            let lines: Vec<&str> = lyric.sung_lines().collect();
+            if lines.len() != slot.sung_lines.len() {
+                return Err(ScoreError::OtherLyrics(format!(
+                    "{} has {} lines in the lyrics and {} in the arrangement",
+                    slot.name,
+                    lines.len(),
+                    slot.sung_lines.len()
+                )));
+            }
+            out.push((
+                lyric,
+                slot,
+                lines.into_iter().zip(slot.sung_lines.clone()).collect(),
+            ));
+        }
+        return Ok(out);
+    }
+    let planned = grid.sections.iter().any(|s| s.lines > 0);
+    let slots: Vec<&GridSection> = grid
+        .sections
+        .iter()
+        .filter(|s| {
+            if planned {
+                s.lines > 0
+            } else {
+                !matches!(
+                    s.kind,
+                    SectionKind::Intro | SectionKind::Outro | SectionKind::Instrumental
+                )
+            }
+        })
+        .collect();
     if sung.len() > slots.len() {
         let bpl = default_bars_per_line(grid.bpm);
         let extra: usize = sung[slots.len()..].iter().map(|(_, l)| l.len()).sum();
@@ -139,21 +228,14 @@ pub fn write_score(
             ),
         });
     }
-    let mut notes = Vec::new();
-    let mut words_sung = 0;
-    for ((lyric, lines), slot) in sung.iter().zip(&slots) {
-        let planned = if slot.lines > 0 {
-            slot.lines
-        } else {
-            lines.len()
-        };
+    let mut out = Vec::new();
+    for ((lyric, lines), slot) in sung.into_iter().zip(slots) {
         let bpl = if slot.lines > 0 {
-            (slot.bars / planned as u32).clamp(1, 4)
+            (slot.bars / slot.lines as u32).clamp(1, 4)
         } else {
             default_bars_per_line(grid.bpm)
-        };
-        // Fewer bars than planned (a shortened song): squeeze to what is there.
-        let bpl = bpl.min(slot.bars / lines.len() as u32);
+        }
+        .min(slot.bars / lines.len() as u32);
         if bpl == 0 {
             return Err(ScoreError::TooLong {
                 needed_bars: lines.len() as u32,
@@ -161,35 +243,14 @@ pub fn write_score(
                 detail: format!("{} has {} lines", slot.name, lines.len()),
             });
         }
-        for (li, line) in lines.iter().enumerate() {
-            let start_beat = (slot.start_bar + li as u32 * bpl) * grid.beats_per_bar;
-            let last_of_section = li + 1 == lines.len();
-            let line_seed = mix(&[seed, kind_id(lyric.kind), li as u64]);
-            let words_before = words_sung;
-            words_sung += words(line).count();
-            notes.extend(sing_line(
-                grid,
-                dict,
-                voice,
-                LinePlace {
-                    text: line,
-                    first_word: words_before,
-                    section: &slot.name,
-                    start_beat,
-                    beats: bpl * grid.beats_per_bar,
-                    last_of_section,
-                    seed: line_seed,
-                },
-            )?);
-        }
+        let placed = lines
+            .into_iter()
+            .enumerate()
+            .map(|(li, l)| (l, (slot.start_bar + li as u32 * bpl, bpl)))
+            .collect();
+        out.push((lyric, slot, placed));
     }
-    Ok(Score {
-        bpm: grid.bpm,
-        key: grid.key.to_string(),
-        duration_s: grid.duration_s,
-        notes,
-        voice,
-    })
+    Ok(out)
 }
 
 /// Mixes values into one seed (SplitMix64 over each in turn).
@@ -213,6 +274,7 @@ fn kind_id(kind: SectionKind) -> u64 {
         SectionKind::Bridge => 5,
         SectionKind::Instrumental => 6,
         SectionKind::Outro => 7,
+        SectionKind::Hook => 8,
     }
 }
 
@@ -531,7 +593,7 @@ impl Score {
 mod tests {
     use super::*;
     use crate::grid::ArrangementMap;
-    use songforge_arranger::form::read_sections;
+    use songforge_song::form::read_form as read_sections;
 
     fn dict() -> Dictionary {
         Dictionary::parse(
