@@ -7,7 +7,7 @@ use crate::key_value::{KeyValueCtx, KeyValueStores};
 use crate::manifest::{Manifest, ManifestError};
 use crate::router::Router;
 use crate::runtime_config::RuntimeConfig;
-use crate::state::HostState;
+use crate::state::{HostBody, HostState, LocalResponse, LocalServices};
 use crate::variables::{MissingVariable, ResolvedVariables};
 use crate::wasi_nn::{GraphRegistry, WasiNnCtx};
 use bytes::Bytes;
@@ -17,7 +17,7 @@ use hyper::body::Incoming;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
@@ -39,6 +39,10 @@ pub struct Limits {
     pub max_concurrent: usize,
     /// How long a request waits for a free slot.
     pub queue_timeout: Duration,
+    /// How long an instance may go on after its response has started: a streamed body
+    /// (Server-Sent Events) or work after returning (a song job). A fresh instance per
+    /// request all the same; the client may have gone.
+    pub background_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -49,6 +53,7 @@ impl Default for Limits {
             request_timeout: Duration::from_secs(600),
             max_concurrent: 256,
             queue_timeout: Duration::from_secs(10),
+            background_timeout: Duration::from_secs(30 * 60),
         }
     }
 }
@@ -171,10 +176,13 @@ fn other(context: &str) -> impl Fn(wasmtime::Error) -> StartError + '_ {
 struct RequestTimedOut;
 
 struct App {
+    /// This app, for the local calls its components make.
+    me: Weak<App>,
     engine: Engine,
     router: Router,
     route_components: Vec<usize>,
     components: Vec<LoadedComponent>,
+    by_id: HashMap<String, usize>,
     kv: Arc<KeyValueStores>,
     nn: Arc<GraphRegistry>,
     limits: Limits,
@@ -377,7 +385,9 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
     let addr = listener
         .local_addr()
         .map_err(|e| StartError::Other(format!("no local address: {e}")))?;
-    let app = Arc::new(App {
+    let app = Arc::new_cyclic(|me| App {
+        me: me.clone(),
+        by_id: index_of,
         engine,
         router,
         route_components,
@@ -490,7 +500,7 @@ pub fn json_error(status: StatusCode, code: &str, message: &str) -> Response<Ful
 }
 
 impl App {
-    async fn handle(&self, req: Request<Incoming>, remote: SocketAddr) -> Response<Full<Bytes>> {
+    async fn handle(&self, req: Request<Incoming>, remote: SocketAddr) -> Response<HostBody> {
         let started = Instant::now();
         let method = req.method().clone();
         let path = req.uri().path().to_string();
@@ -521,23 +531,23 @@ impl App {
         &self,
         req: Request<Incoming>,
         remote: SocketAddr,
-    ) -> (Response<Full<Bytes>>, Option<&str>) {
+    ) -> (Response<HostBody>, Option<&str>) {
         if req.method() == Method::OPTIONS
             && req
                 .headers()
                 .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
             && !matches!(self.cors, CorsPolicy::Off)
         {
-            return (self.preflight(req.headers()), None);
+            return (whole(self.preflight(req.headers())), None);
         }
         let path = req.uri().path().to_string();
         let Some(matched) = self.router.route(&path) else {
             return (
-                json_error(
+                whole(json_error(
                     StatusCode::NOT_FOUND,
                     "not_found",
                     &format!("no route matches {path}"),
-                ),
+                )),
                 None,
             );
         };
@@ -555,7 +565,7 @@ impl App {
                     );
                     res.headers_mut()
                         .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-                    return (res, id);
+                    return (whole(res), id);
                 }
             };
 
@@ -575,7 +585,7 @@ impl App {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
         if declared.is_some_and(|n| n > self.limits.max_body_bytes) {
-            return (too_large(), id);
+            return (whole(too_large()), id);
         }
         let (parts, body) = req.into_parts();
         let limit = usize::try_from(self.limits.max_body_bytes).unwrap_or(usize::MAX);
@@ -585,20 +595,36 @@ impl App {
                 if e.downcast_ref::<http_body_util::LengthLimitError>()
                     .is_some() =>
             {
-                return (too_large(), id);
+                return (whole(too_large()), id);
             }
             Err(e) => {
                 return (
-                    json_error(
+                    whole(json_error(
                         StatusCode::BAD_REQUEST,
                         "bad_request",
                         &format!("could not read the request body: {e}"),
-                    ),
+                    )),
                     id,
                 );
             }
         };
+        let res = self
+            .call_component(component, parts, body, &matched, &remote.to_string())
+            .await;
+        drop(permit);
+        (res, id)
+    }
 
+    /// Calls a routed component with a read body: Spin's request headers, then a fresh
+    /// instance; host failures become JSON errors.
+    async fn call_component(
+        &self,
+        component: &LoadedComponent,
+        parts: http::request::Parts,
+        body: Bytes,
+        matched: &crate::router::RouteMatch<'_>,
+        remote: &str,
+    ) -> Response<HostBody> {
         let mut headers = parts.headers.clone();
         let host = headers
             .get(header::HOST)
@@ -631,14 +657,11 @@ impl App {
         let uri = match full_url.parse::<http::Uri>() {
             Ok(u) => u,
             Err(_) => {
-                return (
-                    json_error(
-                        StatusCode::BAD_REQUEST,
-                        "bad_request",
-                        "the request URI is malformed",
-                    ),
-                    id,
-                );
+                return whole(json_error(
+                    StatusCode::BAD_REQUEST,
+                    "bad_request",
+                    "the request URI is malformed",
+                ));
             }
         };
         let mut guest_req = Request::new(Full::new(body));
@@ -646,33 +669,30 @@ impl App {
         *guest_req.uri_mut() = uri;
         *guest_req.headers_mut() = headers;
 
-        let result = self.invoke(component, guest_req).await;
-        drop(permit);
-        let res = match result {
+        match self.invoke(component, guest_req).await {
             Ok(res) => res,
             Err(e) if is_timeout(&e) => {
                 tracing::warn!(component = %component.id, "request timed out");
-                json_error(
+                whole(json_error(
                     StatusCode::GATEWAY_TIMEOUT,
                     "timeout",
                     &format!(
                         "the request took longer than {} s and was stopped",
                         self.limits.request_timeout.as_secs_f64()
                     ),
-                )
+                ))
             }
             Err(e) => {
                 tracing::error!(component = %component.id, "request failed: {e:?}");
                 let first = format!("{e:#}");
                 let first = first.lines().next().unwrap_or("unknown error");
-                json_error(
+                whole(json_error(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "internal",
                     &format!("component `{}` failed: {first}", component.id),
-                )
+                ))
             }
-        };
-        (res, id)
+        }
     }
 
     fn preflight(&self, headers: &HeaderMap) -> Response<Full<Bytes>> {
@@ -698,11 +718,16 @@ impl App {
         res
     }
 
+    /// Runs one fresh instance of `component` on `req`. Answers as soon as the guest returns
+    /// its response; the body then streams as the guest writes it, and the instance lives on
+    /// (up to `background_timeout`) until its tasks have exited: work after returning, as
+    /// the component model allows, is how a song job goes on after its 202.
     async fn invoke(
         &self,
         component: &LoadedComponent,
         req: Request<Full<Bytes>>,
-    ) -> wasmtime::Result<Response<Full<Bytes>>> {
+    ) -> wasmtime::Result<Response<HostBody>> {
+        let local: Weak<dyn LocalServices> = self.me.clone();
         let state = HostState::new(
             component.wasi_ctx()?,
             component.outbound.clone(),
@@ -710,28 +735,38 @@ impl App {
             WasiNnCtx::new(self.nn.clone()),
             component.variables.clone(),
             self.limits.max_memory_bytes,
+            local,
         );
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
-        let deadline = Instant::now() + self.limits.request_timeout;
+        let deadline = Arc::new(Mutex::new(Instant::now() + self.limits.request_timeout));
         store.set_epoch_deadline(1);
+        let until = deadline.clone();
         store.epoch_deadline_callback(move |_| {
-            if Instant::now() >= deadline {
+            let over = until.lock().map(|d| Instant::now() >= *d).unwrap_or(true);
+            if over {
                 Err(RequestTimedOut.into())
             } else {
                 // Let other requests run on this thread between slices of a busy guest.
                 Ok(UpdateDeadline::Yield(1))
             }
         });
-        let work = async {
-            let service = component.pre.instantiate_async(&mut store).await?;
-            let (request, _body_result) = wasmtime_wasi_http::p3::Request::from_http(
-                wasmtime_wasi_http::default_hooks(),
-                req,
-            );
-            store
-                .run_concurrent(
-                    async |accessor| -> wasmtime::Result<Response<Full<Bytes>>> {
+        let (head_tx, head_rx) = tokio::sync::oneshot::channel();
+        let head_tx = Arc::new(Mutex::new(Some(head_tx)));
+        let pre = component.pre.clone();
+        let id = component.id.clone();
+        let background = self.limits.background_timeout;
+        let lifetime = self.limits.request_timeout + background;
+        let head = head_tx.clone();
+        tokio::spawn(async move {
+            let work = async {
+                let service = pre.instantiate_async(&mut store).await?;
+                let (request, _body_result) = wasmtime_wasi_http::p3::Request::from_http(
+                    wasmtime_wasi_http::default_hooks(),
+                    req,
+                );
+                store
+                    .run_concurrent(async |accessor| -> wasmtime::Result<()> {
                         let res = match service.handle(accessor, request).await? {
                             Ok(res) => res,
                             Err(code) => {
@@ -740,22 +775,103 @@ impl App {
                         };
                         let res =
                             accessor.with(|access| res.into_http(access, async { Ok(()) }))?;
-                        let (parts, body) = res.into_parts();
-                        let body = body
-                            .collect()
-                            .await
-                            .map_err(|e| wasmtime::format_err!("the response body failed: {e:?}"))?
-                            .to_bytes();
-                        Ok(Response::from_parts(parts, Full::new(body)))
-                    },
-                )
-                .await?
-        };
-        match tokio::time::timeout(self.limits.request_timeout, work).await {
-            Ok(r) => r,
+                        let (parts, mut body) = res.into_parts();
+                        let (mut tx, channel) = http_body_util::channel::Channel::<Bytes>::new(4);
+                        if let Some(h) = head.lock().ok().and_then(|mut h| h.take()) {
+                            let _ = h.send(Ok(Response::from_parts(parts, channel.boxed_unsync())));
+                        }
+                        if let Ok(mut d) = deadline.lock() {
+                            *d = Instant::now() + background;
+                        }
+                        // Forward the body while the client reads; once it has gone, the
+                        // guest's body is dropped so its writes fail and it can stop.
+                        while let Some(frame) = body.frame().await {
+                            let frame = frame.map_err(|e| {
+                                wasmtime::format_err!("the response body failed: {e:?}")
+                            })?;
+                            if tx.send(frame).await.is_err() {
+                                break;
+                            }
+                        }
+                        drop(body);
+                        drop(tx);
+                        std::future::poll_fn(|cx| accessor.poll_no_interesting_tasks(cx)).await;
+                        Ok(())
+                    })
+                    .await?
+            };
+            let result = match tokio::time::timeout(lifetime, work).await {
+                Ok(r) => r,
+                Err(_) => Err(RequestTimedOut.into()),
+            };
+            if let Err(e) = result {
+                match head.lock().ok().and_then(|mut h| h.take()) {
+                    Some(h) => {
+                        let _ = h.send(Err(e));
+                    }
+                    None => {
+                        tracing::warn!(component = %id, "work after the response failed: {e:#}")
+                    }
+                }
+            }
+        });
+        let answer = tokio::time::timeout(self.limits.request_timeout, head_rx).await;
+        drop(head_tx);
+        match answer {
+            Ok(Ok(r)) => r,
+            Ok(Err(_)) => Err(wasmtime::format_err!(
+                "the instance ended without a response"
+            )),
             Err(_) => Err(RequestTimedOut.into()),
         }
     }
+
+    /// The routed component of a local call, checked to be the one the call names.
+    fn local_route(
+        &self,
+        id: &str,
+        path: &str,
+    ) -> Result<(usize, crate::router::RouteMatch<'_>), String> {
+        let index = *self
+            .by_id
+            .get(id)
+            .ok_or_else(|| format!("the app has no component `{id}`"))?;
+        let matched = self
+            .router
+            .route(path)
+            .filter(|m| self.route_components[m.index] == index)
+            .ok_or_else(|| format!("no route of component `{id}` matches {path}"))?;
+        Ok((index, matched))
+    }
+}
+
+impl LocalServices for App {
+    fn call(&self, id: &str, request: Request<Full<Bytes>>) -> Option<LocalResponse> {
+        let app = self.me.upgrade()?;
+        self.by_id.get(id)?;
+        let id = id.to_string();
+        Some(Box::pin(async move {
+            let (parts, body) = request.into_parts();
+            let body = match body.collect().await {
+                Ok(b) => b.to_bytes(),
+                Err(e) => match e {},
+            };
+            let path = parts.uri.path().to_string();
+            match app.local_route(&id, &path) {
+                Ok((index, matched)) => {
+                    let component = &app.components[index];
+                    app.call_component(component, parts, body, &matched, "local")
+                        .await
+                }
+                Err(problem) => whole(json_error(StatusCode::NOT_FOUND, "not_found", &problem)),
+            }
+        }))
+    }
+}
+
+/// A whole body as the host's body type.
+fn whole(res: Response<Full<Bytes>>) -> Response<HostBody> {
+    res.map(|b| b.boxed_unsync())
 }
 
 fn is_timeout(e: &wasmtime::Error) -> bool {

@@ -4,8 +4,13 @@ use crate::key_value::{KeyValueCtx, KeyValueView};
 use crate::outbound::OutboundRule;
 use crate::variables::VariablesView;
 use crate::wasi_nn::{WasiNnCtx, WasiNnView};
+use bytes::Bytes;
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, Full};
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::sync::{Arc, Weak};
 use wasmtime::component::ResourceTable;
 use wasmtime::{StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
@@ -33,12 +38,16 @@ impl HostState {
         nn: WasiNnCtx,
         variables: Arc<BTreeMap<String, String>>,
         max_memory_bytes: usize,
+        local: Weak<dyn LocalServices>,
     ) -> Self {
         Self {
             table: ResourceTable::new(),
             wasi,
             http: WasiHttpCtx::new(),
-            hooks: OutboundPolicy { rules: outbound },
+            hooks: OutboundPolicy {
+                rules: outbound,
+                local,
+            },
             kv,
             nn,
             variables,
@@ -84,9 +93,27 @@ impl WasiHttpView for HostState {
     }
 }
 
-/// Outbound HTTP hooks: requests go out only to the component's `allowed_outbound_hosts`.
+/// A response body the host hands on: whole, or streamed from a guest as it writes it.
+pub type HostBody = UnsyncBoxBody<Bytes, Infallible>;
+
+/// A boxed future of a local call's response.
+pub type LocalResponse = Pin<Box<dyn Future<Output = http::Response<HostBody>> + Send>>;
+
+/// The app's own components, reachable from a component at `http://<id>.spin.internal/...`
+/// (Spin's local service chaining): the request never leaves the process.
+pub trait LocalServices: Send + Sync {
+    /// Sends `request` to component `id`; `None` when the app has no such component.
+    fn call(&self, id: &str, request: http::Request<Full<Bytes>>) -> Option<LocalResponse>;
+}
+
+/// The host name suffix of local service chaining.
+pub const LOCAL_SUFFIX: &str = ".spin.internal";
+
+/// Outbound HTTP hooks: requests go out only to the component's `allowed_outbound_hosts`;
+/// `*.spin.internal` ones go to the app's own components.
 pub struct OutboundPolicy {
     rules: Arc<[OutboundRule]>,
+    local: Weak<dyn LocalServices>,
 }
 
 type ErrorFuture = Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>;
@@ -111,6 +138,33 @@ impl WasiHttpHooks for OutboundPolicy {
             return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) });
         }
         drop(fut);
+        let local = request
+            .uri()
+            .host()
+            .and_then(|h| h.strip_suffix(LOCAL_SUFFIX))
+            .map(str::to_string);
+        if let Some(id) = local {
+            let services = self.local.clone();
+            return Box::new(async move {
+                let (parts, body) = request.into_parts();
+                let body = body
+                    .collect()
+                    .await
+                    .map_err(|_| wasmtime_wasi_http::Error::HttpRequestBodySize(None))?
+                    .to_bytes();
+                let request = http::Request::from_parts(parts, Full::new(body));
+                let call = services
+                    .upgrade()
+                    .and_then(|s| s.call(&id, request))
+                    .ok_or(wasmtime_wasi_http::Error::DestinationNotFound)?;
+                let response = call.await;
+                let done: ErrorFuture = Box::new(async { Ok(()) });
+                Ok((
+                    response.map(|b| b.map_err(|e| match e {}).boxed_unsync()),
+                    done,
+                ))
+            });
+        }
         Box::new(async move {
             use http_body_util::BodyExt;
             let (res, io) = wasmtime_wasi_http::default_send_request(request, options).await?;

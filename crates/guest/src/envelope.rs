@@ -37,6 +37,8 @@ pub enum ErrorCode {
     PayloadTooLarge,
     /// 415: the body's media type is not one this route reads.
     UnsupportedMediaType,
+    /// 409: the thing is in a state that forbids this (a finished job canceled).
+    Conflict,
     /// 416: the requested byte range lies outside the resource; carries `Content-Range`.
     RangeNotSatisfiable,
     /// 422: well-formed input that the model or engine cannot work with.
@@ -60,6 +62,7 @@ impl ErrorCode {
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::Conflict => StatusCode::CONFLICT,
             Self::RangeNotSatisfiable => StatusCode::RANGE_NOT_SATISFIABLE,
             Self::Unprocessable => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
@@ -77,6 +80,7 @@ impl ErrorCode {
             Self::MethodNotAllowed => "method_not_allowed",
             Self::PayloadTooLarge => "payload_too_large",
             Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::Conflict => "conflict",
             Self::RangeNotSatisfiable => "range_not_satisfiable",
             Self::Unprocessable => "unprocessable",
             Self::Internal => "internal",
@@ -372,6 +376,7 @@ mod tests {
                 415,
                 "unsupported_media_type",
             ),
+            (ErrorCode::Conflict, 409, "conflict"),
             (ErrorCode::RangeNotSatisfiable, 416, "range_not_satisfiable"),
             (ErrorCode::Unprocessable, 422, "unprocessable"),
             (ErrorCode::Internal, 500, "internal"),

@@ -13,8 +13,22 @@ use songforge_rng::Rng;
 use songforge_song::read_form;
 
 const WORDS: [&str; 16] = [
-    "love", "river", "city", "tonight", "remember", "electric", "beautiful", "go", "higher",
-    "we", "are", "dancing", "forever", "rain", "home", "light",
+    "love",
+    "river",
+    "city",
+    "tonight",
+    "remember",
+    "electric",
+    "beautiful",
+    "go",
+    "higher",
+    "we",
+    "are",
+    "dancing",
+    "forever",
+    "rain",
+    "home",
+    "light",
 ];
 
 /// Lyrics in the lyrics endpoint's text format for a fitted request: each section's lines of
@@ -62,7 +76,9 @@ fn lyrics_for_every_genre_and_duration_are_sung_on_the_instrumental_they_make() 
                     "input_text": "a theme", "genre": genre.name(), "duration": duration,
                 }))
                 .expect("valid request");
-                request.fit_duration(&dict).expect("the genre's form shrinks to fit");
+                request
+                    .fit_duration(&dict)
+                    .expect("the genre's form shrinks to fit");
                 let lyrics = written(&request, &dict, &mut rng);
                 let seed = rng.next_u64();
                 let plan = Plan {

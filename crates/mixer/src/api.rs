@@ -307,6 +307,10 @@ impl MixRequest {
             ));
         }
 
+        // Levels the client set are kept as sent: no automatic vocal balance.
+        if tracks.iter().any(|t| t.placement.gain_db != 0.0) {
+            settings.vocal_lead_db = None;
+        }
         if let Some(t) = self.target_lufs {
             range("target_lufs", t, -40.0, -5.0, " LUFS")?;
             settings.target_lufs = t;

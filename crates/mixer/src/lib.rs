@@ -85,6 +85,9 @@ pub struct MixSettings {
     pub compression: Option<Dynamics>,
     /// The vocal chain's settings.
     pub vocal: VocalChain,
+    /// How far the vocal sits above the backing where it sings (speech band, dB); `None`
+    /// leaves the tracks' levels as sent.
+    pub vocal_lead_db: Option<f64>,
     /// `false`: only gain, pan, offsets and summing (no processing, no normalisation).
     pub master: bool,
 }
@@ -127,9 +130,74 @@ impl MixSettings {
                 presence: preset.vocal_presence,
                 compressor: preset.vocal_compressor,
             },
+            vocal_lead_db: Some(preset.vocal_lead_db),
             master: true,
         }
     }
+}
+
+/// Tracks placed for summing: name, role, muted, audio.
+type Placed = Vec<(String, Role, bool, Audio)>;
+
+/// Mid signal (L+R)/2 of the unmuted tracks of `role`, in the speech band (above 250 Hz,
+/// where a backing masks the words); `None` when there are none.
+fn speech_band_mid(placed: &Placed, role: Role, rate: u32) -> Option<Vec<f32>> {
+    let mut mid: Option<Vec<f32>> = None;
+    for (_, r, mute, a) in placed {
+        if *r != role || *mute {
+            continue;
+        }
+        let m = mid.get_or_insert_with(|| vec![0.0; a.frames()]);
+        for c in &a.channels {
+            for (x, y) in m.iter_mut().zip(c) {
+                *x += 0.5 * y;
+            }
+        }
+    }
+    let mut m = mid?;
+    Biquad::new(
+        FilterKind::HighPass,
+        250.0,
+        std::f64::consts::FRAC_1_SQRT_2,
+        rate,
+    )
+    .process(&mut m);
+    Some(m)
+}
+
+/// Sets the backing so the vocal is `lead_db` above it in the speech band, over the 50 ms
+/// blocks where the vocal sings (within 30 dB of its loudest block). Returns the backing's
+/// gain in dB (limited to −18…+6), or `None` without both a vocal and a backing.
+fn balance_vocals(placed: &mut Placed, rate: u32, lead_db: f64) -> Option<f64> {
+    let vocal = speech_band_mid(placed, Role::Vocals, rate)?;
+    let backing = speech_band_mid(placed, Role::Instrumental, rate)?;
+    let block = (rate as usize / 20).max(1);
+    let power = |x: &[f32]| {
+        x.iter().map(|s| f64::from(*s) * f64::from(*s)).sum::<f64>() / x.len().max(1) as f64
+    };
+    let blocks: Vec<(f64, f64)> = vocal
+        .chunks(block)
+        .zip(backing.chunks(block))
+        .map(|(v, b)| (power(v), power(b)))
+        .collect();
+    let loudest = blocks.iter().map(|b| b.0).fold(0.0, f64::max);
+    if loudest <= 1e-12 {
+        return None;
+    }
+    let sung: Vec<&(f64, f64)> = blocks.iter().filter(|b| b.0 >= loudest * 1e-3).collect();
+    let v = sung.iter().map(|b| b.0).sum::<f64>() / sung.len() as f64;
+    let b = sung.iter().map(|b| b.1).sum::<f64>() / sung.len() as f64;
+    if b <= 1e-12 {
+        return None;
+    }
+    let gain_db = ((10.0 * (v / b).log10()) - lead_db).clamp(-18.0, 6.0);
+    let gain = db_to_gain(gain_db as f32);
+    for (_, role, _, a) in placed.iter_mut() {
+        if *role == Role::Instrumental {
+            a.apply_gain(gain);
+        }
+    }
+    Some((gain_db * 100.0).round() / 100.0)
 }
 
 /// Figures about a finished mix.
@@ -143,6 +211,8 @@ pub struct MixReport {
     pub duration_s: f64,
     /// Deepest ducking of the instrumental, dB.
     pub ducking_max_db: f64,
+    /// Gain the backing got so the vocal sits on top, dB (`None`: no balance was made).
+    pub vocal_balance_db: Option<f64>,
     /// Deepest bus compression, dB.
     pub bus_reduction_max_db: f64,
     /// Deepest limiting, dB.
@@ -203,7 +273,7 @@ pub fn mix(tracks: Vec<Track>, settings: &MixSettings) -> Result<MixOutput, MixE
     }
     let rate = settings.sample_rate;
     // 1. Per track: rate, stereo, gain, pan, vocal chain, offset.
-    let mut placed: Vec<(String, Role, bool, Audio)> = Vec::with_capacity(tracks.len());
+    let mut placed: Placed = Vec::with_capacity(tracks.len());
     for t in tracks {
         let p = t.placement;
         if !t.audio.is_finite() {
@@ -263,7 +333,11 @@ pub fn mix(tracks: Vec<Track>, settings: &MixSettings) -> Result<MixOutput, MixE
         a.set_frames(frames);
     }
 
-    // 2. Ducking: the instrumental dips under the (unmuted) vocals.
+    // 2. Balance, then ducking: the instrumental dips under the (unmuted) vocals.
+    let vocal_balance_db = match settings.vocal_lead_db.filter(|_| settings.master) {
+        Some(lead) => balance_vocals(&mut placed, rate, lead),
+        None => None,
+    };
     let mut ducking_max_db = 0.0;
     if settings.master
         && let Some(depth) = settings.ducking_db.filter(|d| *d > 0.0)
@@ -326,6 +400,7 @@ pub fn mix(tracks: Vec<Track>, settings: &MixSettings) -> Result<MixOutput, MixE
         true_peak_dbtp: f64::NEG_INFINITY,
         duration_s: bus.duration_s(),
         ducking_max_db,
+        vocal_balance_db,
         bus_reduction_max_db: 0.0,
         limiter_reduction_max_db: 0.0,
         normalisation_gain_db: 0.0,
@@ -531,6 +606,37 @@ mod tests {
         assert!(
             (measured.integrated_lufs.unwrap() - out.report.loudness_lufs.unwrap()).abs() < 0.01
         );
+    }
+
+    #[test]
+    fn a_buried_vocal_is_brought_to_sit_on_top_of_the_backing() {
+        // A loud, bright backing and a vocal 20 dB under it.
+        let bright: Vec<f32> = (0..44100 * 4)
+            .map(|i| 0.5 * (i as f32 * 2.0 * std::f32::consts::PI * 1000.0 / 44100.0).sin())
+            .collect();
+        let mut vocal = phrases(44100, 4.0);
+        for x in &mut vocal.channels[0] {
+            *x *= 0.05;
+        }
+        let backing = Audio {
+            sample_rate: 44100,
+            channels: vec![bright.clone(), bright],
+        };
+        let settings = MixSettings::for_preset(&Genre::Pop.mix_preset());
+        let out = mix(
+            vec![
+                track("instrumental", backing, Role::Instrumental),
+                track("vocals", vocal, Role::Vocals),
+            ],
+            &settings,
+        )
+        .unwrap();
+        let gain = out.report.vocal_balance_db.expect("balanced");
+        assert!(gain < -10.0, "the backing came down: {gain} dB");
+        let mut none = settings.clone();
+        none.vocal_lead_db = None;
+        let quiet = vec![track("vocals", phrases(44100, 1.0), Role::Vocals)];
+        assert_eq!(mix(quiet, &none).unwrap().report.vocal_balance_db, None);
     }
 
     #[test]
