@@ -12,8 +12,19 @@ use std::time::{SystemTime, UNIX_EPOCH};
 pub const INDEX_KEY: &str = "songs:index";
 /// Most jobs `GET /api/songs/` lists.
 pub const INDEX_LEN: usize = 50;
-/// A running job whose heartbeat is older than this was interrupted (its host stopped).
+/// A running job whose heartbeat is older than this was interrupted (its host stopped);
+/// the `job_stale_seconds` variable overrides it.
 pub const STALE_AFTER_S: f64 = 30.0;
+
+/// Seconds without a heartbeat after which a running job counts as interrupted.
+pub async fn stale_after_s() -> f64 {
+    spin_sdk::variables::get("job_stale_seconds")
+        .await
+        .ok()
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|s| *s > 0.0)
+        .unwrap_or(STALE_AFTER_S)
+}
 
 /// Where a job is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -218,7 +229,7 @@ impl Job {
         };
         let mut job: Job = serde_json::from_slice(&bytes)
             .map_err(|e| ApiError::internal(format!("job {id} is unreadable: {e}")))?;
-        if !job.status.is_final() && now() - job.heartbeat_at > STALE_AFTER_S {
+        if !job.status.is_final() && now() - job.heartbeat_at > stale_after_s().await {
             job.finish_failed(serde_json::json!({
                 "code": "interrupted",
                 "message": "the host running this job stopped before it finished; send the request again (finished stages are reused when a seed was given)",

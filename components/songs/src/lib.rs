@@ -137,7 +137,13 @@ async fn create(req: Request) -> Result<Reply, ApiError> {
         parse_json(&parts.headers, &body)?
     };
     let seed = getrandom::u64().map_err(|e| ApiError::internal(e.to_string()))? >> 11;
-    let (dict, _) = Dictionary::load_or_letter_rules(std::path::Path::new(CMUDICT))
+    // Syllables matter only for the user's own lyrics; CMUdict takes a while to read.
+    let dict_path = if fields.has_lyrics() {
+        CMUDICT
+    } else {
+        "/nonexistent"
+    };
+    let (dict, _) = Dictionary::load_or_letter_rules(std::path::Path::new(dict_path))
         .map_err(|e| ApiError::internal(format!("{CMUDICT}: {e}")))?;
     let hosts: Vec<String> = variable("webhook_hosts", "http://127.0.0.1:*,http://localhost:*")
         .await

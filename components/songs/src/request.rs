@@ -116,6 +116,11 @@ pub fn fields_from_form(parts: &[FormPart]) -> Result<Fields, ApiError> {
 }
 
 impl Fields {
+    /// Whether the request brings its own lyrics.
+    pub fn has_lyrics(&self) -> bool {
+        self.lyrics.as_deref().is_some_and(|l| !l.trim().is_empty())
+    }
+
     /// Sets where an uploaded recording was stored.
     pub fn set_upload(&mut self, field: &str, url: String) {
         match field {

@@ -247,8 +247,8 @@ impl LyricsRequest {
         hi + hi / 2
     }
 
-    /// Shapes the form to `duration`: fewer lines a section (down to one), then, for the
-    /// genre's own form, fewer sections, until the longest lines the writer keeps can be sung
+    /// Shapes the form to `duration`: fewer lines a section (down to two), then, for the
+    /// genre's own form, fewer sections, then one line a section, until the longest lines the writer keeps can be sung
     /// in that time. A structure the user chose loses no section: if it cannot fit, the
     /// request is refused on `duration` with the shortest length that fits.
     pub fn fit_duration(&mut self, dict: &Dictionary) -> Result<(), FieldError> {
@@ -273,7 +273,7 @@ impl LyricsRequest {
                 .map(|s| self.lines_for(s.kind))
                 .max()
                 .unwrap_or(1);
-            if most > 1 {
+            if most > 2 {
                 self.max_lines = Some(most - 1);
                 continue;
             }
@@ -283,6 +283,7 @@ impl LyricsRequest {
                 .filter(|_| !self.structure_given)
             {
                 Some(shorter) => self.structure = shorter,
+                None if most > 1 => self.max_lines = Some(1),
                 None => {
                     return Err(FieldError::unprocessable(
                         "duration",
@@ -356,7 +357,7 @@ mod tests {
         let mut r = LyricsRequest::from_json(&json!({"input_text": "x", "duration": 30})).unwrap();
         let before = r.structure.sections().len();
         r.fit_duration(&dict).unwrap();
-        assert!(r.structure.sections().len() < before);
+        assert!(r.structure.sections().len() < before || r.max_lines.is_some());
         let tempo = Tempo::around(r.preset.preset.tempo());
         let shortest =
             r.structure

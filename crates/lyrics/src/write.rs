@@ -404,12 +404,16 @@ pub fn title(sections: &[Section]) -> String {
                 .map(|l| clean(l).into_iter().take(4).collect())
         })
         .unwrap_or_default();
-    // A title is a whole phrase: it does not stop on "the", "and", "of".
+    // A title is a whole phrase: it does not stop on "the", "and", "that", "of".
+    const OPEN_ENDED: &[&str] = &[
+        "that", "when", "where", "as", "in", "on", "at", "for", "by", "into", "if", "so",
+    ];
     let mut words = words;
     while words.len() > 1
-        && words
-            .last()
-            .is_some_and(|w| DANGLING.contains(&songforge_prosody::normalize_word(w).as_str()))
+        && words.last().is_some_and(|w| {
+            let w = songforge_prosody::normalize_word(w);
+            DANGLING.contains(&w.as_str()) || OPEN_ENDED.contains(&w.as_str())
+        })
     {
         words.pop();
     }
@@ -516,6 +520,12 @@ mod tests {
             lines: vec!["Summer rain kisses the ground again and again tonight".into()],
         }];
         assert_eq!(title(&cut), "Summer Rain Kisses");
+        let cut = vec![Section {
+            name: "Chorus".into(),
+            kind: SectionKind::Chorus,
+            lines: vec!["On every ride that comes my way tonight and always".into()],
+        }];
+        assert_eq!(title(&cut), "On Every Ride");
         // Verse 2 gets the same script: the copy of verse 1 is refused, the other one is used.
         assert_eq!(song.sections[2].lines[0], "The cars go by");
         // Seeds differ per section.
