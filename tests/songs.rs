@@ -113,7 +113,7 @@ async fn a_theme_becomes_a_song_with_ordered_events_every_url_and_an_audible_voc
         .post_json(
             "/api/songs/",
             &json!({"input_text": "a long drive home after a summer festival",
-                    "genre": "country", "duration": 30, "seed": 7}),
+                    "genre": "country", "duration": 30, "seed": 8}),
         )
         .await;
     assert_eq!(r.status, StatusCode::ACCEPTED, "{:?}", r.body);

@@ -196,7 +196,7 @@ impl Genre {
             bus_high_shelf: band(10000.0, 1.5, 0.7),
             bus_compressor: dynamics(-16.0, 2.0, 20.0, 200.0, 6.0),
             ducking_depth_db: 3.0,
-            vocal_lead_db: 4.0,
+            vocal_lead_db: 6.0,
         };
         match self {
             Genre::Pop => base,
@@ -215,7 +215,7 @@ impl Genre {
                 bus_low_shelf: band(70.0, 3.0, 0.7),
                 bus_compressor: dynamics(-15.0, 3.0, 15.0, 120.0, 4.0),
                 ducking_depth_db: 4.0,
-                vocal_lead_db: 5.0,
+                vocal_lead_db: 7.0,
                 ..base
             },
             Genre::Electronic => MixPreset {
@@ -242,7 +242,7 @@ impl Genre {
                 bus_high_shelf: band(10000.0, 0.5, 0.7),
                 bus_compressor: dynamics(-20.0, 1.5, 30.0, 300.0, 10.0),
                 ducking_depth_db: 1.5,
-                vocal_lead_db: 4.0,
+                vocal_lead_db: 6.0,
             },
             Genre::Country => MixPreset {
                 vocal_presence: band(3500.0, 2.5, 1.0),
