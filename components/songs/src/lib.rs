@@ -353,10 +353,7 @@ async fn events(id: &str) -> Result<Answer, ApiError> {
                 quiet = std::time::Instant::now();
             }
             spin_sdk::time::sleep(EVENT_POLL).await;
-            job = match Job::load(&store, &id).await {
-                Ok(j) => j,
-                Err(_) => None,
-            };
+            job = Job::load(&store, &id).await.unwrap_or_default();
         }
     });
     let response = http::Response::builder()

@@ -149,10 +149,8 @@ impl Runner {
     }
 
     async fn save(&self) -> Result<(), Stop> {
-        if matches!(
-            self.store.exists(cancel_key(&self.job.borrow().id)).await,
-            Ok(true)
-        ) {
+        let cancel = cancel_key(&self.job.borrow().id);
+        if matches!(self.store.exists(cancel).await, Ok(true)) {
             return Err(Stop::Canceled);
         }
         let job = self.job.borrow().clone();
