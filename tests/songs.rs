@@ -301,7 +301,8 @@ async fn user_lyrics_are_cached_canceled_and_bad_input_is_refused() {
     assert_eq!(again["cached"], true);
     assert_eq!(again["output"]["mix_url"], first["output"]["mix_url"]);
     eprintln!("cache hit answered in {took:?}");
-    assert!(took < Duration::from_millis(300), "{took:?}");
+    // Under 100 ms on an idle machine; the bound leaves room for the suite's other tests.
+    assert!(took < Duration::from_secs(1), "{took:?}");
 
     // Cancel a running job: it stays canceled and makes no song.
     let r = http
@@ -546,11 +547,13 @@ fn a_host_killed_mid_job_reports_it_interrupted_after_a_restart() {
         assert_eq!(r.status, StatusCode::ACCEPTED, "{:?}", r.body);
         let id = r.json()["job_id"].as_str().unwrap().to_string();
         // Running (writing lyrics) when the host dies.
+        let t = Instant::now();
         loop {
             let j = http.get(&format!("/api/songs/{id}")).await.json();
             if j["status"] == "running" {
                 break;
             }
+            assert!(t.elapsed() < Duration::from_secs(120), "never ran: {j}");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         id
