@@ -340,7 +340,8 @@ async fn without_a_soundfont_the_built_in_synthesiser_plays_and_says_so() {
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     let j = r.json();
     assert_eq!(j["instruments"], "built-in");
-    assert_eq!(j["form_source"], "genre-default");
+    // A line of plain text is sung as one verse (the vocals endpoint reads it the same way).
+    assert_eq!(j["form_source"], "one-verse");
     let duration = j["duration"].as_f64().unwrap();
     let bar_s = 240.0 / j["bpm"].as_f64().unwrap();
     assert!((duration - 30.0).abs() <= bar_s, "{duration}");
