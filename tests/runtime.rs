@@ -290,6 +290,27 @@ async fn oversize_bodies_get_413_before_reaching_a_component() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_over_its_memory_limit_fails_saying_so() {
+    // The suite's instances may use 256 MiB each.
+    let server = start(probe_config("memory")).await;
+    let http = Http::new(server.addr);
+    let r = http.get("/probe/alloc?mib=8").await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let r = http.get("/probe/alloc?mib=400").await;
+    assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR);
+    let j = r.json();
+    assert_eq!(j["error"]["code"], "out_of_memory", "{j}");
+    let message = j["error"]["message"].as_str().unwrap_or("");
+    assert!(
+        message.contains("probe") && message.contains("256 MiB"),
+        "{message}"
+    );
+    // The next request gets a fresh instance.
+    assert_eq!(http.get("/probe/alloc?mib=8").await.status, StatusCode::OK);
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_trap_fails_one_request_only() {
     let server = start(probe_config("trap")).await;
     let http = Http::new(server.addr);

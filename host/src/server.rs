@@ -682,6 +682,15 @@ impl App {
                     ),
                 ))
             }
+            Err(e) if e.downcast_ref::<OutOfMemory>().is_some() => {
+                tracing::warn!(component = %component.id, "{e:#}");
+                let first = format!("{e}");
+                whole(json_error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "out_of_memory",
+                    &format!("component `{}` {first}", component.id),
+                ))
+            }
             Err(e) => {
                 tracing::error!(component = %component.id, "request failed: {e:?}");
                 let first = format!("{e:#}");
@@ -804,6 +813,14 @@ impl App {
                 Ok(r) => r,
                 Err(_) => Err(RequestTimedOut.into()),
             };
+            let limit = &store.data().limits;
+            let result = match (result, limit.denied) {
+                (Err(e), Some(asked)) => Err(e.context(OutOfMemory {
+                    asked,
+                    limit: limit.max_bytes(),
+                })),
+                (r, _) => r,
+            };
             if let Err(e) = result {
                 match head.lock().ok().and_then(|mut h| h.take()) {
                     Some(h) => {
@@ -873,6 +890,27 @@ impl LocalServices for App {
 fn whole(res: Response<Full<Bytes>>) -> Response<HostBody> {
     res.map(|b| b.boxed_unsync())
 }
+
+/// An instance asked for more linear memory than its limit and then failed.
+#[derive(Debug)]
+struct OutOfMemory {
+    asked: usize,
+    limit: usize,
+}
+
+impl std::fmt::Display for OutOfMemory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "ran out of memory: it asked for {} MiB, over the {} MiB each instance may use \
+             (--max-memory-mib / SONGFORGE_MAX_MEMORY_MIB)",
+            self.asked.div_ceil(1 << 20),
+            self.limit >> 20
+        )
+    }
+}
+
+impl std::error::Error for OutOfMemory {}
 
 fn is_timeout(e: &wasmtime::Error) -> bool {
     e.chain()

@@ -11,8 +11,8 @@ use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::pin::Pin;
 use std::sync::{Arc, Weak};
+use wasmtime::ResourceLimiter;
 use wasmtime::component::ResourceTable;
-use wasmtime::{StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
 
@@ -25,8 +25,8 @@ pub struct HostState {
     kv: KeyValueCtx,
     nn: WasiNnCtx,
     variables: Arc<BTreeMap<String, String>>,
-    /// Memory and instance limits enforced by wasmtime.
-    pub limits: StoreLimits,
+    /// The per-instance memory limit, enforced by wasmtime through this limiter.
+    pub limits: MemoryLimit,
 }
 
 impl HostState {
@@ -51,10 +51,10 @@ impl HostState {
             kv,
             nn,
             variables,
-            limits: StoreLimitsBuilder::new()
-                .memory_size(max_memory_bytes)
-                .trap_on_grow_failure(false)
-                .build(),
+            limits: MemoryLimit {
+                max_bytes: max_memory_bytes,
+                denied: None,
+            },
         }
     }
 
@@ -90,6 +90,45 @@ impl WasiHttpView for HostState {
             table: &mut self.table,
             ctx: &mut self.http,
         }
+    }
+}
+
+/// Linear memory an instance may grow to. A refused growth is remembered, so a guest that
+/// then aborts is reported as out of memory rather than as a bare trap.
+pub struct MemoryLimit {
+    max_bytes: usize,
+    /// The size a refused growth asked for.
+    pub denied: Option<usize>,
+}
+
+impl MemoryLimit {
+    /// The limit, bytes.
+    pub fn max_bytes(&self) -> usize {
+        self.max_bytes
+    }
+}
+
+impl ResourceLimiter for MemoryLimit {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.max_bytes {
+            self.denied = Some(desired);
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        _desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(true)
     }
 }
 

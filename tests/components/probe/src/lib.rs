@@ -35,6 +35,17 @@ async fn handle(req: Request) -> Result<Reply, ApiError> {
             require_method(&req, &[Method::GET])?;
             sleep(&req).await
         }
+        "/alloc" => {
+            require_method(&req, &[Method::GET])?;
+            let mib: usize = query_param(&req, "mib")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(1);
+            // Touch every page so the memory is really used.
+            let block = vec![1u8; mib.min(4096) << 20];
+            Ok(success(
+                &serde_json::json!({ "bytes": block.iter().map(|b| *b as usize).sum::<usize>() }),
+            ))
+        }
         "/nn" => {
             require_method(&req, &[Method::POST])?;
             infer(req).await
