@@ -295,12 +295,17 @@ fn grow(blocks: &mut [Block], bpm: u32, mut budget: u32) -> u32 {
     budget
 }
 
-/// The natural length of the form at `bpm`, in bars.
-fn natural_bars(blocks: &[Block], bpm: u32) -> u32 {
+/// The form at its natural length at `bpm`.
+fn natural(blocks: &[Block], bpm: u32) -> Vec<Block> {
     let mut b = blocks.to_vec();
     minimise(&mut b, bpm);
     grow(&mut b, bpm, u32::MAX);
-    b.iter().map(Block::bars).sum()
+    b
+}
+
+/// The natural length of the form at `bpm`, in bars.
+fn natural_bars(blocks: &[Block], bpm: u32) -> u32 {
+    natural(blocks, bpm).iter().map(Block::bars).sum()
 }
 
 fn min_bars(blocks: &[Block], bpm: u32) -> u32 {
@@ -385,27 +390,27 @@ pub fn plan_song(
     duration_s: Option<f64>,
 ) -> Result<SongPlan, FitError> {
     let form = blocks(sections, dict);
-    let natural = natural_bars(&form, tempo.bpm);
     let (duration_s, asked) = match duration_s {
         Some(d) => (d, true),
-        None if seconds(natural, tempo.bpm) > MAX_SONG_S => (MAX_SONG_S, false),
         None => {
-            let mut f = form;
-            minimise(&mut f, tempo.bpm);
-            grow(&mut f, tempo.bpm, u32::MAX);
-            return Ok(layout(&f, tempo.bpm));
+            let song = natural(&form, tempo.bpm);
+            let bars = song.iter().map(Block::bars).sum();
+            if seconds(bars, tempo.bpm) <= MAX_SONG_S {
+                return Ok(layout(&song, tempo.bpm));
+            }
+            (MAX_SONG_S, false)
         }
     };
     // Tempos in order of how close their natural length comes to the duration, then how
-    // close they are to the preferred tempo.
-    let mut tempos: Vec<u32> = (tempo.min..=tempo.max).collect();
-    tempos.sort_by(|&a, &b| {
-        let off = |t: u32| (seconds(natural_bars(&form, t), t) - duration_s).abs();
-        off(a)
-            .total_cmp(&off(b))
-            .then(a.abs_diff(tempo.bpm).cmp(&b.abs_diff(tempo.bpm)))
-    });
-    for &bpm in &tempos {
+    // close they are to the preferred tempo; each natural length is worked out once.
+    let mut tempos: Vec<(f64, u32, u32)> = (tempo.min..=tempo.max)
+        .map(|t| {
+            let off = (seconds(natural_bars(&form, t), t) - duration_s).abs();
+            (off, t.abs_diff(tempo.bpm), t)
+        })
+        .collect();
+    tempos.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    for &(_, _, bpm) in &tempos {
         let target = target_bars(duration_s, bpm);
         let Some(mut f) = drop_to_fit(form.clone(), bpm, target) else {
             continue;
@@ -416,15 +421,8 @@ pub fn plan_song(
         extend(&mut f, &mut left);
         return Ok(layout(&f, bpm));
     }
-    // Nothing fits: the shortest duration that does, with every repeat dropped.
-    let mut bare: Vec<Block> = form.into_iter().filter(|b| !b.droppable).collect();
-    let shortest = (tempo.min..=tempo.max)
-        .map(|bpm| {
-            minimise(&mut bare, bpm);
-            seconds(bare.iter().map(Block::bars).sum(), bpm)
-        })
-        .fold(f64::INFINITY, f64::min)
-        .ceil();
+    // Nothing fits: the shortest duration that does.
+    let shortest = shortest_s(&form, tempo).ceil();
     Err(if asked && shortest <= MAX_SONG_S {
         FitError::TooShort {
             duration_s,
@@ -480,12 +478,14 @@ fn layout(form: &[Block], bpm: u32) -> SongPlan {
 /// The shortest song `sections` can be sung in within `tempo`'s range, seconds: what a
 /// writer checks before choosing how much to write.
 pub fn shortest_duration_s(sections: &[LyricSection], dict: &Dictionary, tempo: Tempo) -> f64 {
-    let form: Vec<Block> = blocks(sections, dict)
-        .into_iter()
-        .filter(|b| !b.droppable)
-        .collect();
+    shortest_s(&blocks(sections, dict), tempo)
+}
+
+/// The shortest the form can be sung in within `tempo`'s range, every repeat dropped.
+fn shortest_s(form: &[Block], tempo: Tempo) -> f64 {
+    let bare: Vec<Block> = form.iter().filter(|b| !b.droppable).cloned().collect();
     (tempo.min..=tempo.max)
-        .map(|bpm| seconds(min_bars(&form, bpm), bpm))
+        .map(|bpm| seconds(min_bars(&bare, bpm), bpm))
         .fold(f64::INFINITY, f64::min)
 }
 
