@@ -22,7 +22,7 @@ use job::{Job, Status, cancel_key, recent, store};
 use request::{Fields, fields_from_form};
 use serde_json::json;
 use sha2::{Digest, Sha256};
-use songforge_guest::media::put_media;
+use songforge_guest::media::{MediaFormat, put_media};
 use songforge_guest::request::{
     header_str, media_type, multipart_boundary, parse_json, parse_multipart, path_info,
     query_param, read_body,
@@ -127,9 +127,16 @@ async fn create(req: Request) -> Result<Reply, ApiError> {
                 ))
                 .with_field(&p.name));
             }
-            songforge_audio_probe(&p.data)
-                .map_err(|m| ApiError::unsupported_media_type(m).with_field(&p.name))?;
-            let stored = put_media(&p.name, "wav", "audio/wav", &p.data).await?;
+            // Stored in the format its bytes say it is; anything but audio is refused.
+            let format = MediaFormat::sniff(&p.data)
+                .filter(|f| f.content_type.starts_with("audio/") && f.extension != "mid")
+                .ok_or_else(|| {
+                    ApiError::unsupported_media_type(
+                        "the recording is not WAV, FLAC, OGG, MP3 or M4A",
+                    )
+                    .with_field(&p.name)
+                })?;
+            let stored = put_media(&p.name, format.extension, format.content_type, &p.data).await?;
             fields.set_upload(&p.name, stored.url);
         }
         fields
@@ -137,21 +144,19 @@ async fn create(req: Request) -> Result<Reply, ApiError> {
         parse_json(&parts.headers, &body)?
     };
     let seed = getrandom::u64().map_err(|e| ApiError::internal(e.to_string()))? >> 11;
-    // Syllables matter only for the user's own lyrics; CMUdict takes a while to read.
-    let dict_path = if fields.has_lyrics() {
-        CMUDICT
-    } else {
-        "/nonexistent"
+    // Syllables matter only for the user's own lyrics: CMUdict is read only for them.
+    let dict = || {
+        Dictionary::load_or_letter_rules(std::path::Path::new(CMUDICT))
+            .map(|(d, _)| d)
+            .map_err(|e| ApiError::internal(format!("{CMUDICT}: {e}")))
     };
-    let (dict, _) = Dictionary::load_or_letter_rules(std::path::Path::new(dict_path))
-        .map_err(|e| ApiError::internal(format!("{CMUDICT}: {e}")))?;
     let hosts: Vec<String> = variable("webhook_hosts", "http://127.0.0.1:*,http://localhost:*")
         .await
         .split(',')
         .map(|h| h.trim().to_string())
         .filter(|h| !h.is_empty())
         .collect();
-    let request = fields.validate(seed, &dict, &hosts)?;
+    let request = fields.validate(seed, dict, &hosts)?;
     let store = store().await?;
 
     // The same request with the same seed is the same song: answer with it.
@@ -232,22 +237,6 @@ fn wait_seconds(req: &Request) -> Option<u64> {
         n => n.parse().ok(),
     });
     from_header.or(from_query).map(|s| s.min(MAX_WAIT_S))
-}
-
-/// Checks that an uploaded recording is audio this app decodes (by its first bytes).
-fn songforge_audio_probe(data: &[u8]) -> Result<(), String> {
-    let head = &data[..data.len().min(12)];
-    let known = head.starts_with(b"RIFF")
-        || head.starts_with(b"fLaC")
-        || head.starts_with(b"OggS")
-        || head.starts_with(b"ID3")
-        || (head.len() > 1 && head[0] == 0xFF && head[1] & 0xE0 == 0xE0)
-        || head.get(4..8) == Some(b"ftyp");
-    if known {
-        Ok(())
-    } else {
-        Err("the recording is not WAV, FLAC, OGG, MP3 or M4A".into())
-    }
 }
 
 async fn get(id: &str) -> Result<Reply, ApiError> {

@@ -116,11 +116,6 @@ pub fn fields_from_form(parts: &[FormPart]) -> Result<Fields, ApiError> {
 }
 
 impl Fields {
-    /// Whether the request brings its own lyrics.
-    pub fn has_lyrics(&self) -> bool {
-        self.lyrics.as_deref().is_some_and(|l| !l.trim().is_empty())
-    }
-
     /// Sets where an uploaded recording was stored.
     pub fn set_upload(&mut self, field: &str, url: String) {
         match field {
@@ -129,12 +124,13 @@ impl Fields {
         }
     }
 
-    /// Checks every field. `dict` counts syllables for the early fit check of the user's
-    /// lyrics; `webhook_hosts` are the `scheme://host[:port]` patterns webhooks may go to.
+    /// Checks every field. `dict` gives the dictionary that counts syllables for the early
+    /// fit check of the user's lyrics (called only for them); `webhook_hosts` are the
+    /// `scheme://host[:port]` patterns webhooks may go to.
     pub fn validate(
         self,
         seed: u64,
-        dict: &Dictionary,
+        dict: impl FnOnce() -> Result<Dictionary, ApiError>,
         webhook_hosts: &[String],
     ) -> Result<SongRequest, ApiError> {
         let text = |v: Option<String>| v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
@@ -202,7 +198,8 @@ impl Fields {
         if let Source::Lyrics(l) = &source {
             let (sections, _) = read_form(l);
             let tempo = self.bpm.map_or(Tempo::around(preset.tempo()), Tempo::fixed);
-            plan_song(&sections, dict, tempo, self.duration).map_err(|e| ApiError::song_fit(&e))?;
+            plan_song(&sections, &dict()?, tempo, self.duration)
+                .map_err(|e| ApiError::song_fit(&e))?;
         }
         let engines = self.engines.unwrap_or_default();
         for (stage, engine) in &engines {
