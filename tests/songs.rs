@@ -307,6 +307,23 @@ async fn user_lyrics_are_cached_canceled_and_bad_input_is_refused() {
     // Under 100 ms on an idle machine; the bound leaves room for the suite's other tests.
     assert!(took < Duration::from_secs(1), "{took:?}");
 
+    // A spoken (here: sung) idea is transcribed first, and its words become the theme.
+    let r = http
+        .send(
+            Method::POST,
+            "/api/songs/",
+            &[("content-type", "application/json"), ("prefer", "wait=300")],
+            json!({"audio_url": first["output"]["vocals_url"], "genre": "folk",
+                   "duration": 30, "seed": 12})
+            .to_string(),
+        )
+        .await;
+    let spoken = r.json();
+    assert_eq!(spoken["status"], "succeeded", "{spoken}");
+    assert_eq!(spoken["stages"][0]["name"], "transcribe");
+    let transcript = spoken["output"]["transcript"].as_str().unwrap_or("");
+    assert!(transcript.to_lowercase().contains("rain"), "{transcript}");
+
     // Cancel a running job: it stays canceled and makes no song.
     let r = http
         .post_json(

@@ -244,7 +244,7 @@ impl Runner {
                 )
                 .await?;
             let text = heard
-                .get("text")
+                .get("transcribed_text")
                 .and_then(Value::as_str)
                 .unwrap_or_default()
                 .trim()
