@@ -437,7 +437,7 @@ fn host_environment(manifest: &Manifest, registry: &GraphRegistry) -> Vec<(Strin
             serde_json::Value::Array(components).to_string(),
         ),
         (
-            "SONGFORGE_GRAPHS".into(),
+            songforge_inference::contract::status::GRAPHS_ENV.into(),
             serde_json::to_string(&registry.status()).unwrap_or_else(|_| "[]".into()),
         ),
     ]

@@ -8,6 +8,8 @@
 //! is asynchronous: the job goes to the graph's device queue, bounded for back-pressure, and
 //! runs on that device's worker threads while the guest's task waits.
 
+use songforge_inference::contract::error::ErrorKind;
+pub use songforge_inference::contract::status::GraphStatus;
 use songforge_inference::{Device, Engine, EngineError, NamedTensor, Tensor, TensorType};
 use std::collections::HashMap;
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
@@ -57,25 +59,6 @@ pub struct GraphRegistry {
     queues: HashMap<Device, Arc<DeviceQueue>>,
     queue_depth: usize,
     threads_per_device: usize,
-}
-
-/// Summary of one graph for logs and health.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct GraphStatus {
-    /// Graph name guests load.
-    pub name: String,
-    /// Whether `load-by-name` succeeds.
-    pub available: bool,
-    /// Model id, when loaded.
-    pub model: Option<String>,
-    /// Device, when loaded.
-    pub device: Option<String>,
-    /// The task the engine performs, when loaded.
-    pub task: Option<String>,
-    /// Why it is unavailable.
-    pub reason: Option<String>,
-    /// A degraded but working set-up (e.g. GPU requested, CPU used).
-    pub warning: Option<String>,
 }
 
 impl GraphRegistry {
@@ -219,10 +202,10 @@ impl DeviceQueue {
         });
         match self.sender.try_send(job) {
             Ok(()) => Ok(rx),
-            Err(TrySendError::Full(_)) => Err(NnError::new(
-                ErrorCode::RuntimeError,
+            Err(TrySendError::Full(_)) => Err(NnError::of_kind(
+                ErrorKind::Busy,
                 format!(
-                    "busy: the {} inference queue is full ({} waiting); retry shortly",
+                    "the {} inference queue is full ({} waiting); retry shortly",
                     self.device, self.depth
                 ),
             )),
@@ -264,14 +247,25 @@ impl NnError {
         }
     }
 
+    /// An error of a shared kind, coded and worded as the guest's side of the contract
+    /// reads it back.
+    fn of_kind(kind: ErrorKind, message: impl AsRef<str>) -> Self {
+        Self::new(wit_code(kind), kind.wire_message(message.as_ref()))
+    }
+
     fn from_engine(graph: &str, e: EngineError) -> Self {
-        let code = match &e {
-            EngineError::InvalidInput(_) => ErrorCode::InvalidArgument,
-            EngineError::TooLarge(_) => ErrorCode::TooLarge,
-            EngineError::Unavailable(_) => ErrorCode::NotFound,
-            EngineError::Runtime(_) => ErrorCode::RuntimeError,
-        };
-        Self::new(code, format!("graph `{graph}`: {e}"))
+        Self::of_kind(e.kind(), format!("graph `{graph}`: {e}"))
+    }
+}
+
+/// The WIT code a kind travels as (the contract spells it [`ErrorKind::wire_code`]).
+fn wit_code(kind: ErrorKind) -> ErrorCode {
+    match kind {
+        ErrorKind::InvalidInput => ErrorCode::InvalidArgument,
+        ErrorKind::TooLarge => ErrorCode::TooLarge,
+        ErrorKind::Unavailable => ErrorCode::NotFound,
+        ErrorKind::Busy | ErrorKind::Runtime => ErrorCode::RuntimeError,
+        ErrorKind::Timeout => ErrorCode::Timeout,
     }
 }
 
@@ -373,10 +367,10 @@ impl graph::Host for WasiNnView<'_> {
             }
             Some(GraphEntry::Unavailable(reason)) => {
                 let message = format!("graph `{name}` is not available: {reason}");
-                self.fail(NnError::new(ErrorCode::NotFound, message))
+                self.fail(NnError::of_kind(ErrorKind::Unavailable, message))
             }
-            None => self.fail(NnError::new(
-                ErrorCode::NotFound,
+            None => self.fail(NnError::of_kind(
+                ErrorKind::Unavailable,
                 format!("no graph named `{name}` is configured on this host"),
             )),
         }
@@ -506,5 +500,42 @@ impl errors::HostError for WasiNnView<'_> {
     fn drop(&mut self, e: Resource<NnError>) -> wasmtime::Result<()> {
         self.table.delete(e)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The WIT's spelling of a code.
+    fn spelled(code: ErrorCode) -> &'static str {
+        match code {
+            ErrorCode::InvalidArgument => "invalid-argument",
+            ErrorCode::InvalidEncoding => "invalid-encoding",
+            ErrorCode::Timeout => "timeout",
+            ErrorCode::RuntimeError => "runtime-error",
+            ErrorCode::UnsupportedOperation => "unsupported-operation",
+            ErrorCode::TooLarge => "too-large",
+            ErrorCode::NotFound => "not-found",
+            ErrorCode::Security => "security",
+            ErrorCode::Unknown => "unknown",
+        }
+    }
+
+    #[test]
+    fn kinds_travel_as_the_contract_spells_them() {
+        for kind in [
+            ErrorKind::InvalidInput,
+            ErrorKind::TooLarge,
+            ErrorKind::Unavailable,
+            ErrorKind::Busy,
+            ErrorKind::Timeout,
+            ErrorKind::Runtime,
+        ] {
+            let e = NnError::of_kind(kind, "the cpu queue is full");
+            assert_eq!(spelled(e.code), kind.wire_code());
+            let (back, message) = ErrorKind::from_wire(spelled(e.code), &e.message);
+            assert_eq!((back, message.as_str()), (kind, "the cpu queue is full"));
+        }
     }
 }

@@ -6,6 +6,8 @@
 //! engines and runs them on its own worker threads, so an engine may block for as long as the
 //! work takes.
 
+pub mod contract;
+
 use std::fmt;
 
 /// Element type of a tensor, mirroring `wasi:nn/tensor.tensor-type`.
@@ -259,6 +261,19 @@ pub enum EngineError {
     /// The engine failed while running (→ 500).
     #[error("inference failed: {0}")]
     Runtime(String),
+}
+
+impl EngineError {
+    /// How the failure travels over wasi-nn and which status it becomes.
+    pub fn kind(&self) -> contract::error::ErrorKind {
+        use contract::error::ErrorKind;
+        match self {
+            Self::InvalidInput(_) => ErrorKind::InvalidInput,
+            Self::TooLarge(_) => ErrorKind::TooLarge,
+            Self::Unavailable(_) => ErrorKind::Unavailable,
+            Self::Runtime(_) => ErrorKind::Runtime,
+        }
+    }
 }
 
 /// Where a graph runs.

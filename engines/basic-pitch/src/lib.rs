@@ -11,7 +11,8 @@
 //! `{frame_threshold, onset_threshold, min_note_ms}` → `notes` u8 JSON
 //! `{"notes": [{start_s, end_s, midi, confidence}], "frames", "fps"}`.
 
-use serde::{Deserialize, Serialize};
+use songforge_inference::contract::pitch::{self, Heard};
+pub use songforge_inference::contract::pitch::{HeardNote, MAX_SECONDS, Options, SAMPLE_RATE};
 use songforge_inference::{
     Device, Engine, EngineError, NamedTensor, Tensor, TensorType, input, optional_json,
 };
@@ -21,8 +22,6 @@ use songforge_onnx::{ort, runtime_error};
 use std::path::Path;
 use std::sync::Mutex;
 
-/// The model's input rate.
-pub const SAMPLE_RATE: u32 = 22_050;
 /// Samples in one window.
 const WINDOW: usize = 43_844;
 /// Frames the model gives for one window.
@@ -33,50 +32,6 @@ const OVERLAP_FRAMES: usize = 30;
 const HOP: usize = 256;
 /// Lowest key (A0).
 const LOWEST_MIDI: u8 = 21;
-/// Longest recording accepted, seconds.
-pub const MAX_SECONDS: usize = 600;
-
-/// Tunable thresholds.
-#[derive(Debug, Clone, Copy, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct Options {
-    /// Note likelihood a frame needs to sound.
-    pub frame_threshold: f32,
-    /// Onset likelihood that splits a held key into two notes.
-    pub onset_threshold: f32,
-    /// Shortest note kept, milliseconds.
-    pub min_note_ms: f32,
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        Options {
-            frame_threshold: 0.3,
-            onset_threshold: 0.5,
-            min_note_ms: 100.0,
-        }
-    }
-}
-
-/// One note read from the recording.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ReadNote {
-    /// Start, seconds.
-    pub start_s: f64,
-    /// End, seconds.
-    pub end_s: f64,
-    /// MIDI key.
-    pub midi: u8,
-    /// Mean note likelihood over the note.
-    pub confidence: f32,
-}
-
-#[derive(Serialize)]
-struct Output<'a> {
-    notes: &'a [ReadNote],
-    frames: usize,
-    fps: f64,
-}
 
 /// A loaded Basic Pitch model.
 pub struct BasicPitchEngine {
@@ -203,7 +158,7 @@ pub fn read_notes(
     onsets: &[[f32; 88]],
     times: &[f64],
     options: &Options,
-) -> Vec<ReadNote> {
+) -> Vec<HeardNote> {
     let key_at: Vec<Option<usize>> = notes
         .iter()
         .map(|row| {
@@ -271,7 +226,7 @@ pub fn read_notes(
     let fps = fps();
     runs.into_iter()
         .filter(|(_, a, b)| b - a >= min_frames)
-        .map(|(k, a, b)| ReadNote {
+        .map(|(k, a, b)| HeardNote {
             start_s: round4(times[a]),
             end_s: round4(times[b - 1] + 1.0 / fps),
             midi: LOWEST_MIDI + k as u8,
@@ -294,7 +249,7 @@ impl Engine for BasicPitchEngine {
     }
 
     fn compute(&self, inputs: Vec<NamedTensor>) -> Result<Vec<NamedTensor>, EngineError> {
-        let audio = input(&inputs, "audio")?;
+        let audio = input(&inputs, pitch::AUDIO)?;
         if audio.ty != TensorType::F32 {
             return Err(EngineError::InvalidInput(
                 "audio: expected f32 [1, N] at 22,050 Hz".into(),
@@ -312,16 +267,16 @@ impl Engine for BasicPitchEngine {
                 "audio: shorter than 50 ms".into(),
             ));
         }
-        let options: Options = optional_json(&inputs, "options")?;
+        let options: Options = optional_json(&inputs, pitch::OPTIONS)?;
         let (notes, onsets, times) = self.posteriors(&samples)?;
         let read = read_notes(&notes, &onsets, &times, &options);
-        let json = Tensor::json(&Output {
-            notes: &read,
+        let json = Tensor::json(&Heard {
+            notes: read,
             frames: notes.len(),
             fps: fps(),
         })
         .map_err(runtime_error)?;
-        Ok(vec![NamedTensor::new("notes", json)])
+        Ok(vec![NamedTensor::new(pitch::NOTES, json)])
     }
 }
 

@@ -12,8 +12,8 @@
 pub mod score;
 pub mod voicebank;
 
-use score::{Phone, PitchStyle, SungNote, Timed};
-use serde::{Deserialize, Serialize};
+use score::{Phone, PitchStyle, SungNote};
+use songforge_inference::contract::singer::{self, Meta, Options};
 use songforge_inference::{
     Device, Engine, EngineError, NamedTensor, Tensor, optional_json, required_json,
 };
@@ -97,44 +97,6 @@ struct AcousticInput {
     feed: Feed,
     float: bool,
     scalar: bool,
-}
-
-/// Optional settings (`options`, u8 JSON).
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Options {
-    /// Diffusion acceleration (PNDM speedup; steps = depth / speedup).
-    speedup: Option<i64>,
-    /// Shallow-diffusion depth.
-    depth: Option<i64>,
-    /// Sampling steps for models that take `steps`.
-    steps: Option<i64>,
-    /// Speaker (sub-bank) by name; the first when absent.
-    speaker: Option<String>,
-    /// Language for multilingual banks (`en` when absent).
-    language: Option<String>,
-    /// Formant shift, -1..1 (0: the voice as recorded).
-    gender: Option<f32>,
-    /// Consonant speed, 0.5..2.
-    velocity: Option<f32>,
-    vibrato_semitones: Option<f32>,
-    vibrato_hz: Option<f32>,
-    glide_s: Option<f64>,
-    /// Length of the returned audio, seconds (default: the last note plus a tail).
-    duration_s: Option<f64>,
-}
-
-/// What `meta` says.
-#[derive(Debug, Serialize)]
-struct Meta<'a> {
-    sample_rate: u32,
-    voicebank: &'a str,
-    speaker: Option<&'a str>,
-    phrases: usize,
-    frames: usize,
-    /// Inputs fed neutral values because no predictor was run for them.
-    neutral_inputs: Vec<&'a str>,
-    phones: Vec<Timed>,
 }
 
 /// A loaded voicebank.
@@ -437,8 +399,8 @@ impl Engine for DiffSingerEngine {
     }
 
     fn compute(&self, inputs: Vec<NamedTensor>) -> Result<Vec<NamedTensor>, EngineError> {
-        let options: Options = optional_json(&inputs, "options")?;
-        let notes: Vec<SungNote> = required_json(&inputs, "notes")?;
+        let options: Options = optional_json(&inputs, singer::OPTIONS)?;
+        let notes: Vec<SungNote> = required_json(&inputs, singer::NOTES)?;
         check(&notes)?;
         let phones = notes
             .iter()
@@ -495,12 +457,12 @@ impl Engine for DiffSingerEngine {
             .filter(|i| {
                 i.feed.is_variance() || (i.feed == Feed::Gender && options.gender.is_none())
             })
-            .map(|i| i.name.as_str())
+            .map(|i| i.name.clone())
             .collect();
         let meta = Meta {
             sample_rate: self.sample_rate(),
-            voicebank: &self.bank.name,
-            speaker: speaker.map(|s| s.name.as_str()),
+            voicebank: self.bank.name.clone(),
+            speaker: speaker.map(|s| s.name.clone()),
             phrases: phrases.len(),
             frames: phrases.iter().map(score::Phrase::frames).sum(),
             neutral_inputs,
@@ -509,8 +471,8 @@ impl Engine for DiffSingerEngine {
         let audio = Tensor::from_f32(vec![1, out.len() as u32], &out)?;
         let meta = Tensor::json(&meta).map_err(|e| EngineError::Runtime(e.to_string()))?;
         Ok(vec![
-            NamedTensor::new("audio", audio),
-            NamedTensor::new("meta", meta),
+            NamedTensor::new(singer::AUDIO, audio),
+            NamedTensor::new(singer::META, meta),
         ])
     }
 }

@@ -6,41 +6,13 @@
 //! and carries the note, consonants after it close the note. Pitch glides into each note and
 //! long notes get a gentle vibrato.
 
-use serde::Deserialize;
-
-/// A note as the graph receives it.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SungNote {
-    /// Phonemes (ARPAbet, stress digits allowed, or the voicebank's own symbols).
-    pub phonemes: Vec<String>,
-    /// MIDI pitch (fractions allowed).
-    pub midi: f32,
-    /// Start, seconds.
-    pub start_s: f64,
-    /// Length, seconds.
-    pub dur_s: f64,
-}
-
-impl SungNote {
-    fn end_s(&self) -> f64 {
-        self.start_s + self.dur_s
-    }
-}
+pub use songforge_inference::contract::singer::{SungNote, TimedPhone};
 
 /// A phoneme of the voicebank and whether it carries the note.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Phone {
     pub symbol: String,
     pub vowel: bool,
-}
-
-/// A phone placed in time.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct Timed {
-    pub symbol: String,
-    pub start_s: f64,
-    pub end_s: f64,
 }
 
 /// The time a consonant takes when there is room.
@@ -81,7 +53,7 @@ impl Default for PitchStyle {
 
 /// Places every note's phones; `phones[i]` are note `i`'s. Notes must be in order and not
 /// overlap (the engine checks).
-pub fn place(notes: &[SungNote], phones: &[Vec<Phone>]) -> Vec<Vec<Timed>> {
+pub fn place(notes: &[SungNote], phones: &[Vec<Phone>]) -> Vec<Vec<TimedPhone>> {
     let split = |p: &[Phone]| match p.iter().position(|p| p.vowel) {
         Some(v) => (v, p.len() - v - 1),
         None => (0, 0),
@@ -112,7 +84,7 @@ pub fn place(notes: &[SungNote], phones: &[Vec<Phone>]) -> Vec<Vec<Timed>> {
                 .get(i + 1)
                 .map_or(note.end_s(), |&next| next.min(note.end_s()));
             let p = &phones[i];
-            let timed = |phone: &Phone, start_s: f64, end_s: f64| Timed {
+            let timed = |phone: &Phone, start_s: f64, end_s: f64| TimedPhone {
                 symbol: phone.symbol.clone(),
                 start_s,
                 end_s,
@@ -161,7 +133,7 @@ pub struct Phrase {
     /// Hz, one per frame.
     pub f0: Vec<f32>,
     /// The phones as sung (for the response).
-    pub phones: Vec<Timed>,
+    pub phones: Vec<TimedPhone>,
 }
 
 impl Phrase {
@@ -173,12 +145,12 @@ impl Phrase {
 /// Splits the placed phones into phrases and converts them to frames of `frame_s` seconds.
 pub fn phrases(
     notes: &[SungNote],
-    placed: &[Vec<Timed>],
+    placed: &[Vec<TimedPhone>],
     frame_s: f64,
     style: PitchStyle,
 ) -> Vec<Phrase> {
-    let all: Vec<&Timed> = placed.iter().flatten().collect();
-    let mut groups: Vec<Vec<&Timed>> = Vec::new();
+    let all: Vec<&TimedPhone> = placed.iter().flatten().collect();
+    let mut groups: Vec<Vec<&TimedPhone>> = Vec::new();
     for t in all {
         match groups.last_mut() {
             Some(g) if t.start_s - g.last().map_or(t.start_s, |l| l.end_s) < PHRASE_GAP_S => {

@@ -10,7 +10,8 @@
 //! The VITS noise scales default to zero, which makes a voice deterministic (ONNX Runtime's
 //! random ops take no seed from the caller).
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
+use songforge_inference::contract::tts::{self, Meta, Options};
 use songforge_inference::{
     Device, Engine, EngineError, NamedTensor, Tensor, TensorType, input, optional_json,
 };
@@ -112,24 +113,6 @@ impl VoiceConfig {
     }
 }
 
-/// Optional settings sent as the `options` input (u8 JSON).
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Options {
-    noise_scale: Option<f32>,
-    length_scale: Option<f32>,
-    noise_w: Option<f32>,
-    speaker: Option<i64>,
-}
-
-/// What `meta` says about the audio.
-#[derive(Debug, Serialize)]
-struct Meta {
-    sample_rate: u32,
-    /// Samples of each utterance; the rest of its row is zero padding.
-    lengths: Vec<usize>,
-}
-
 /// A loaded voice.
 pub struct PiperEngine {
     model: String,
@@ -211,8 +194,8 @@ impl PiperEngine {
 /// (`phoneme_ids` i64 [B, T] with optional `lengths` i64 [B]).
 fn utterances(config: &VoiceConfig, inputs: &[NamedTensor]) -> Result<Vec<Vec<i64>>, EngineError> {
     let invalid = EngineError::InvalidInput;
-    let list = if let Some(t) = inputs.iter().find(|t| t.name == "phonemes") {
-        let lists: Vec<Vec<String>> = serde_json::from_slice(&t.tensor.data)
+    let list = if let Some(t) = inputs.iter().find(|t| t.name == tts::PHONEMES) {
+        let lists: tts::Utterances = serde_json::from_slice(&t.tensor.data)
             .map_err(|e| invalid(format!("phonemes: {e}")))?;
         lists
             .iter()
@@ -224,7 +207,7 @@ fn utterances(config: &VoiceConfig, inputs: &[NamedTensor]) -> Result<Vec<Vec<i6
             })
             .collect::<Result<Vec<_>, _>>()?
     } else {
-        let t = input(inputs, "phoneme_ids")?;
+        let t = input(inputs, tts::PHONEME_IDS)?;
         if t.ty != TensorType::I64 || t.dimensions.len() != 2 {
             return Err(invalid(
                 "phoneme_ids: expected i64 [utterances, ids]".into(),
@@ -232,7 +215,7 @@ fn utterances(config: &VoiceConfig, inputs: &[NamedTensor]) -> Result<Vec<Vec<i6
         }
         let (rows, cols) = (t.dimensions[0] as usize, t.dimensions[1] as usize);
         let ids = i64s(&t.data);
-        let lengths: Vec<usize> = match inputs.iter().find(|t| t.name == "lengths") {
+        let lengths: Vec<usize> = match inputs.iter().find(|t| t.name == tts::LENGTHS) {
             Some(l) if l.tensor.ty == TensorType::I64 && l.tensor.data.len() == rows * 8 => {
                 i64s(&l.tensor.data)
                     .into_iter()
@@ -301,7 +284,7 @@ impl Engine for PiperEngine {
     }
 
     fn compute(&self, inputs: Vec<NamedTensor>) -> Result<Vec<NamedTensor>, EngineError> {
-        let options: Options = optional_json(&inputs, "options")?;
+        let options: Options = optional_json(&inputs, tts::OPTIONS)?;
         let list = utterances(&self.config, &inputs)?;
         let spoken = list
             .iter()
@@ -320,8 +303,8 @@ impl Engine for PiperEngine {
         })
         .map_err(|e| EngineError::Runtime(e.to_string()))?;
         Ok(vec![
-            NamedTensor::new("audio", audio),
-            NamedTensor::new("meta", meta),
+            NamedTensor::new(tts::AUDIO, audio),
+            NamedTensor::new(tts::META, meta),
         ])
     }
 }

@@ -11,7 +11,6 @@ use crate::model::{CrossCache, Whisper};
 use crate::tokens::WhisperTokens;
 use candle_core::{Result, Tensor};
 use rand::{Rng, SeedableRng, rngs::StdRng};
-use serde::{Deserialize, Serialize};
 use std::io::Write;
 
 /// Seconds per timestamp token (two mel frames).
@@ -23,93 +22,7 @@ const MAX_NEW_TOKENS: usize = 224;
 /// The first timestamp may not be later than this many tokens (1 s).
 const MAX_INITIAL_TIMESTAMP: u32 = 50;
 
-/// What to do with the speech.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Task {
-    #[default]
-    Transcribe,
-    Translate,
-}
-
-/// Decoding options: the `options` tensor of the `whisper` graph.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Options {
-    /// ISO 639-1 code; detected from the first window when absent.
-    pub language: Option<String>,
-    pub task: Task,
-    /// Predict segment timestamps (segments follow the speech rather than the 30 s windows).
-    pub timestamps: bool,
-    /// Text that primes spelling and style.
-    pub initial_prompt: Option<String>,
-    /// Beams at temperature 0; 1 is greedy decoding.
-    pub beam_size: usize,
-    /// Samples drawn at each non-zero temperature; the most likely is kept.
-    pub best_of: usize,
-    /// One fixed temperature instead of the fallback ladder.
-    pub temperature: Option<f32>,
-    /// Give the previous window's text as the prompt of the next.
-    pub condition_on_previous_text: bool,
-    /// Seed for sampling at non-zero temperature.
-    pub seed: u64,
-    /// Leave silence out ([`Silence`]): windows with no sound are not decoded, a window's
-    /// long leading silence is skipped, and a segment whose span holds no sound is dropped
-    /// into [`Transcript::skipped`] instead of the text. Whisper invents text for silence
-    /// (most often a repeat of the previous segment, which the prompt hands it), and
-    /// faster-whisper does the same without its VAD.
-    pub skip_silence: bool,
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        Self {
-            language: None,
-            task: Task::Transcribe,
-            timestamps: true,
-            initial_prompt: None,
-            beam_size: 5,
-            best_of: 5,
-            temperature: None,
-            condition_on_previous_text: true,
-            seed: 0,
-            skip_silence: true,
-        }
-    }
-}
-
-/// One stretch of speech with its text.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct Segment {
-    pub start: f64,
-    pub end: f64,
-    pub text: String,
-    pub avg_logprob: f64,
-    pub no_speech_prob: f64,
-    pub temperature: f32,
-    pub compression_ratio: f64,
-}
-
-/// A segment left out of the text, and why.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct Skipped {
-    pub start: f64,
-    pub end: f64,
-    pub text: String,
-    pub reason: &'static str,
-}
-
-/// The `result` of the `whisper` graph.
-#[derive(Debug, Clone, Serialize)]
-pub struct Transcript {
-    pub text: String,
-    pub language: String,
-    pub language_probability: f64,
-    pub duration: f64,
-    pub segments: Vec<Segment>,
-    /// Decoded segments left out of `text` and `segments` (see [`Options::skip_silence`]).
-    pub skipped: Vec<Skipped>,
-}
+pub use songforge_inference::contract::whisper::{Options, Segment, Skipped, Task, Transcript};
 
 /// Where the audio has sound, per 10 ms mel frame.
 ///
@@ -174,6 +87,8 @@ struct WindowResult {
 
 /// A transcription run over one audio clip.
 pub struct Decoder<'a> {
+    /// The catalog id the transcript names.
+    pub model_id: &'a str,
     pub model: &'a Whisper,
     pub tokens: &'a WhisperTokens,
     pub suppress: &'a SuppressLists,
@@ -328,7 +243,7 @@ impl Decoder<'_> {
                         start: round2(start),
                         end: round2(end.min(duration.max(start))),
                         text,
-                        reason: "no sound in the segment's span",
+                        reason: "no sound in the segment's span".to_string(),
                     });
                     continue;
                 }
@@ -359,6 +274,7 @@ impl Decoder<'_> {
             duration,
             segments,
             skipped,
+            model: self.model_id.to_string(),
         })
     }
 

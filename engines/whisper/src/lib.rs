@@ -15,6 +15,7 @@ pub mod tokens;
 pub use decode::{Options, Segment, Silence, Skipped, Task, Transcript};
 
 use candle_core::{DType, Device};
+use songforge_inference::contract::whisper;
 use songforge_inference::{
     Engine, EngineError, NamedTensor, Tensor, TensorType, input, optional_json,
 };
@@ -115,6 +116,7 @@ impl WhisperEngine {
             ));
         }
         let decoder = decode::Decoder {
+            model_id: &self.model_id,
             model: &self.model,
             tokens: &self.tokens,
             suppress: &self.suppress,
@@ -140,7 +142,7 @@ impl Engine for WhisperEngine {
     }
 
     fn compute(&self, inputs: Vec<NamedTensor>) -> Result<Vec<NamedTensor>, EngineError> {
-        let audio = input(&inputs, "audio")?;
+        let audio = input(&inputs, whisper::AUDIO)?;
         if audio.ty != TensorType::F32 {
             return Err(EngineError::InvalidInput(format!(
                 "`audio` must be fp32, got {}",
@@ -148,13 +150,10 @@ impl Engine for WhisperEngine {
             )));
         }
         let samples = audio.to_f32()?;
-        let opts: Options = optional_json(&inputs, "options")?;
+        let opts: Options = optional_json(&inputs, whisper::OPTIONS)?;
         let transcript = self.transcribe(&samples, &opts)?;
-        let mut value =
-            serde_json::to_value(&transcript).map_err(|e| EngineError::Runtime(e.to_string()))?;
-        value["model"] = self.model_id.clone().into();
-        let json = Tensor::json(&value).map_err(|e| EngineError::Runtime(e.to_string()))?;
-        Ok(vec![NamedTensor::new("result", json)])
+        let json = Tensor::json(&transcript).map_err(|e| EngineError::Runtime(e.to_string()))?;
+        Ok(vec![NamedTensor::new(whisper::RESULT, json)])
     }
 }
 
