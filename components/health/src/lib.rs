@@ -6,14 +6,12 @@ use songforge_guest::host_info::HostInfo;
 use songforge_guest::nn::{self, GraphSpec};
 use songforge_guest::request::require_method;
 use songforge_guest::{ApiError, Reply, success};
+use songforge_inference::contract::status::{GRAPHS_ENV, GraphStatus};
 use spin_sdk::http::{Method, Request};
 use spin_sdk::http_service;
 
 /// The Spin variable listing the graphs to report, as `name:task,name:task`.
 const GRAPHS_VARIABLE: &str = "nn_graphs";
-
-/// The host's per-graph facts (`SONGFORGE_GRAPHS`, a JSON array): model, device, warnings.
-const GRAPHS_ENV: &str = "SONGFORGE_GRAPHS";
 
 /// One model line of the report.
 #[derive(Serialize)]
@@ -34,17 +32,6 @@ struct ModelStatus {
     warning: Option<String>,
 }
 
-/// The host's facts about graph `name`, if it reported any.
-fn host_graph(graphs: &serde_json::Value, name: &str, key: &str) -> Option<String> {
-    graphs
-        .as_array()?
-        .iter()
-        .find(|g| g["name"] == name)?
-        .get(key)?
-        .as_str()
-        .map(str::to_string)
-}
-
 /// The health report (inside the success envelope).
 #[derive(Serialize)]
 struct Health {
@@ -60,21 +47,26 @@ struct Health {
 async fn handle(req: Request) -> Result<Reply, ApiError> {
     require_method(&req, &[Method::GET, Method::HEAD])?;
     let host = HostInfo::from_env();
-    let host_graphs: serde_json::Value = std::env::var(GRAPHS_ENV)
+    // The host's facts about each graph (model, device, warnings), as the contract types them.
+    let host_graphs: Vec<GraphStatus> = std::env::var(GRAPHS_ENV)
         .ok()
         .and_then(|raw| serde_json::from_str(&raw).ok())
         .unwrap_or_default();
     let models = graphs()
         .await?
         .into_iter()
-        .map(|GraphSpec { name, task }| ModelStatus {
-            available: nn::graph_available(&name),
-            model: host_graph(&host_graphs, &name, "model"),
-            device: host_graph(&host_graphs, &name, "device"),
-            reason: host_graph(&host_graphs, &name, "reason"),
-            warning: host_graph(&host_graphs, &name, "warning"),
-            name,
-            task,
+        .map(|GraphSpec { name, task }| {
+            let host = host_graphs.iter().find(|g| g.name == name);
+            let fact = |get: fn(&GraphStatus) -> &Option<String>| host.and_then(|g| get(g).clone());
+            ModelStatus {
+                available: nn::load(&name).is_ok(),
+                model: fact(|g| &g.model),
+                device: fact(|g| &g.device),
+                reason: fact(|g| &g.reason),
+                warning: fact(|g| &g.warning),
+                name,
+                task,
+            }
         })
         .collect();
     Ok(success(&Health {

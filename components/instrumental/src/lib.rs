@@ -15,9 +15,13 @@ use songforge_arranger::compose::{ChordAt, PlacedSection};
 use songforge_arranger::{Arrangement, Instruments, Part, arrange, render, write_midi};
 use songforge_audio::resample::resample;
 use songforge_audio::{Audio, SampleFormat, db_to_gain, encode_flac, encode_wav};
-use songforge_guest::media::{StoredMedia, get_media, new_name, put_media_group};
+use songforge_guest::input::{decode_mono, load_stored, new_seed};
+use songforge_guest::media::{StoredMedia, new_name, put_media_group};
+use songforge_guest::nn::{self, Graph, json_input};
 use songforge_guest::request::{parse_json, read_body, require_method};
-use songforge_guest::{ApiError, Reply, nn, success};
+use songforge_guest::timing::StageTimes;
+use songforge_guest::{ApiError, Reply, success};
+use songforge_inference::contract::musicgen;
 use songforge_prosody::Dictionary;
 use spin_sdk::http::{Method, Request};
 use spin_sdk::http_service;
@@ -95,21 +99,7 @@ struct InstrumentalResponse<'a> {
     arrangement: ArrangementMap<'a>,
     parts: BTreeMap<&'static str, PartInfo>,
     peak_dbfs: f64,
-    timings_ms: Timings,
-}
-
-/// Where the request's time went, milliseconds.
-#[derive(Serialize, Default)]
-struct Timings {
-    compose: u64,
-    load_soundfont: u64,
-    render: u64,
-    encode: u64,
-    store: u64,
-}
-
-fn ms_since(t: Instant) -> u64 {
-    t.elapsed().as_millis() as u64
+    timings_ms: &'a StageTimes,
 }
 
 fn round3(v: f64) -> f64 {
@@ -127,72 +117,71 @@ async fn handle(req: Request) -> Result<Reply, ApiError> {
         .map_err(|e| ApiError::invalid_field(e.status != 400, e.field, e.message))?;
     // A melody to follow is MusicGen Melody's work, whatever `auto` would pick.
     let wants_musicgen = v.engine == EngineChoice::MusicGen || v.melody.is_some();
-    let use_musicgen = if wants_musicgen {
+    let musicgen_graph = if wants_musicgen {
         let field = if v.engine == EngineChoice::MusicGen {
             "engine"
         } else {
             "melody_url"
         };
-        if !nn::graph_available(MUSICGEN) {
-            let reason = nn::unavailable_reason(MUSICGEN);
-            return Err(ApiError::service_unavailable(format!(
-                "engine `musicgen` needs the host's `musicgen` graph: {reason}; use \
+        let graph = nn::load(MUSICGEN).map_err(|e| {
+            ApiError::service_unavailable(format!(
+                "engine `musicgen` needs the host's `musicgen` graph: {e}; use \
                  `\"engine\": \"arranger\"` or `auto` without `melody_url`"
             ))
-            .with_field(field));
-        }
+            .with_field(field)
+        })?;
         if v.stems_asked {
             return Err(ApiError::unprocessable(
                 "MusicGen renders one mix, no stems; leave out `stems` or use the arranger",
             )
             .with_field("stems"));
         }
-        true
-    } else {
+        Some(graph)
+    } else if v.engine == EngineChoice::Auto && !v.stems_asked {
         // MusicGen when the host serves it, unless stems are asked for.
-        v.engine == EngineChoice::Auto && !v.stems_asked && nn::graph_available(MUSICGEN)
+        nn::load(MUSICGEN).ok()
+    } else {
+        None
     };
+    let use_musicgen = musicgen_graph.is_some();
     let melody = match &v.melody {
         Some(name) => Some(load_melody(name).await?),
         None => None,
     };
     let seed = match v.seed {
         Some(s) => s,
-        // Kept to 2^53 so JavaScript clients can send it back unchanged.
-        None => getrandom::u64().map_err(|e| ApiError::internal(e.to_string()))? >> 11,
+        None => new_seed()?,
     };
-    let mut timings = Timings::default();
+    let mut timings = StageTimes::default();
     let t = Instant::now();
     let (dict, _) = Dictionary::load_or_letter_rules(std::path::Path::new(CMUDICT))
         .map_err(|e| ApiError::internal(format!("{CMUDICT}: {e}")))?;
     let arrangement =
         arrange(&v.lyrics, &v.plan(seed), &dict).map_err(|e| ApiError::song_fit(&e))?;
-    timings.compose = ms_since(t);
+    timings.add("compose", t);
     let mut prompt = None;
     let mut conditioning = None;
-    let (mix, stems, instruments_name, engine) = if use_musicgen {
+    let (mix, stems, instruments_name, engine) = if let Some(graph) = &musicgen_graph {
         let t = Instant::now();
-        let (mix, asked, conditioned) = musicgen(&v, &arrangement, seed, melody)?;
-        timings.render = ms_since(t);
+        let (mix, asked, conditioned) = generate(graph, &v, &arrangement, seed, melody)?;
+        timings.add("render", t);
         prompt = Some(asked);
         conditioning = Some(conditioned);
         (mix, Vec::new(), "musicgen".to_string(), "musicgen")
     } else {
         let t = Instant::now();
         let instruments = instruments().await?;
-        timings.load_soundfont = ms_since(t);
+        timings.add("load_soundfont", t);
         let t = Instant::now();
-        let rendered =
-            render(&arrangement, &instruments).map_err(|e| ApiError::internal(e.to_string()))?;
-        timings.render = ms_since(t);
+        let rendered = render(&arrangement, &instruments).map_err(ApiError::internal_from)?;
+        timings.add("render", t);
         let name = instruments.name().to_string();
         (rendered.mix, rendered.stems, name, "arranger")
     };
     let t = Instant::now();
-    let midi = write_midi(&arrangement).map_err(|e| ApiError::internal(e.to_string()))?;
+    let midi = write_midi(&arrangement).map_err(ApiError::internal_from)?;
     let map = ArrangementMap::new(&arrangement);
-    let map_json =
-        serde_json::to_vec_pretty(&map).map_err(|e| ApiError::internal(e.to_string()))?;
+    let map_json = serde_json::to_vec_pretty(&map).map_err(ApiError::internal_from)?;
 
     // Encode everything before storing anything, freeing each float buffer once encoded: a
     // ten-minute song is 212 MB of f32 per track.
@@ -210,11 +199,11 @@ async fn handle(req: Request) -> Result<Reply, ApiError> {
             stem_bytes.push((part, encode(&audio, v.format)?));
         }
     }
-    timings.encode = ms_since(t);
+    timings.add("encode", t);
     let t = Instant::now();
     let (mix, stems, midi_media, map_media) =
         store(&v, mix_bytes, stem_bytes, &midi, &map_json).await?;
-    timings.store = ms_since(t);
+    timings.add("store", t);
 
     let mut part_info = BTreeMap::new();
     for part in Part::ALL {
@@ -231,7 +220,7 @@ async fn handle(req: Request) -> Result<Reply, ApiError> {
             },
         );
     }
-    Ok(success(&InstrumentalResponse {
+    let reply = success(&InstrumentalResponse {
         url: mix.url,
         duration: round3(duration),
         format: v.format.extension(),
@@ -256,8 +245,9 @@ async fn handle(req: Request) -> Result<Reply, ApiError> {
         arrangement: map,
         parts: part_info,
         peak_dbfs: (f64::from(20.0 * peak.max(1e-9).log10()) * 100.0).round() / 100.0,
-        timings_ms: timings,
-    }))
+        timings_ms: &timings,
+    });
+    Ok(timings.on(reply))
 }
 
 /// The `musicgen` graph's name.
@@ -284,55 +274,39 @@ fn musicgen_prompt(v: &Validated, a: &Arrangement) -> String {
     format!("{mood}{genre} instrumental in {}, {} bpm", a.key, a.bpm)
 }
 
-#[derive(serde::Deserialize)]
-struct MusicgenMeta {
-    sample_rate: u32,
-    #[serde(default)]
-    conditioning: Option<String>,
-}
-
 /// Longest melody recording, seconds (as long as the longest piece).
 const MAX_MELODY_S: f64 = 600.0;
-/// The rate MusicGen Melody's chroma is computed at.
-const MELODY_RATE: u32 = 32_000;
 
-/// The stored recording `name` as mono samples at [`MELODY_RATE`].
+/// The stored recording `name` as mono samples at MusicGen Melody's rate.
 async fn load_melody(name: &str) -> Result<Vec<f32>, ApiError> {
     let field = "melody_url";
-    let Some((_, bytes)) = get_media(name).await? else {
-        return Err(ApiError::not_found(format!("no stored media named {name}")).with_field(field));
-    };
-    let audio = songforge_audio::decode(&bytes, Some(MAX_MELODY_S)).map_err(|e| {
-        ApiError::unprocessable(format!("the melody recording `{name}`: {e}")).with_field(field)
-    })?;
-    let mono = resample(audio.with_channels(1), MELODY_RATE)
-        .map_err(|e| ApiError::internal(e.to_string()))?;
-    Ok(mono.channels.into_iter().next().unwrap_or_default())
+    let bytes = load_stored(name, field).await?;
+    Ok(decode_mono(&bytes, MAX_MELODY_S, musicgen::MELODY_RATE, field)?.samples)
 }
 
 /// The plan's length of music from the `musicgen` graph, following `melody` when given, as a
 /// 44.1 kHz stereo mix with the peak at or under −1 dBFS; with the prompt and what the
 /// model was conditioned on.
-fn musicgen(
+fn generate(
+    graph: &Graph,
     v: &Validated,
     a: &Arrangement,
     seed: u64,
     melody: Option<Vec<f32>>,
 ) -> Result<(Audio, String, String), ApiError> {
     let prompt = musicgen_prompt(v, a);
-    let request = nn::Tensor::json(&serde_json::json!({
-        "prompt": prompt,
-        "duration_s": a.duration_s().min(600.0),
-        "seed": seed,
-    }))
-    .map_err(|e| ApiError::internal(e.to_string()))?;
-    let mut inputs = vec![("request".to_string(), request)];
+    let request = json_input(&musicgen::Request::new(
+        prompt.clone(),
+        a.duration_s().min(600.0),
+        seed,
+    ))?;
+    let mut inputs = vec![(musicgen::REQUEST, request)];
     if let Some(samples) = &melody {
         let tensor = nn::Tensor::from_f32(vec![1, samples.len() as u32], samples)
-            .map_err(|e| ApiError::internal(e.to_string()))?;
-        inputs.push(("melody".to_string(), tensor));
+            .map_err(ApiError::internal_from)?;
+        inputs.push((musicgen::MELODY, tensor));
     }
-    let outputs = nn::compute(MUSICGEN, inputs).map_err(|e| {
+    let outputs = graph.compute(inputs).map_err(|e| {
         let e = ApiError::from(e);
         // The engine names a melody it cannot take (a text-only checkpoint).
         if e.message().contains("melody:") {
@@ -345,7 +319,7 @@ fn musicgen(
         samples,
         dimensions,
         meta,
-    } = nn::audio_output::<MusicgenMeta>(MUSICGEN, &outputs)?;
+    } = outputs.audio::<musicgen::Meta>(musicgen::AUDIO, musicgen::META)?;
     let rows = dimensions.first().copied().unwrap_or(1).max(1) as usize;
     let width = samples.len() / rows;
     let channels: Vec<Vec<f32>> = samples.chunks(width.max(1)).map(<[f32]>::to_vec).collect();
@@ -354,14 +328,13 @@ fn musicgen(
         channels,
     }
     .with_channels(2);
-    let mut mix = resample(mix, OUTPUT_RATE).map_err(|e| ApiError::internal(e.to_string()))?;
+    let mut mix = resample(mix, OUTPUT_RATE).map_err(ApiError::internal_from)?;
     let peak = mix.sample_peak();
     let ceiling = db_to_gain(PEAK_DB);
     if peak > ceiling {
         mix.apply_gain(ceiling / peak);
     }
-    let conditioning = meta.conditioning.unwrap_or_else(|| "text".to_string());
-    Ok((mix, prompt, conditioning))
+    Ok((mix, prompt, meta.conditioning))
 }
 
 /// The configured soundfont (variable `soundfont`), else the first installed one, else the
@@ -380,7 +353,7 @@ async fn instruments() -> Result<Instruments, ApiError> {
         let Ok(bytes) = std::fs::read(&path) else {
             continue;
         };
-        return Instruments::load_sf2(&bytes, id).map_err(|e| ApiError::internal(e.to_string()));
+        return Instruments::load_sf2(&bytes, id).map_err(ApiError::internal_from);
     }
     Ok(Instruments::BuiltIn)
 }

@@ -8,9 +8,11 @@
 
 use serde::Serialize;
 use serde_json::Value;
+use songforge_guest::input::new_seed;
+use songforge_guest::nn::{self, Graph, json_input};
 use songforge_guest::request::{parse_json, read_body, require_method};
-use songforge_guest::{ApiError, Reply, nn, success};
-use songforge_inference::Tensor;
+use songforge_guest::{ApiError, Reply, success};
+use songforge_inference::contract::llm;
 use songforge_lyrics::write::SectionScore;
 use songforge_lyrics::{Candidate, Complete, LyricsRequest, WriteError, write_song};
 use songforge_prosody::Dictionary;
@@ -44,41 +46,27 @@ struct LyricsResponse<'a> {
     model_calls: usize,
 }
 
-/// Calls the `llm` graph, remembering which model answered.
-struct Graph<'a> {
-    name: &'a str,
+/// The `llm` graph, loaded once, remembering which model answered.
+struct Writer {
+    graph: Graph,
     model: Option<String>,
 }
 
-impl Complete for Graph<'_> {
+impl Complete for Writer {
     type Error = ApiError;
 
-    fn complete(&mut self, request: &Value) -> Result<Vec<Candidate>, ApiError> {
-        let input = Tensor::json(request).map_err(|e| ApiError::internal(e.to_string()))?;
-        let outputs = nn::compute(self.name, vec![("request".into(), input)])?;
-        let result = nn::output(self.name, &outputs, "result")?;
-        let value: Value = serde_json::from_slice(&result.data).map_err(|e| {
-            ApiError::internal(format!(
-                "graph `{}` returned unreadable JSON: {e}",
-                self.name
-            ))
-        })?;
-        if let Some(m) = value.get("model").and_then(Value::as_str) {
-            self.model = Some(m.to_string());
-        }
-        let choices = value
-            .get("choices")
-            .and_then(Value::as_array)
-            .ok_or_else(|| {
-                ApiError::internal(format!("graph `{}` returned no choices", self.name))
-            })?;
-        Ok(choices
-            .iter()
-            .filter_map(|c| {
-                Some(Candidate {
-                    text: c.get("text")?.as_str()?.to_string(),
-                    finished: c.get("finish_reason").and_then(Value::as_str) == Some("stop"),
-                })
+    fn complete(&mut self, request: &llm::Request) -> Result<Vec<Candidate>, ApiError> {
+        let response: llm::Response = self
+            .graph
+            .compute(vec![(llm::REQUEST, json_input(request)?)])?
+            .json(llm::RESULT)?;
+        self.model = Some(response.model);
+        Ok(response
+            .choices
+            .into_iter()
+            .map(|c| Candidate {
+                text: c.text,
+                finished: c.finish_reason == llm::FinishReason::Stop,
             })
             .collect())
     }
@@ -97,10 +85,7 @@ async fn handle(req: Request) -> Result<Reply, ApiError> {
     require_method(&req, &[Method::POST])?;
     let (parts, body) = read_body(req).await?;
     let body: Value = parse_json(&parts.headers, &body)?;
-    let field_error = |e: songforge_lyrics::FieldError| {
-        ApiError::invalid_field(e.unprocessable, e.field.clone(), e.to_string())
-    };
-    let mut request = LyricsRequest::from_json(&body).map_err(field_error)?;
+    let mut request = LyricsRequest::from_json(&body)?;
     let graph_name = spin_sdk::variables::get("lyrics_graph")
         .await
         .ok()
@@ -108,17 +93,16 @@ async fn handle(req: Request) -> Result<Reply, ApiError> {
         .unwrap_or_else(|| "llm".to_string());
     let seed = match request.seed {
         Some(s) => s,
-        // Kept to 2^53 so JavaScript clients can send it back unchanged.
-        None => getrandom::u64().map_err(|e| ApiError::internal(e.to_string()))? >> 11,
+        None => new_seed()?,
     };
     let (dict, rhyme_dictionary) = dictionary()?;
     // Fewer lines and sections for a short song, decided before any model call.
-    request.fit_duration(&dict).map_err(field_error)?;
-    let mut graph = Graph {
-        name: &graph_name,
+    request.fit_duration(&dict)?;
+    let mut writer = Writer {
+        graph: nn::load(&graph_name)?,
         model: None,
     };
-    let song = write_song(&request, seed, &dict, &mut graph).map_err(|e| match e {
+    let song = write_song(&request, seed, &dict, &mut writer).map_err(|e| match e {
         WriteError::Model(api) => api,
         other => ApiError::service_unavailable(other.to_string()),
     })?;
@@ -141,7 +125,7 @@ async fn handle(req: Request) -> Result<Reply, ApiError> {
         seed,
         engine: "llm",
         graph: &graph_name,
-        model: graph.model.clone(),
+        model: writer.model.clone(),
         rhyme_dictionary,
         scores: &song.scores,
         model_calls: song.model_calls,

@@ -6,13 +6,14 @@
 //! fails, so a failed request leaves nothing behind.
 
 use serde::Serialize;
-use songforge_audio::{Audio, decode, encode_flac, encode_wav};
-use songforge_guest::media::{StoredMedia, delete_media, get_media, put_media};
+use songforge_audio::{Audio, encode_flac, encode_wav};
+use songforge_guest::input::{decode_audio, load_stored};
+use songforge_guest::media::{StoredMedia, new_name, put_media_group};
 use songforge_guest::request::{parse_json, read_body, require_method};
+use songforge_guest::timing::StageTimes;
 use songforge_guest::{ApiError, Reply, success};
 use songforge_mixer::api::{MixPlan, MixRequest, OutputFormat, TrackPlan};
 use songforge_mixer::{MixReport, Track, mix};
-use spin_sdk::http::HeaderValue;
 use spin_sdk::http::body::IncomingBodyExt;
 use spin_sdk::http::{Method, Request};
 use spin_sdk::http_service;
@@ -54,6 +55,7 @@ struct MixResponse<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     stems: Option<BTreeMap<String, String>>,
     report: &'a MixReport,
+    timings_ms: &'a StageTimes,
 }
 
 fn round2(v: f64) -> f64 {
@@ -66,9 +68,7 @@ async fn handle(req: Request) -> Result<Reply, ApiError> {
     require_method(&req, &[Method::POST])?;
     let (parts, body) = read_body(req).await?;
     let request: MixRequest = parse_json(&parts.headers, &body)?;
-    let plan = request
-        .plan()
-        .map_err(|e| ApiError::invalid_field(e.status != 400, e.field, e.message))?;
+    let plan = request.plan()?;
     let max_seconds = spin_sdk::variables::get("mix_max_track_seconds")
         .await
         .ok()
@@ -76,10 +76,10 @@ async fn handle(req: Request) -> Result<Reply, ApiError> {
         .filter(|v| *v > 0.0)
         .unwrap_or(DEFAULT_MAX_TRACK_SECONDS);
 
-    let mut timing = StageTimes::default();
+    let mut timings = StageTimes::default();
     let mut tracks = Vec::with_capacity(plan.tracks.len());
     for t in &plan.tracks {
-        let audio = load_track(t, max_seconds, &mut timing).await?;
+        let audio = load_track(t, max_seconds, &mut timings).await?;
         tracks.push(Track {
             name: t.name.clone(),
             audio,
@@ -88,7 +88,7 @@ async fn handle(req: Request) -> Result<Reply, ApiError> {
     }
     let started = Instant::now();
     let out = mix(tracks, &plan.settings).map_err(|e| ApiError::unprocessable(e.to_string()))?;
-    timing.add("mix", started);
+    timings.add("mix", started);
 
     // Encode everything before storing anything.
     let started = Instant::now();
@@ -99,10 +99,10 @@ async fn handle(req: Request) -> Result<Reply, ApiError> {
             stem_bytes.push((name.clone(), encode(audio, &plan)?));
         }
     }
-    timing.add("encode", started);
+    timings.add("encode", started);
     let started = Instant::now();
     let stored = store_outputs(&plan, mix_bytes, stem_bytes).await?;
-    timing.add("store", started);
+    timings.add("store", started);
     let (mix_media, stems) = stored;
 
     let response = MixResponse {
@@ -135,37 +135,9 @@ async fn handle(req: Request) -> Result<Reply, ApiError> {
             .stems
             .then(|| stems.into_iter().map(|(n, m)| (n, m.url)).collect()),
         report: &out.report,
+        timings_ms: &timings,
     };
-    let mut reply = success(&response);
-    if let Ok(value) = HeaderValue::from_str(&timing.header()) {
-        reply.headers_mut().insert("server-timing", value);
-    }
-    Ok(reply)
-}
-
-/// Milliseconds spent per stage, reported in a `Server-Timing` header so a client (or a
-/// browser's network panel) sees where a slow mix spent its time.
-#[derive(Default)]
-struct StageTimes {
-    stages: Vec<(&'static str, f64)>,
-}
-
-impl StageTimes {
-    fn add(&mut self, stage: &'static str, since: Instant) {
-        let ms = since.elapsed().as_secs_f64() * 1000.0;
-        match self.stages.iter_mut().find(|(s, _)| *s == stage) {
-            Some((_, total)) => *total += ms,
-            None => self.stages.push((stage, ms)),
-        }
-    }
-
-    fn header(&self) -> String {
-        self.stages
-            .iter()
-            .map(|(stage, ms)| format!("{stage};dur={ms:.1}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    }
+    Ok(timings.on(success(&response)))
 }
 
 /// Fetches and decodes one track; errors name the request field it came from.
@@ -175,15 +147,8 @@ async fn load_track(
     timing: &mut StageTimes,
 ) -> Result<Audio, ApiError> {
     let started = Instant::now();
-    let bytes = if let Some(name) = t.url.strip_prefix("/media/") {
-        match get_media(name).await {
-            Ok(Some((_, bytes))) => bytes,
-            Ok(None) => {
-                return Err(ApiError::not_found(format!("no media named `{name}`"))
-                    .with_field(t.field.clone()));
-            }
-            Err(e) => return Err(ApiError::from(e).with_field(t.field.clone())),
-        }
+    let bytes = if t.url.starts_with("/media/") {
+        load_stored(&t.url, &t.field).await?
     } else {
         fetch(&t.url)
             .await
@@ -191,9 +156,7 @@ async fn load_track(
     };
     timing.add("fetch", started);
     let started = Instant::now();
-    let audio = decode(&bytes, Some(max_seconds)).map_err(|e| {
-        ApiError::unprocessable(format!("{}: {e}", t.url)).with_field(t.field.clone())
-    });
+    let audio = decode_audio(&bytes, max_seconds, &t.field);
     timing.add("decode", started);
     audio
 }
@@ -233,35 +196,33 @@ fn encode(audio: &Audio, plan: &MixPlan) -> Result<Vec<u8>, ApiError> {
     result.map_err(|e| ApiError::internal(format!("the mix could not be encoded: {e}")))
 }
 
-/// Stores stems, then the mix; on any failure removes what this request stored.
+/// Stores stems, then the mix (the file that announces the result); all or nothing.
 async fn store_outputs(
     plan: &MixPlan,
     mix_bytes: Vec<u8>,
     stems: Vec<(String, Vec<u8>)>,
 ) -> Result<(StoredMedia, Vec<(String, StoredMedia)>), ApiError> {
     let (ext, content_type) = (plan.format.extension(), plan.format.content_type());
-    let mut written: Vec<(String, StoredMedia)> = Vec::new();
-    for (name, bytes) in stems {
-        match put_media(&format!("stem-{name}"), ext, content_type, &bytes).await {
-            Ok(m) => written.push((name, m)),
-            Err(e) => {
-                remove_all(&written).await;
-                return Err(e.into());
-            }
-        }
+    let mut names = Vec::with_capacity(stems.len() + 1);
+    for (stem, _) in &stems {
+        names.push(new_name(&format!("stem-{stem}"), ext)?);
     }
-    match put_media("mix", ext, content_type, &mix_bytes).await {
-        Ok(m) => Ok((m, written)),
-        Err(e) => {
-            remove_all(&written).await;
-            Err(e.into())
-        }
-    }
-}
-
-async fn remove_all(written: &[(String, StoredMedia)]) {
-    for (_, m) in written {
-        // Best effort: the request already failed; the error reported is the first one.
-        let _ = delete_media(&m.name).await;
-    }
+    names.push(new_name("mix", ext)?);
+    let files: Vec<(&str, &str, &[u8])> = stems
+        .iter()
+        .map(|(_, bytes)| bytes.as_slice())
+        .chain(std::iter::once(mix_bytes.as_slice()))
+        .zip(&names)
+        .map(|(bytes, name)| (name.as_str(), content_type, bytes))
+        .collect();
+    let mut stored = put_media_group(&files).await?;
+    let mix = stored
+        .pop()
+        .ok_or_else(|| ApiError::internal("the store answered for a different set of files"))?;
+    let stems = stems
+        .into_iter()
+        .map(|(name, _)| name)
+        .zip(stored)
+        .collect();
+    Ok((mix, stems))
 }

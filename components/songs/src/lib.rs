@@ -22,11 +22,9 @@ use job::{Job, Status, cancel_key, recent, store};
 use request::{Fields, fields_from_form};
 use serde_json::json;
 use sha2::{Digest, Sha256};
+use songforge_guest::input::{is_form, new_seed, read_form};
 use songforge_guest::media::{MediaFormat, put_media};
-use songforge_guest::request::{
-    header_str, media_type, multipart_boundary, parse_json, parse_multipart, path_info,
-    query_param, read_body,
-};
+use songforge_guest::request::{header_str, parse_json, path_info, query_param, read_body};
 use songforge_guest::{ApiError, Reply, success, success_with_status};
 use songforge_prosody::Dictionary;
 use spin_sdk::http::{IntoResponse, Method, Request, StatusCode};
@@ -109,10 +107,8 @@ async fn variable(name: &str, default: &str) -> String {
 async fn create(req: Request) -> Result<Reply, ApiError> {
     let wait = wait_seconds(&req);
     let (parts, body) = read_body(req).await?;
-    let fields: Fields = if media_type(&parts.headers).as_deref() == Some("multipart/form-data") {
-        let content_type = header_str(&parts.headers, "content-type").unwrap_or_default();
-        let boundary = multipart_boundary(content_type)?;
-        let form = parse_multipart(&body, &boundary)?;
+    let fields: Fields = if is_form(&parts.headers) {
+        let form = read_form(&parts.headers, &body)?;
         let mut fields = fields_from_form(&form)?;
         for p in form.iter().filter(|p| p.filename.is_some()) {
             if !matches!(p.name.as_str(), "audio" | "melody_audio") {
@@ -143,7 +139,7 @@ async fn create(req: Request) -> Result<Reply, ApiError> {
     } else {
         parse_json(&parts.headers, &body)?
     };
-    let seed = getrandom::u64().map_err(|e| ApiError::internal(e.to_string()))? >> 11;
+    let seed = new_seed()?;
     // Syllables matter only for the user's own lyrics: CMUdict is read only for them.
     let dict = || {
         Dictionary::load_or_letter_rules(std::path::Path::new(CMUDICT))
@@ -185,7 +181,7 @@ async fn create(req: Request) -> Result<Reply, ApiError> {
 
     let id = format!(
         "{:016x}",
-        getrandom::u64().map_err(|e| ApiError::internal(e.to_string()))?
+        getrandom::u64().map_err(ApiError::internal_from)?
     );
     let job = Job::new(id.clone(), request.clone(), &run::stages(&request));
     job.save(&store).await?;

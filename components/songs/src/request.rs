@@ -7,14 +7,12 @@ use songforge_guest::ApiError;
 use songforge_guest::request::FormPart;
 use songforge_prosody::Dictionary;
 use songforge_song::plan::{MAX_SONG_S, Tempo, plan_song};
-use songforge_song::read_form;
+use songforge_song::{MAX_LYRICS_CHARS, read_form};
 
 /// Shortest song a request may ask for, seconds.
 pub const MIN_DURATION_S: f64 = 10.0;
 /// Longest theme, characters.
 const MAX_THEME_CHARS: usize = 2000;
-/// Longest lyrics, characters.
-const MAX_LYRICS_CHARS: usize = 20_000;
 
 /// What the song starts from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -5,25 +5,22 @@
 //! mono, resamples to 16 kHz, and asks the host's `whisper` graph for the transcript.
 
 use serde::Serialize;
-use songforge_audio::{DecodeError, decode, resample::resample};
 use songforge_guest::envelope::bytes_reply;
-use songforge_guest::media::{get_media, validate_name};
+use songforge_guest::input::{decode_mono, is_form, load_stored, read_form};
 use songforge_guest::request::{
-    decode_json, is_json_media_type, media_type, multipart_boundary, parse_multipart, query_pairs,
-    read_body, require_method,
+    decode_json, is_json_media_type, media_type, query_pairs, read_body, require_method,
 };
 use songforge_guest::{ApiError, Reply, nn, success};
 use songforge_inference::Tensor;
+use songforge_inference::contract::whisper;
 use songforge_transcript::{
-    GraphTranscript, ResponseFormat, Segment, TranscribeOptions, to_srt, to_vtt,
+    GraphTranscript, ResponseFormat, Segment, Task, TranscribeOptions, to_srt, to_vtt,
 };
 use spin_sdk::http::{Method, Request};
 use spin_sdk::http_service;
 
 /// Longest audio accepted, seconds (override with the `transcribe_max_seconds` variable).
 const DEFAULT_MAX_SECONDS: f64 = 30.0 * 60.0;
-/// Whisper's input rate.
-const WHISPER_RATE: u32 = 16_000;
 
 #[derive(Serialize)]
 struct SegmentOut<'a> {
@@ -39,14 +36,13 @@ struct TranscribeResponse<'a> {
     language: &'a str,
     language_probability: f64,
     duration: f64,
-    task: &'a str,
+    task: Task,
     segments: Vec<SegmentOut<'a>>,
     /// Text Whisper decoded over silence, left out of the transcript (`skip_silence`).
     skipped_segments: &'a [songforge_transcript::SkippedSegment],
     engine: &'static str,
     graph: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    model: Option<&'a str>,
+    model: &'a str,
 }
 
 /// Where the audio came from and the options sent with it.
@@ -56,25 +52,13 @@ struct Upload {
     options: TranscribeOptions,
 }
 
-fn option_error(e: songforge_transcript::OptionError) -> ApiError {
-    ApiError::bad_request(e.message).with_field(e.field)
-}
-
 async fn read_upload(req: Request) -> Result<Upload, ApiError> {
     let query = req.uri().query().unwrap_or("").to_string();
     let (parts, body) = read_body(req).await?;
     let query = query_pairs(&query);
     let mt = media_type(&parts.headers).unwrap_or_default();
-    if mt == "multipart/form-data" {
-        let content_type = parts
-            .headers
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default();
-        let boundary =
-            multipart_boundary(content_type).map_err(|e| ApiError::bad_request(e.to_string()))?;
-        let form =
-            parse_multipart(&body, &boundary).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    if is_form(&parts.headers) {
+        let form = read_form(&parts.headers, &body)?;
         let file = form
             .iter()
             .find(|p| p.name == "audio_file")
@@ -90,12 +74,11 @@ async fn read_upload(req: Request) -> Result<Upload, ApiError> {
             .iter()
             .filter(|p| p.filename.is_none() && p.name != file.name)
         {
-            let text = p.text().map_err(|e| ApiError::bad_request(e.to_string()))?;
+            let text = p.text()?;
             pairs.push((p.name.clone(), text.to_string()));
         }
         let options =
-            TranscribeOptions::from_pairs(pairs.iter().map(|(a, b)| (a.as_str(), b.as_str())))
-                .map_err(option_error)?;
+            TranscribeOptions::from_pairs(pairs.iter().map(|(a, b)| (a.as_str(), b.as_str())))?;
         return Ok(Upload {
             bytes: file.data.to_vec(),
             field: "audio_file",
@@ -111,15 +94,7 @@ async fn read_upload(req: Request) -> Result<Upload, ApiError> {
                 ApiError::bad_request("send `audio_url` naming a stored file (/media/...)")
                     .with_field("audio_url")
             })?;
-        let name = url.strip_prefix("/media/").unwrap_or(url);
-        validate_name(name)
-            .map_err(|e| ApiError::bad_request(e.to_string()).with_field("audio_url"))?;
-        let (_, bytes) = get_media(name)
-            .await
-            .map_err(|e| ApiError::internal(e.to_string()))?
-            .ok_or_else(|| {
-                ApiError::not_found(format!("no stored media named {name}")).with_field("audio_url")
-            })?;
+        let bytes = load_stored(url, "audio_url").await?;
         let mut pairs = query;
         for (k, v) in &json {
             let text = match v {
@@ -130,8 +105,7 @@ async fn read_upload(req: Request) -> Result<Upload, ApiError> {
             pairs.push((k.clone(), text));
         }
         let options =
-            TranscribeOptions::from_pairs(pairs.iter().map(|(a, b)| (a.as_str(), b.as_str())))
-                .map_err(option_error)?;
+            TranscribeOptions::from_pairs(pairs.iter().map(|(a, b)| (a.as_str(), b.as_str())))?;
         return Ok(Upload {
             bytes,
             field: "audio_url",
@@ -140,8 +114,7 @@ async fn read_upload(req: Request) -> Result<Upload, ApiError> {
     }
     if mt.starts_with("audio/") || mt == "application/octet-stream" || mt == "video/mp4" {
         let options =
-            TranscribeOptions::from_pairs(query.iter().map(|(a, b)| (a.as_str(), b.as_str())))
-                .map_err(option_error)?;
+            TranscribeOptions::from_pairs(query.iter().map(|(a, b)| (a.as_str(), b.as_str())))?;
         return Ok(Upload {
             bytes: body.to_vec(),
             field: "body",
@@ -197,35 +170,20 @@ async fn handle(req: Request) -> Result<Reply, ApiError> {
         }
     };
 
-    let audio = decode(&upload.bytes, Some(max_seconds)).map_err(|e| {
-        let err = match e {
-            DecodeError::TooLong { .. } => ApiError::payload_too_large(e.to_string()),
-            _ => ApiError::unprocessable(e.to_string()),
-        };
-        err.with_field(upload.field)
-    })?;
-    let mono = resample(audio.with_channels(1), WHISPER_RATE)
-        .map_err(|e| ApiError::unprocessable(e.to_string()).with_field(upload.field))?;
-    let samples = mono.channels.into_iter().next().unwrap_or_default();
-    if samples.is_empty() {
-        return Err(
-            ApiError::unprocessable("the audio contains no samples").with_field(upload.field)
-        );
-    }
-    let audio_tensor = Tensor::from_f32(vec![1, samples.len() as u32], &samples)
-        .map_err(|e| ApiError::internal(e.to_string()))?;
-    let options = Tensor::json(&upload.options.graph_options())
-        .map_err(|e| ApiError::internal(e.to_string()))?;
-    let outputs = nn::compute(
-        &graph,
-        vec![("audio".into(), audio_tensor), ("options".into(), options)],
+    let mono = decode_mono(
+        &upload.bytes,
+        max_seconds,
+        whisper::SAMPLE_RATE,
+        upload.field,
     )?;
-    let result = nn::output(&graph, &outputs, "result")?;
-    let transcript: GraphTranscript = serde_json::from_slice(&result.data).map_err(|e| {
-        ApiError::internal(format!(
-            "graph `{graph}` returned an unreadable result: {e}"
-        ))
-    })?;
+    let audio = Tensor::from_f32(vec![1, mono.samples.len() as u32], &mono.samples)
+        .map_err(ApiError::internal_from)?;
+    let options = nn::json_input(&upload.options.graph_options())?;
+    let transcript: GraphTranscript = nn::compute(
+        &graph,
+        vec![(whisper::AUDIO, audio), (whisper::OPTIONS, options)],
+    )?
+    .json(whisper::RESULT)?;
 
     let text_reply = |content_type: &'static str, body: String| {
         Ok(bytes_reply(
@@ -249,7 +207,7 @@ async fn handle(req: Request) -> Result<Reply, ApiError> {
             language: &transcript.language,
             language_probability: transcript.language_probability,
             duration: (transcript.duration * 1000.0).round() / 1000.0,
-            task: &upload.options.task,
+            task: upload.options.task,
             segments: transcript
                 .segments
                 .iter()
@@ -264,7 +222,7 @@ async fn handle(req: Request) -> Result<Reply, ApiError> {
             skipped_segments: &transcript.skipped,
             engine: "whisper",
             graph: &graph,
-            model: transcript.model.as_deref(),
+            model: &transcript.model,
         })),
     }
 }

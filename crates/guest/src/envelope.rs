@@ -146,6 +146,12 @@ impl ApiError {
         Self::new(ErrorCode::Internal, message)
     }
 
+    /// 500 `internal_error` from an error this component did not expect (encoding its own
+    /// output, a resampler it configured): `.map_err(ApiError::internal_from)`.
+    pub fn internal_from(error: impl std::fmt::Display) -> Self {
+        Self::internal(error.to_string())
+    }
+
     /// 503 `service_unavailable`.
     pub fn service_unavailable(message: impl Into<String>) -> Self {
         Self::new(ErrorCode::ServiceUnavailable, message)
@@ -298,6 +304,13 @@ impl IntoResponse for ApiError {
 
 /// Lets handlers return `Result<Reply, ApiError>` straight from `#[http_service]`: spin-sdk
 /// sends an `Error::Response` as the response itself rather than as a transport failure.
+/// A request field that cannot be used: 400 or 422, naming the field.
+impl From<songforge_field_error::FieldError> for ApiError {
+    fn from(e: songforge_field_error::FieldError) -> Self {
+        ApiError::invalid_field(e.is_unacceptable(), e.field, e.message)
+    }
+}
+
 impl From<ApiError> for spin_sdk::http::Error {
     fn from(error: ApiError) -> Self {
         match error.into_response() {

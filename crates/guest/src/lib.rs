@@ -4,6 +4,8 @@
 //!   handlers return.
 //! - [`request`]: method checks, path and query, JSON and `multipart/form-data` bodies.
 //! - [`media`]: the key-value media store behind `/media/<name>`.
+//! - [`input`]: stored media by URL, audio decoding with one length rule, forms, seeds.
+//! - [`timing`]: where a request's time went, as `timings_ms` and `Server-Timing`.
 //! - [`conditional`]: `Range`, `If-None-Match` and `If-Range` decisions for serving media.
 //! - [`nn`]: the wasi-nn client and its error mapping.
 //! - [`host_info`]: what the host says about itself (version, device, components).
@@ -15,8 +17,10 @@
 pub mod conditional;
 pub mod envelope;
 pub mod host_info;
+pub mod input;
 pub mod media;
 pub mod nn;
 pub mod request;
+pub mod timing;
 
 pub use envelope::{ApiError, ErrorCode, Reply, success, success_with_status};

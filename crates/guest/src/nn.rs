@@ -6,6 +6,7 @@
 //! `wasmtime-wasi-nn` implements, so both sides agree on every type.
 
 use serde::Serialize;
+use songforge_inference::contract::error::ErrorKind;
 
 use crate::envelope::ApiError;
 
@@ -77,115 +78,72 @@ pub fn parse_graph_list(spec: &str) -> Vec<GraphSpec> {
         .collect()
 }
 
-/// Why an inference failed, classified by what the client should do about it.
+/// Why an inference failed, by what the client should do about it (the contract's
+/// [`ErrorKind`]), with the graph's name and the host's explanation.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum NnError {
-    /// No such graph, or its model is not installed (wasi-nn `not-found`): 503.
-    #[error("model `{graph}` is not available: {message}")]
-    GraphUnavailable {
-        /// The graph name.
-        graph: String,
-        /// The host's explanation.
-        message: String,
-    },
-    /// The input is too big for the graph (`too-large`): 413.
-    #[error("the input is too large for `{graph}`: {message}")]
-    TooLarge {
-        /// The graph name.
-        graph: String,
-        /// The host's explanation.
-        message: String,
-    },
-    /// The graph cannot work with this input (`invalid-argument`): 422.
-    #[error("`{graph}` cannot use this input: {message}")]
-    InvalidInput {
-        /// The graph name.
-        graph: String,
-        /// The host's explanation.
-        message: String,
-    },
-    /// The inference ran out of time (`timeout`): 504.
-    #[error("`{graph}` did not finish in time: {message}")]
-    Timeout {
-        /// The graph name.
-        graph: String,
-        /// The host's explanation.
-        message: String,
-    },
-    /// The device queue is full (`runtime-error` with a `busy:` message): 503, retry soon.
-    #[error("`{graph}` is busy: {message}")]
-    Busy {
-        /// The graph name.
-        graph: String,
-        /// The host's explanation, without the `busy:` marker.
-        message: String,
-    },
-    /// Anything else: 500.
-    #[error("`{graph}` failed ({code}): {message}")]
-    Failed {
-        /// The graph name.
-        graph: String,
-        /// The wasi-nn error code, as the WIT spells it.
-        code: &'static str,
-        /// The host's explanation.
-        message: String,
-    },
+#[error("{}", self.describe())]
+pub struct NnError {
+    /// The graph name.
+    pub graph: String,
+    /// What kind of failure it is.
+    pub kind: ErrorKind,
+    /// The host's explanation.
+    pub message: String,
 }
 
 impl NnError {
-    /// Classifies a wasi-nn error code and its `data()` message from the host.
+    /// Reads a wasi-nn error code and its `data()` message from the host.
     fn classify(graph: &str, code: errors::ErrorCode, data: String) -> Self {
-        let graph = graph.to_string();
-        let message = |fallback: &str| {
-            let trimmed = data.trim();
-            if trimmed.is_empty() {
-                fallback.to_string()
-            } else {
-                trimmed.to_string()
+        let (kind, message) = ErrorKind::from_wire(spelled(code), &data);
+        let message = if message.is_empty() {
+            match kind {
+                ErrorKind::Unavailable => "no such graph is installed on this host",
+                ErrorKind::TooLarge => "the input exceeds the graph's limits",
+                ErrorKind::InvalidInput => "the input was rejected",
+                ErrorKind::Timeout => "the inference time limit was reached",
+                ErrorKind::Busy => "the inference queue is full; retry shortly",
+                ErrorKind::Runtime => "no details",
             }
+            .to_string()
+        } else {
+            message
         };
-        match code {
-            errors::ErrorCode::NotFound => Self::GraphUnavailable {
-                graph,
-                message: message("no such graph is installed on this host"),
-            },
-            errors::ErrorCode::TooLarge => Self::TooLarge {
-                graph,
-                message: message("the input exceeds the graph's limits"),
-            },
-            errors::ErrorCode::InvalidArgument => Self::InvalidInput {
-                graph,
-                message: message("the input was rejected"),
-            },
-            errors::ErrorCode::Timeout => Self::Timeout {
-                graph,
-                message: message("the inference time limit was reached"),
-            },
-            errors::ErrorCode::RuntimeError if data.trim_start().starts_with("busy:") => {
-                let rest = data.trim_start().trim_start_matches("busy:").trim();
-                Self::Busy {
-                    graph,
-                    message: if rest.is_empty() {
-                        "the inference queue is full; retry shortly".to_string()
-                    } else {
-                        rest.to_string()
-                    },
-                }
-            }
-            other => Self::Failed {
-                graph,
-                code: code_name(other),
-                message: message("no details"),
-            },
+        Self {
+            graph: graph.to_string(),
+            kind,
+            message,
         }
     }
 
     fn from_wasi(graph: &str, error: errors::Error) -> Self {
         Self::classify(graph, error.code(), error.data())
     }
+
+    /// A graph that answered without what its contract promises: the graph is broken, not
+    /// the request.
+    fn broken(graph: &str, message: String) -> Self {
+        Self {
+            graph: graph.to_string(),
+            kind: ErrorKind::Runtime,
+            message,
+        }
+    }
+
+    fn describe(&self) -> String {
+        let (graph, message) = (&self.graph, &self.message);
+        match self.kind {
+            ErrorKind::Unavailable => format!("model `{graph}` is not available: {message}"),
+            ErrorKind::TooLarge => format!("the input is too large for `{graph}`: {message}"),
+            ErrorKind::InvalidInput => format!("`{graph}` cannot use this input: {message}"),
+            ErrorKind::Timeout => format!("`{graph}` did not finish in time: {message}"),
+            ErrorKind::Busy => format!("`{graph}` is busy: {message}"),
+            ErrorKind::Runtime => format!("`{graph}` failed: {message}"),
+        }
+    }
 }
 
-fn code_name(code: errors::ErrorCode) -> &'static str {
+/// A code as the WIT spells it, which is how the contract reads it.
+fn spelled(code: errors::ErrorCode) -> &'static str {
     match code {
         errors::ErrorCode::InvalidArgument => "invalid-argument",
         errors::ErrorCode::InvalidEncoding => "invalid-encoding",
@@ -202,84 +160,145 @@ fn code_name(code: errors::ErrorCode) -> &'static str {
 impl From<NnError> for ApiError {
     fn from(error: NnError) -> Self {
         let message = error.to_string();
-        match error {
-            NnError::GraphUnavailable { .. } => ApiError::service_unavailable(message),
-            NnError::TooLarge { .. } => ApiError::payload_too_large(message),
-            NnError::InvalidInput { .. } => ApiError::unprocessable(message),
-            NnError::Timeout { .. } => ApiError::timeout(message),
-            NnError::Busy { .. } => ApiError::service_unavailable(message).with_retry_after(1),
-            NnError::Failed { .. } => ApiError::internal(message),
+        match error.kind {
+            ErrorKind::Unavailable => ApiError::service_unavailable(message),
+            ErrorKind::TooLarge => ApiError::payload_too_large(message),
+            ErrorKind::InvalidInput => ApiError::unprocessable(message),
+            ErrorKind::Timeout => ApiError::timeout(message),
+            ErrorKind::Busy => ApiError::service_unavailable(message).with_retry_after(1),
+            ErrorKind::Runtime => ApiError::internal(message),
         }
     }
 }
 
-/// Runs graph `graph_name` on `inputs` and returns its named outputs.
-///
-/// Loads the graph by name, opens an execution context and computes once; each step's error
-/// is classified into an [`NnError`] naming the graph.
-pub fn compute(
-    graph_name: &str,
-    inputs: Vec<(String, Tensor)>,
-) -> Result<Vec<(String, Tensor)>, NnError> {
-    let graph = graph::load_by_name(graph_name).map_err(|e| NnError::from_wasi(graph_name, e))?;
-    let context = graph
-        .init_execution_context()
-        .map_err(|e| NnError::from_wasi(graph_name, e))?;
-    let inputs = inputs
-        .into_iter()
-        .map(|(name, t)| {
-            (
-                name,
-                tensor::Tensor::new(&t.dimensions, t.ty.into(), &t.data),
+/// A loaded graph: the one handle a component needs to know a model is installed and to run
+/// it, so checking costs no extra round trip.
+pub struct Graph {
+    name: String,
+    graph: graph::Graph,
+}
+
+/// Loads graph `name`; [`ErrorKind::Unavailable`] (with the host's words, which name the pull
+/// command or the folder to fill) when its model is not installed.
+pub fn load(name: &str) -> Result<Graph, NnError> {
+    let graph = graph::load_by_name(name).map_err(|e| NnError::from_wasi(name, e))?;
+    Ok(Graph {
+        name: name.to_string(),
+        graph,
+    })
+}
+
+impl Graph {
+    /// The name it was loaded by.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Runs the graph once on named inputs and returns its named outputs; each step's error
+    /// is classified into an [`NnError`] naming the graph.
+    pub fn compute(&self, inputs: Vec<(&str, Tensor)>) -> Result<Outputs, NnError> {
+        let context = self
+            .graph
+            .init_execution_context()
+            .map_err(|e| NnError::from_wasi(&self.name, e))?;
+        let inputs = inputs
+            .into_iter()
+            .map(|(name, t)| {
+                (
+                    name.to_string(),
+                    tensor::Tensor::new(&t.dimensions, t.ty.into(), &t.data),
+                )
+            })
+            .collect();
+        let outputs = context
+            .compute(inputs)
+            .map_err(|e| NnError::from_wasi(&self.name, e))?;
+        Ok(Outputs {
+            graph: self.name.clone(),
+            tensors: outputs
+                .into_iter()
+                .map(|(name, t)| {
+                    let tensor = Tensor {
+                        dimensions: t.dimensions(),
+                        ty: t.ty().into(),
+                        data: t.data(),
+                    };
+                    (name, tensor)
+                })
+                .collect(),
+        })
+    }
+}
+
+/// Loads graph `name` and runs it once.
+pub fn compute(name: &str, inputs: Vec<(&str, Tensor)>) -> Result<Outputs, NnError> {
+    load(name)?.compute(inputs)
+}
+
+/// A JSON input tensor; a value that cannot be serialised is this component's bug (500).
+pub fn json_input<T: Serialize>(value: &T) -> Result<Tensor, ApiError> {
+    Tensor::json(value).map_err(ApiError::internal_from)
+}
+
+/// A graph's named outputs.
+pub struct Outputs {
+    graph: String,
+    tensors: Vec<(String, Tensor)>,
+}
+
+/// Every output, for callers that pass whatever a graph answered along (e.g. the test probe).
+impl IntoIterator for Outputs {
+    type Item = (String, Tensor);
+    type IntoIter = std::vec::IntoIter<(String, Tensor)>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.tensors.into_iter()
+    }
+}
+
+impl Outputs {
+    /// The output called `name`; missing, it is the graph's fault (500), not the client's.
+    pub fn get(&self, name: &str) -> Result<&Tensor, NnError> {
+        self.tensors
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, t)| t)
+            .ok_or_else(|| {
+                NnError::broken(
+                    &self.graph,
+                    format!("the graph returned no `{name}` output"),
+                )
+            })
+    }
+
+    /// The output called `name`, read as the contract's JSON type.
+    pub fn json<T: serde::de::DeserializeOwned>(&self, name: &str) -> Result<T, NnError> {
+        serde_json::from_slice(&self.get(name)?.data).map_err(|e| {
+            NnError::broken(
+                &self.graph,
+                format!("`{name}` is not what the contract says: {e}"),
             )
         })
-        .collect();
-    let outputs = context
-        .compute(inputs)
-        .map_err(|e| NnError::from_wasi(graph_name, e))?;
-    Ok(outputs
-        .into_iter()
-        .map(|(name, t)| {
-            let tensor = Tensor {
-                dimensions: t.dimensions(),
-                ty: t.ty().into(),
-                data: t.data(),
-            };
-            (name, tensor)
+    }
+
+    /// The `audio` output and the `meta` JSON beside it, as the `tts`, `singer` and
+    /// `musicgen` graphs answer.
+    pub fn audio<M: serde::de::DeserializeOwned>(
+        &self,
+        audio: &str,
+        meta: &str,
+    ) -> Result<AudioOutput<M>, NnError> {
+        let meta = self.json(meta)?;
+        let tensor = self.get(audio)?;
+        let samples = tensor
+            .to_f32()
+            .map_err(|e| NnError::broken(&self.graph, format!("`{audio}`: {e}")))?;
+        Ok(AudioOutput {
+            samples,
+            dimensions: tensor.dimensions.clone(),
+            meta,
         })
-        .collect())
-}
-
-/// The output called `name`, or a 500-class error naming the graph when it is missing:
-/// a graph that answers without its documented output is broken, not the client.
-pub fn output<'a>(
-    graph_name: &str,
-    outputs: &'a [(String, Tensor)],
-    name: &str,
-) -> Result<&'a Tensor, NnError> {
-    outputs
-        .iter()
-        .find(|(n, _)| n == name)
-        .map(|(_, t)| t)
-        .ok_or_else(|| NnError::Failed {
-            graph: graph_name.to_string(),
-            code: "runtime-error",
-            message: format!("the graph returned no `{name}` output"),
-        })
-}
-
-/// Whether the host can load graph `name` right now (its model is installed).
-pub fn graph_available(name: &str) -> bool {
-    graph::load_by_name(name).is_ok()
-}
-
-/// Why graph `name` is unavailable, in the host's words (they name the pull command or the
-/// folder to fill), for a 503 that tells the user what to do.
-pub fn unavailable_reason(name: &str) -> String {
-    compute(name, vec![])
-        .err()
-        .map(|e| e.to_string())
-        .unwrap_or_else(|| format!("graph `{name}` is unavailable"))
+    }
 }
 
 /// An `audio` output and the `meta` JSON beside it, as the `tts`, `singer` and `musicgen`
@@ -291,27 +310,6 @@ pub struct AudioOutput<M> {
     pub dimensions: Vec<u32>,
     /// The parsed `meta`.
     pub meta: M,
-}
-
-/// Reads `audio` and `meta` from a graph's outputs.
-pub fn audio_output<M: serde::de::DeserializeOwned>(
-    graph_name: &str,
-    outputs: &[(String, Tensor)],
-) -> Result<AudioOutput<M>, NnError> {
-    let failed = |message: String| NnError::Failed {
-        graph: graph_name.to_string(),
-        code: "runtime-error",
-        message,
-    };
-    let audio = output(graph_name, outputs, "audio")?;
-    let meta = output(graph_name, outputs, "meta")?;
-    let meta = serde_json::from_slice(&meta.data).map_err(|e| failed(format!("meta: {e}")))?;
-    let samples = audio.to_f32().map_err(|e| failed(format!("audio: {e}")))?;
-    Ok(AudioOutput {
-        samples,
-        dimensions: audio.dimensions.clone(),
-        meta,
-    })
 }
 
 #[cfg(test)]
@@ -420,11 +418,17 @@ mod tests {
     }
 
     #[test]
-    fn missing_outputs_are_internal_errors() {
-        let outputs = vec![("result".to_string(), Tensor::bytes(vec![]))];
-        assert!(output("llm", &outputs, "result").is_ok());
-        let e: ApiError = output("llm", &outputs, "audio").unwrap_err().into();
+    fn missing_or_unreadable_outputs_are_internal_errors() {
+        let outputs = Outputs {
+            graph: "llm".into(),
+            tensors: vec![("result".to_string(), Tensor::bytes(b"{}".to_vec()))],
+        };
+        assert!(outputs.get("result").is_ok());
+        let e: ApiError = outputs.get("audio").unwrap_err().into();
         assert_eq!(e.status(), StatusCode::INTERNAL_SERVER_ERROR);
         assert!(e.message().contains("audio"));
+        let e: ApiError = outputs.json::<Vec<u32>>("result").unwrap_err().into();
+        assert_eq!(e.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(e.message().contains("`llm`"), "{}", e.message());
     }
 }

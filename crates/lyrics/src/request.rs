@@ -16,34 +16,21 @@ pub const MAX_LINES: usize = 16;
 /// Shortest song a duration may ask for, seconds.
 pub const MIN_DURATION_S: f64 = 10.0;
 
-/// A request problem: the field, the HTTP status class, and what is wrong.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{field}: {message}")]
-pub struct FieldError {
-    /// JSON path of the offending member.
-    pub field: String,
-    /// `true`: well-formed but unacceptable (422); `false`: missing or malformed (400).
-    pub unprocessable: bool,
-    /// What is wrong.
-    pub message: String,
+pub use songforge_field_error::FieldError;
+
+/// A malformed field (400). The lyrics writer's messages start with the field
+/// (`input_text: must not be empty`), as its clients have always read them.
+fn bad(field: impl Into<String>, message: impl Into<String>) -> FieldError {
+    let field = field.into();
+    let message = format!("{field}: {}", message.into());
+    FieldError::malformed(field, message)
 }
 
-impl FieldError {
-    fn bad(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            unprocessable: false,
-            message: message.into(),
-        }
-    }
-
-    fn unprocessable(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            unprocessable: true,
-            message: message.into(),
-        }
-    }
+/// A well-formed but unusable field (422), worded as [`bad`].
+fn unprocessable(field: impl Into<String>, message: impl Into<String>) -> FieldError {
+    let field = field.into();
+    let message = format!("{field}: {}", message.into());
+    FieldError::unacceptable(field, message)
 }
 
 /// A validated lyrics request.
@@ -79,7 +66,7 @@ fn string_field(obj: &Map<String, Value>, name: &str) -> Result<Option<String>, 
     match obj.get(name) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.trim().to_string()).filter(|s| !s.is_empty())),
-        Some(_) => Err(FieldError::bad(name, "must be a string")),
+        Some(_) => Err(bad(name, "must be a string")),
     }
 }
 
@@ -88,23 +75,20 @@ impl LyricsRequest {
     pub fn from_json(body: &Value) -> Result<Self, FieldError> {
         let obj = body
             .as_object()
-            .ok_or_else(|| FieldError::bad("body", "must be a JSON object"))?;
+            .ok_or_else(|| bad("body", "must be a JSON object"))?;
         let theme = match obj.get("input_text") {
             None | Some(Value::Null) => {
-                return Err(FieldError::bad(
-                    "input_text",
-                    "is required: the song's theme",
-                ));
+                return Err(bad("input_text", "is required: the song's theme"));
             }
             Some(Value::String(s)) if s.trim().is_empty() => {
-                return Err(FieldError::bad("input_text", "must not be empty"));
+                return Err(bad("input_text", "must not be empty"));
             }
             Some(Value::String(s)) => s.trim().to_string(),
-            Some(_) => return Err(FieldError::bad("input_text", "must be a string")),
+            Some(_) => return Err(bad("input_text", "must be a string")),
         };
         let chars = theme.chars().count();
         if chars > MAX_INPUT_CHARS {
-            return Err(FieldError::unprocessable(
+            return Err(unprocessable(
                 "input_text",
                 format!("is {chars} characters; the limit is {MAX_INPUT_CHARS}"),
             ));
@@ -115,13 +99,10 @@ impl LyricsRequest {
             None | Some(Value::Null) => Structure::default_for(preset.preset),
             Some(Value::Array(items)) => {
                 if items.is_empty() {
-                    return Err(FieldError::bad(
-                        "structure",
-                        "must name at least one section",
-                    ));
+                    return Err(bad("structure", "must name at least one section"));
                 }
                 if items.len() > MAX_SECTIONS {
-                    return Err(FieldError::unprocessable(
+                    return Err(unprocessable(
                         "structure",
                         format!("has {} sections; the limit is {MAX_SECTIONS}", items.len()),
                     ));
@@ -131,9 +112,9 @@ impl LyricsRequest {
                     let field = format!("structure[{i}]");
                     let name = item
                         .as_str()
-                        .ok_or_else(|| FieldError::bad(&field, "must be a string"))?;
+                        .ok_or_else(|| bad(&field, "must be a string"))?;
                     let kind = SectionKind::parse(name).ok_or_else(|| {
-                        FieldError::unprocessable(
+                        unprocessable(
                             &field,
                             format!(
                                 "{name:?} is not a section kind (intro, verse, pre-chorus, chorus, bridge, hook, instrumental, outro)"
@@ -145,7 +126,7 @@ impl LyricsRequest {
                 Structure::new(kinds)
             }
             Some(_) => {
-                return Err(FieldError::bad(
+                return Err(bad(
                     "structure",
                     "must be an array of section names, e.g. [\"verse\", \"chorus\"]",
                 ));
@@ -156,53 +137,48 @@ impl LyricsRequest {
             Some(v) => match v.as_u64() {
                 Some(n) if (1..=MAX_LINES as u64).contains(&n) => Some(n as usize),
                 Some(_) => {
-                    return Err(FieldError::unprocessable(
+                    return Err(unprocessable(
                         "max_lines",
                         format!("must be between 1 and {MAX_LINES}"),
                     ));
                 }
-                None => return Err(FieldError::bad("max_lines", "must be a whole number")),
+                None => return Err(bad("max_lines", "must be a whole number")),
             },
         };
         let seed = match obj.get("seed") {
             None | Some(Value::Null) => None,
-            Some(v) => Some(v.as_u64().ok_or_else(|| {
-                FieldError::bad("seed", "must be a whole number from 0 to 2^64-1")
-            })?),
+            Some(v) => Some(
+                v.as_u64()
+                    .ok_or_else(|| bad("seed", "must be a whole number from 0 to 2^64-1"))?,
+            ),
         };
         let temperature = match obj.get("temperature") {
             None | Some(Value::Null) => 0.8,
             Some(v) => match v.as_f64() {
                 Some(t) if (0.0..=2.0).contains(&t) => t as f32,
                 Some(_) => {
-                    return Err(FieldError::unprocessable(
-                        "temperature",
-                        "must be between 0 and 2",
-                    ));
+                    return Err(unprocessable("temperature", "must be between 0 and 2"));
                 }
-                None => return Err(FieldError::bad("temperature", "must be a number")),
+                None => return Err(bad("temperature", "must be a number")),
             },
         };
         let mood = string_field(obj, "mood")?;
         if mood.as_ref().is_some_and(|m| m.chars().count() > 200) {
-            return Err(FieldError::unprocessable(
-                "mood",
-                "is longer than 200 characters",
-            ));
+            return Err(unprocessable("mood", "is longer than 200 characters"));
         }
         let duration = match obj.get("duration") {
             None | Some(Value::Null) => None,
             Some(v) => match v.as_f64() {
                 Some(d) if (MIN_DURATION_S..=MAX_SONG_S).contains(&d) => Some(d),
                 Some(d) => {
-                    return Err(FieldError::unprocessable(
+                    return Err(unprocessable(
                         "duration",
                         format!(
                             "must be between {MIN_DURATION_S} and {MAX_SONG_S} seconds, not {d}"
                         ),
                     ));
                 }
-                None => return Err(FieldError::bad("duration", "must be a number of seconds")),
+                None => return Err(bad("duration", "must be a number of seconds")),
             },
         };
         let bpm = match obj.get("bpm") {
@@ -210,20 +186,14 @@ impl LyricsRequest {
             Some(v) => match v.as_u64() {
                 Some(b @ 40..=240) => Some(b as u32),
                 Some(_) => {
-                    return Err(FieldError::unprocessable(
-                        "bpm",
-                        "must be between 40 and 240",
-                    ));
+                    return Err(unprocessable("bpm", "must be between 40 and 240"));
                 }
-                None => return Err(FieldError::bad("bpm", "must be a whole number")),
+                None => return Err(bad("bpm", "must be a whole number")),
             },
         };
         let language = string_field(obj, "language")?;
         if language.as_ref().is_some_and(|m| m.chars().count() > 40) {
-            return Err(FieldError::unprocessable(
-                "language",
-                "is longer than 40 characters",
-            ));
+            return Err(unprocessable("language", "is longer than 40 characters"));
         }
         Ok(Self {
             theme,
@@ -285,7 +255,7 @@ impl LyricsRequest {
                 Some(shorter) => self.structure = shorter,
                 None if most > 1 => self.max_lines = Some(1),
                 None => {
-                    return Err(FieldError::unprocessable(
+                    return Err(unprocessable(
                         "duration",
                         format!(
                             "{duration} s is too short for this form: it needs at least {} s",
@@ -330,12 +300,18 @@ mod tests {
     #[test]
     fn errors_name_fields_and_status_class() {
         let e = LyricsRequest::from_json(&json!({"genre": "pop"})).unwrap_err();
-        assert_eq!((e.field.as_str(), e.unprocessable), ("input_text", false));
+        assert_eq!(
+            (e.field.as_str(), e.is_unacceptable()),
+            ("input_text", false)
+        );
         let e = LyricsRequest::from_json(&json!({"input_text": "  "})).unwrap_err();
         assert_eq!(e.field, "input_text");
         let long = "a".repeat(2001);
         let e = LyricsRequest::from_json(&json!({ "input_text": long })).unwrap_err();
-        assert_eq!((e.field.as_str(), e.unprocessable), ("input_text", true));
+        assert_eq!(
+            (e.field.as_str(), e.is_unacceptable()),
+            ("input_text", true)
+        );
         let e =
             LyricsRequest::from_json(&json!({"input_text": "x", "structure": ["verse", "kazoo"]}))
                 .unwrap_err();
@@ -369,7 +345,7 @@ mod tests {
         }))
         .unwrap();
         let e = r.fit_duration(&dict).unwrap_err();
-        assert_eq!((e.field.as_str(), e.unprocessable), ("duration", true));
+        assert_eq!((e.field.as_str(), e.is_unacceptable()), ("duration", true));
         assert!(e.message.contains("at least"), "{}", e.message);
         let e = LyricsRequest::from_json(&json!({"input_text": "x", "duration": 5})).unwrap_err();
         assert_eq!(e.field, "duration");

@@ -9,7 +9,7 @@ use crate::score::{Score, Scorer};
 use crate::structure::SectionKind;
 use crate::style::style_for;
 use serde::Serialize;
-use serde_json::{Value, json};
+use songforge_inference::contract::llm;
 use songforge_prosody::Dictionary;
 
 /// Candidates sampled per attempt.
@@ -28,8 +28,8 @@ const COHERENCE_BONUS: f32 = 0.08;
 pub trait Complete {
     /// Why a call failed (the component keeps the HTTP status it implies).
     type Error;
-    /// Sends one `llm` graph request (JSON) and returns the candidates.
-    fn complete(&mut self, request: &Value) -> Result<Vec<Candidate>, Self::Error>;
+    /// Sends one `llm` graph request and returns the candidates.
+    fn complete(&mut self, request: &llm::Request) -> Result<Vec<Candidate>, Self::Error>;
 }
 
 /// One completion.
@@ -173,29 +173,33 @@ pub fn section_request(
     lines: usize,
     attempt: usize,
     seed: u64,
-) -> Value {
+) -> llm::Request {
     let style = style_for(request.preset.preset);
     let messages = vec![
-        json!({"role": "system", "content": format!(
-            "You are a songwriter. You write song lyrics: {}. Short lines that rhyme, one per line. You reply with the lyric lines only.",
-            style.guidance
-        )}),
-        json!({"role": "user", "content": EXAMPLE_REQUEST}),
-        json!({"role": "assistant", "content": EXAMPLE_ANSWER}),
-        json!({"role": "user", "content": brief(request, kind, name, lines)}),
+        llm::Message::new(
+            "system",
+            format!(
+                "You are a songwriter. You write song lyrics: {}. Short lines that rhyme, one per line. You reply with the lyric lines only.",
+                style.guidance
+            ),
+        ),
+        llm::Message::new("user", EXAMPLE_REQUEST),
+        llm::Message::new("assistant", EXAMPLE_ANSWER),
+        llm::Message::new("user", brief(request, kind, name, lines)),
     ];
     let temperature = (request.temperature + 0.15 * attempt as f32).min(1.5);
-    json!({
-        "messages": messages,
-        "max_tokens": 14 * lines + 10,
-        "temperature": temperature,
-        "top_p": 0.95,
-        "top_k": 50,
-        "repeat_penalty": 1.15,
-        "seed": seed,
-        "stop": ["\n\n"],
-        "n": CANDIDATES,
-    })
+    llm::Request {
+        messages: Some(messages),
+        max_tokens: Some(14 * lines + 10),
+        temperature: Some(temperature),
+        top_p: Some(0.95),
+        top_k: Some(50),
+        repeat_penalty: Some(1.15),
+        seed: Some(seed),
+        stop: vec!["\n\n".to_string()],
+        n: Some(CANDIDATES),
+        ..llm::Request::default()
+    }
 }
 
 /// Writes the song. `seed` makes it reproducible with the same model and build.
@@ -441,7 +445,7 @@ mod tests {
     /// the requests it was sent.
     struct Scripted {
         answers: Vec<(&'static str, Vec<&'static str>)>,
-        seen: Vec<Value>,
+        seen: Vec<llm::Request>,
         /// Candidates for calls after the first, when set.
         later: Option<Vec<&'static str>>,
     }
@@ -449,7 +453,7 @@ mod tests {
     impl Complete for Scripted {
         type Error = String;
 
-        fn complete(&mut self, request: &Value) -> Result<Vec<Candidate>, String> {
+        fn complete(&mut self, request: &llm::Request) -> Result<Vec<Candidate>, String> {
             self.seen.push(request.clone());
             let done = |s: &&str| Candidate {
                 text: s.to_string(),
@@ -458,12 +462,12 @@ mod tests {
             if let (true, Some(later)) = (self.seen.len() > 1, &self.later) {
                 return Ok(later.iter().map(done).collect());
             }
-            let brief = request["messages"]
-                .as_array()
+            let brief = request
+                .messages
+                .as_ref()
                 .and_then(|m| m.last())
-                .and_then(|m| m["content"].as_str())
-                .unwrap_or_default()
-                .to_string();
+                .map(|m| m.content.clone())
+                .unwrap_or_default();
             self.answers
                 .iter()
                 .find(|(key, _)| brief.contains(key))
@@ -529,11 +533,7 @@ mod tests {
         // Verse 2 gets the same script: the copy of verse 1 is refused, the other one is used.
         assert_eq!(song.sections[2].lines[0], "The cars go by");
         // Seeds differ per section.
-        let seeds: Vec<u64> = model
-            .seen
-            .iter()
-            .filter_map(|r| r["seed"].as_u64())
-            .collect();
+        let seeds: Vec<u64> = model.seen.iter().filter_map(|r| r.seed).collect();
         let mut unique = seeds.clone();
         unique.dedup();
         assert_eq!(seeds.len(), unique.len(), "{seeds:?}");

@@ -2,22 +2,10 @@
 //! recording (the `pitch` graph), instead of a melody written on a grid.
 
 use crate::score::{Score, ScoreError, ScoreNote, Voice, line_syllables};
-use serde::{Deserialize, Serialize};
 use songforge_prosody::Dictionary;
 
-/// A note heard in the recording.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-pub struct HeardNote {
-    /// Start, seconds.
-    pub start_s: f64,
-    /// End, seconds.
-    pub end_s: f64,
-    /// MIDI key.
-    pub midi: u8,
-    /// How sure the reader was, 0..1.
-    #[serde(default)]
-    pub confidence: f32,
-}
+/// A note heard in the recording, as the `pitch` graph reports it.
+pub use songforge_inference::contract::pitch::HeardNote;
 
 /// A rest at least this long before a note starts a new phrase, seconds.
 const PHRASE_GAP_S: f64 = 0.25;

@@ -6,31 +6,14 @@ use serde::Deserialize;
 use songforge_audio::SampleFormat;
 use songforge_genre::{Band, Dynamics, Genre, GenreMatch};
 
-/// A problem with one field of the request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FieldError {
-    /// Dotted path, e.g. `tracks[1].pan`.
-    pub field: String,
-    /// What is wrong, for the caller.
-    pub message: String,
-    /// 400 for a missing or malformed field, 422 for a well-formed value out of range.
-    pub status: u16,
-}
+pub use songforge_field_error::FieldError;
 
 fn invalid(field: impl Into<String>, message: impl Into<String>) -> FieldError {
-    FieldError {
-        field: field.into(),
-        message: message.into(),
-        status: 422,
-    }
+    FieldError::unacceptable(field, message)
 }
 
 fn malformed(field: impl Into<String>, message: impl Into<String>) -> FieldError {
-    FieldError {
-        field: field.into(),
-        message: message.into(),
-        status: 400,
-    }
+    FieldError::malformed(field, message)
 }
 
 /// The request body as sent.
@@ -495,9 +478,9 @@ mod tests {
     fn bad_values_name_their_field() {
         let field = |j: serde_json::Value| plan(j).unwrap_err();
         let e = field(serde_json::json!({}));
-        assert_eq!((e.field.as_str(), e.status), ("tracks", 400));
+        assert_eq!((e.field.as_str(), e.status()), ("tracks", 400));
         let e = field(serde_json::json!({"tracks": [{"url": "/media/a.wav", "pan": 1.5}]}));
-        assert_eq!((e.field.as_str(), e.status), ("tracks[0].pan", 422));
+        assert_eq!((e.field.as_str(), e.status()), ("tracks[0].pan", 422));
         let e = field(serde_json::json!({"vocals_url": "/etc/passwd"}));
         assert_eq!(e.field, "vocals_url");
         let e = field(serde_json::json!({"vocals_url": "/media/a.wav", "format": "mp3"}));

@@ -8,5 +8,8 @@
 pub mod form;
 pub mod plan;
 
+/// Longest lyrics any route accepts, characters (a 600 s song holds far fewer).
+pub const MAX_LYRICS_CHARS: usize = 20_000;
+
 pub use form::{FormSource, LyricSection, SectionKind, read_form};
 pub use plan::{FitError, LinePlan, SectionPlan, SongPlan, Tempo, plan_song};

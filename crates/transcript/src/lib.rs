@@ -2,7 +2,7 @@
 //! request options (validated, each error naming its field), the `whisper` graph's result, and
 //! its renderings as plain text, SubRip and WebVTT.
 
-use serde::{Deserialize, Serialize};
+use songforge_inference::contract::whisper;
 
 /// How the transcript is returned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -31,20 +31,15 @@ impl ResponseFormat {
     }
 }
 
-/// A request option that is not acceptable, with the field it came from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OptionError {
-    pub field: &'static str,
-    pub message: String,
-}
+pub use songforge_field_error::FieldError;
 
 /// Options a client may send as form fields, query parameters or JSON members.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct TranscribeOptions {
     /// ISO 639-1 code; `None` detects the language.
     pub language: Option<String>,
-    /// `transcribe` or `translate` (to English).
-    pub task: String,
+    /// Transcribe, or translate to English.
+    pub task: Task,
     pub response_format: ResponseFormat,
     /// Predict timestamps (finer segments); on by default.
     pub timestamps: bool,
@@ -67,16 +62,16 @@ impl TranscribeOptions {
     /// extra fields), bad values are refused naming the field.
     pub fn from_pairs<'a>(
         pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
-    ) -> Result<Self, OptionError> {
+    ) -> Result<Self, FieldError> {
         let mut o = Self {
-            task: "transcribe".into(),
+            task: Task::Transcribe,
             timestamps: true,
             skip_silence: true,
             ..Self::default()
         };
         for (name, value) in pairs {
             let v = value.trim();
-            let bad = |field: &'static str, message: String| OptionError { field, message };
+            let bad = |field: &str, message: String| FieldError::malformed(field, message);
             match name {
                 "language" => {
                     let code = v.to_ascii_lowercase();
@@ -96,7 +91,8 @@ impl TranscribeOptions {
                     }
                 }
                 "task" => match v {
-                    "transcribe" | "translate" => o.task = v.to_string(),
+                    "transcribe" => o.task = Task::Transcribe,
+                    "translate" => o.task = Task::Translate,
                     _ => {
                         return Err(bad(
                             "task",
@@ -164,25 +160,20 @@ impl TranscribeOptions {
         Ok(o)
     }
 
-    /// The `options` tensor for the `whisper` graph.
-    pub fn graph_options(&self) -> serde_json::Value {
-        let mut m = serde_json::Map::new();
-        if let Some(l) = &self.language {
-            m.insert("language".into(), l.clone().into());
+    /// The `options` tensor for the `whisper` graph: the graph's defaults, with what the
+    /// client chose.
+    pub fn graph_options(&self) -> whisper::Options {
+        let defaults = whisper::Options::default();
+        whisper::Options {
+            language: self.language.clone(),
+            task: self.task,
+            timestamps: self.timestamps,
+            initial_prompt: self.initial_prompt.clone(),
+            beam_size: self.beam_size.map_or(defaults.beam_size, |b| b as usize),
+            temperature: self.temperature,
+            skip_silence: self.skip_silence,
+            ..defaults
         }
-        m.insert("task".into(), self.task.clone().into());
-        m.insert("timestamps".into(), self.timestamps.into());
-        m.insert("skip_silence".into(), self.skip_silence.into());
-        if let Some(p) = &self.initial_prompt {
-            m.insert("initial_prompt".into(), p.clone().into());
-        }
-        if let Some(b) = self.beam_size {
-            m.insert("beam_size".into(), b.into());
-        }
-        if let Some(t) = self.temperature {
-            m.insert("temperature".into(), f64::from(t).into());
-        }
-        serde_json::Value::Object(m)
     }
 }
 
@@ -195,45 +186,13 @@ fn flag(v: &str) -> Option<bool> {
     }
 }
 
-fn not_flag(field: &'static str, v: &str) -> OptionError {
-    OptionError {
-        field,
-        message: format!("{v:?} is not true or false"),
-    }
+fn not_flag(field: &str, v: &str) -> FieldError {
+    FieldError::malformed(field, format!("{v:?} is not true or false"))
 }
 
-/// A segment the graph decoded but left out of the transcript, and why.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SkippedSegment {
-    pub start: f64,
-    pub end: f64,
-    pub text: String,
-    pub reason: String,
-}
-
-/// One segment of the graph's result.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Segment {
-    pub start: f64,
-    pub end: f64,
-    pub text: String,
-}
-
-/// The `whisper` graph's `result`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct GraphTranscript {
-    pub text: String,
-    pub language: String,
-    #[serde(default)]
-    pub language_probability: f64,
-    pub duration: f64,
-    pub segments: Vec<Segment>,
-    /// Text decoded over silence, kept out of `text` and `segments`.
-    #[serde(default)]
-    pub skipped: Vec<SkippedSegment>,
-    #[serde(default)]
-    pub model: Option<String>,
-}
+pub use songforge_inference::contract::whisper::{
+    Segment, Skipped as SkippedSegment, Task, Transcript as GraphTranscript,
+};
 
 fn clock(seconds: f64, decimal: char) -> String {
     let ms = (seconds.max(0.0) * 1000.0).round() as u64;
@@ -279,18 +238,22 @@ pub fn to_vtt(segments: &[Segment]) -> String {
 mod tests {
     use super::*;
 
+    fn segment(start: f64, end: f64, text: &str) -> Segment {
+        Segment {
+            start,
+            end,
+            text: text.into(),
+            avg_logprob: -0.2,
+            no_speech_prob: 0.01,
+            temperature: 0.0,
+            compression_ratio: 1.2,
+        }
+    }
+
     fn segs() -> Vec<Segment> {
         vec![
-            Segment {
-                start: 0.0,
-                end: 2.5,
-                text: " Hello there.".into(),
-            },
-            Segment {
-                start: 3661.25,
-                end: 3662.0,
-                text: " Bye.".into(),
-            },
+            segment(0.0, 2.5, " Hello there."),
+            segment(3661.25, 3662.0, " Bye."),
         ]
     }
 
@@ -317,7 +280,7 @@ mod tests {
         .unwrap();
         assert_eq!(o.language.as_deref(), Some("de"));
         assert_eq!(o.response_format, ResponseFormat::Srt);
-        assert_eq!(o.graph_options()["beam_size"], 1);
+        assert_eq!(o.graph_options().beam_size, 1);
         for (field, value) in [
             ("language", "english!"),
             ("task", "summarise"),

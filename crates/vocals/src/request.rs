@@ -2,11 +2,10 @@
 
 use serde::Deserialize;
 use songforge_arranger::theory::Key;
+pub use songforge_field_error::FieldError;
 use songforge_genre::{Genre, GenreMatch};
 use songforge_melody::ArrangementMap;
-
-/// Longest lyrics accepted, in characters (as the instrumental endpoint).
-const MAX_LYRICS_CHARS: usize = 20_000;
+use songforge_song::MAX_LYRICS_CHARS;
 
 /// The JSON body: the seed's `lyrics` and `genre`, and the extended fields.
 #[derive(Debug, Default, Deserialize)]
@@ -38,23 +37,8 @@ pub enum Engine {
     DiffSinger,
 }
 
-/// A field that failed validation.
-#[derive(Debug)]
-pub struct FieldError {
-    /// 422 when well formed but unusable, else 400.
-    pub unprocessable: bool,
-    /// The field.
-    pub field: String,
-    /// What is wrong.
-    pub message: String,
-}
-
 fn invalid(field: &str, message: impl Into<String>) -> FieldError {
-    FieldError {
-        unprocessable: true,
-        field: field.into(),
-        message: message.into(),
-    }
+    FieldError::unacceptable(field, message)
 }
 
 /// Where a hummed melody comes from.
@@ -88,11 +72,10 @@ impl VocalsRequest {
     pub fn validate(self, upload: Option<Vec<u8>>) -> Result<Validated, FieldError> {
         let lyrics = self.lyrics.unwrap_or_default();
         if lyrics.trim().is_empty() {
-            return Err(FieldError {
-                unprocessable: false,
-                field: "lyrics".into(),
-                message: "`lyrics` is required: the words to sing".into(),
-            });
+            return Err(FieldError::malformed(
+                "lyrics",
+                "`lyrics` is required: the words to sing",
+            ));
         }
         if lyrics.chars().count() > MAX_LYRICS_CHARS {
             return Err(invalid(
@@ -102,11 +85,10 @@ impl VocalsRequest {
         }
         let genre = Genre::from_text(self.genre.as_deref().unwrap_or("pop"));
         if self.arrangement.is_some() && self.instrumental_url.is_some() {
-            return Err(FieldError {
-                unprocessable: false,
-                field: "arrangement".into(),
-                message: "give `arrangement` or `instrumental_url`, not both".into(),
-            });
+            return Err(FieldError::malformed(
+                "arrangement",
+                "give `arrangement` or `instrumental_url`, not both",
+            ));
         }
         let arrangement = match self.arrangement {
             Some(value) => Some(
@@ -140,13 +122,8 @@ impl VocalsRequest {
         let wants_melody = upload.is_some() || self.melody_audio.is_some();
         let melody = match (upload, self.melody_audio.as_deref()) {
             _ if wants_melody && (arrangement.is_some() || instrumental_map.is_some()) => {
-                return Err(FieldError {
-                    unprocessable: false,
-                    field: "melody_audio".into(),
-                    message: "a hummed melody sets its own timing; give `melody_audio` or an \
-                              arrangement (`arrangement`, `instrumental_url`), not both"
-                        .into(),
-                });
+                return Err(FieldError::malformed("melody_audio", "a hummed melody sets its own timing; give `melody_audio` or an \
+                              arrangement (`arrangement`, `instrumental_url`), not both"));
             }
             (Some(bytes), _) => Some(MelodySource::Uploaded(bytes)),
             (None, None) => None,
@@ -224,43 +201,103 @@ impl VocalsRequest {
     }
 }
 
-/// A `multipart/form-data` request: text parts become the JSON fields (numbers and booleans
-/// read as such), a `melody_audio` file part is the recording itself.
-pub fn from_form(
-    parts: &[songforge_guest::request::FormPart],
-) -> Result<(VocalsRequest, Option<Vec<u8>>), FieldError> {
+/// A `multipart/form-data` request's text fields as the JSON body: numbers read as such,
+/// `arrangement` as JSON, the rest as strings. (A `melody_audio` file part is the recording
+/// itself and is passed to [`VocalsRequest::validate`].)
+pub fn from_form_fields<'a>(
+    fields: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> Result<VocalsRequest, FieldError> {
     let mut map = serde_json::Map::new();
-    let mut melody = None;
-    for part in parts {
-        if part.name == "melody_audio" && part.filename.is_some() {
-            melody = Some(part.data.to_vec());
-            continue;
-        }
-        let text = part.text().map_err(|e| FieldError {
-            unprocessable: false,
-            field: part.name.clone(),
-            message: e.to_string(),
-        })?;
-        let value = match part.name.as_str() {
+    for (name, text) in fields {
+        let value = match name {
             "seed" | "bpm" => serde_json::from_str(text.trim())
                 .unwrap_or_else(|_| serde_json::Value::String(text.to_string())),
-            "arrangement" => serde_json::from_str(text).map_err(|e| FieldError {
-                unprocessable: false,
-                field: "arrangement".into(),
-                message: format!("not JSON: {e}"),
-            })?,
+            "arrangement" => serde_json::from_str(text)
+                .map_err(|e| FieldError::malformed("arrangement", format!("not JSON: {e}")))?,
             _ => serde_json::Value::String(text.to_string()),
         };
-        map.insert(part.name.clone(), value);
+        map.insert(name.to_string(), value);
     }
-    let request = serde_json::from_value(serde_json::Value::Object(map)).map_err(|e| {
+    serde_json::from_value(serde_json::Value::Object(map)).map_err(|e| {
         let message = e.to_string();
         let field = message.split('`').nth(1).unwrap_or("form").to_string();
-        FieldError {
-            unprocessable: false,
-            field,
-            message,
-        }
-    })?;
-    Ok((request, melody))
+        FieldError::malformed(field, message)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(json: serde_json::Value) -> VocalsRequest {
+        serde_json::from_value(json).unwrap()
+    }
+
+    #[test]
+    fn lyrics_are_required_and_bounded() {
+        let e = request(serde_json::json!({})).validate(None).unwrap_err();
+        assert_eq!((e.field.as_str(), e.status()), ("lyrics", 400));
+        let long = "la ".repeat(MAX_LYRICS_CHARS);
+        let e = request(serde_json::json!({"lyrics": long}))
+            .validate(None)
+            .unwrap_err();
+        assert_eq!((e.field.as_str(), e.status()), ("lyrics", 422));
+    }
+
+    #[test]
+    fn an_arrangement_pins_tempo_key_and_melody() {
+        let pinned = |extra: serde_json::Value| {
+            let mut body = serde_json::json!({"lyrics": "la la", "instrumental_url": "/media/instrumental_1.wav"});
+            body.as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
+            request(body).validate(None).unwrap_err()
+        };
+        assert_eq!(pinned(serde_json::json!({"bpm": 100})).field, "bpm");
+        assert_eq!(pinned(serde_json::json!({"key": "A minor"})).field, "key");
+        assert_eq!(
+            pinned(serde_json::json!({"melody_audio": "/media/hum.wav"})).field,
+            "melody_audio"
+        );
+        let v = request(
+            serde_json::json!({"lyrics": "la la", "instrumental_url": "/media/instrumental_1.wav"}),
+        )
+        .validate(None)
+        .unwrap();
+        assert_eq!(v.instrumental_map.as_deref(), Some("instrumental_1.json"));
+    }
+
+    #[test]
+    fn fields_are_checked_by_name() {
+        let bad = |body: serde_json::Value| request(body).validate(None).unwrap_err().field;
+        assert_eq!(bad(serde_json::json!({"lyrics": "la", "bpm": 300})), "bpm");
+        assert_eq!(
+            bad(serde_json::json!({"lyrics": "la", "engine": "opera"})),
+            "engine"
+        );
+        assert_eq!(
+            bad(serde_json::json!({"lyrics": "la", "instrumental_url": "x.wav"})),
+            "instrumental_url"
+        );
+        assert_eq!(
+            bad(serde_json::json!({"lyrics": "la", "melody_audio": "/media/a/b"})),
+            "melody_audio"
+        );
+        let v = request(serde_json::json!({"lyrics": "la", "engine": "DiffSinger", "bpm": 99.6}))
+            .validate(Some(vec![1, 2]))
+            .unwrap();
+        assert_eq!((v.engine, v.bpm), (Engine::DiffSinger, Some(100)));
+        assert!(matches!(v.melody, Some(MelodySource::Uploaded(_))));
+    }
+
+    #[test]
+    fn form_fields_read_numbers_and_name_unknown_fields() {
+        let r = from_form_fields([("lyrics", "la la"), ("seed", "7"), ("bpm", "90")]).unwrap();
+        let v = r.validate(None).unwrap();
+        assert_eq!((v.seed, v.bpm), (Some(7), Some(90)));
+        let e = from_form_fields([("lyrics", "la"), ("tempo", "90")]).unwrap_err();
+        assert_eq!((e.field.as_str(), e.status()), ("tempo", 400));
+        let e = from_form_fields([("arrangement", "{")]).unwrap_err();
+        assert_eq!(e.field, "arrangement");
+    }
 }

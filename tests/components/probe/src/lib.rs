@@ -159,10 +159,7 @@ async fn infer(req: Request) -> Result<Reply, ApiError> {
         .filter(|g| !g.is_empty())
         .ok_or_else(|| ApiError::bad_request("name a graph as ?graph=NAME").with_field("graph"))?;
     let (_, body) = request::read_body(req).await?;
-    let outputs = nn::compute(
-        &graph,
-        vec![("input".to_string(), Tensor::bytes(body.to_vec()))],
-    )?;
+    let outputs = nn::compute(&graph, vec![("input", Tensor::bytes(body.to_vec()))])?;
     Ok(success(&Outputs {
         outputs: outputs
             .into_iter()
