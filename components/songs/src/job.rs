@@ -211,7 +211,7 @@ impl Job {
 
     /// Writes the record.
     pub async fn save(&self, store: &Store) -> Result<(), ApiError> {
-        let bytes = serde_json::to_vec(self).map_err(|e| ApiError::internal(e.to_string()))?;
+        let bytes = serde_json::to_vec(self).map_err(ApiError::internal_from)?;
         store
             .set(job_key(&self.id), bytes)
             .await
@@ -259,7 +259,7 @@ impl Job {
         ids.retain(|i| i != &self.id);
         ids.insert(0, self.id.clone());
         ids.truncate(INDEX_LEN);
-        let bytes = serde_json::to_vec(&ids).map_err(|e| ApiError::internal(e.to_string()))?;
+        let bytes = serde_json::to_vec(&ids).map_err(ApiError::internal_from)?;
         store.set(INDEX_KEY, bytes).await.map_err(store_error)
     }
 }

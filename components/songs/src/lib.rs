@@ -349,6 +349,6 @@ async fn events(id: &str) -> Result<Answer, ApiError> {
             body.map_err(|e| -> anyhow_free::Error { e.into() })
                 .boxed_unsync(),
         )
-        .map_err(|e| ApiError::internal(e.to_string()))?;
+        .map_err(ApiError::internal_from)?;
     Ok(Answer::Events(response))
 }
