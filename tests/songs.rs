@@ -63,31 +63,6 @@ async fn heard(http: &Http, url: &str) -> String {
         .to_lowercase()
 }
 
-/// Share of the sung words (headings left out) that a transcript contains, counted with
-/// multiplicity.
-fn recall(lyrics: &str, transcript: &str) -> f64 {
-    let words = |t: &str| -> Vec<String> {
-        t.split(|c: char| !c.is_alphanumeric() && c != '\'')
-            .filter(|w| !w.is_empty())
-            .map(str::to_lowercase)
-            .collect()
-    };
-    let sung: Vec<String> = lyrics
-        .lines()
-        .filter(|l| !l.trim_end().ends_with(':'))
-        .flat_map(words)
-        .collect();
-    let mut pool = words(transcript);
-    let mut hits = 0;
-    for w in &sung {
-        if let Some(i) = pool.iter().position(|p| p == w) {
-            pool.swap_remove(i);
-            hits += 1;
-        }
-    }
-    hits as f64 / sung.len().max(1) as f64
-}
-
 /// The Server-Sent Events of a stream, as (event name, data JSON).
 fn events(body: &[u8]) -> Vec<(String, Value)> {
     String::from_utf8_lossy(body)
@@ -184,15 +159,13 @@ async fn a_theme_becomes_a_song_with_ordered_events_every_url_and_an_audible_voc
         );
     }
     // The vocal sits on top: Whisper hears the words on the mix about as well as alone.
-    let lyrics = out["lyrics"].as_str().expect("lyrics");
-    let stem = recall(
-        lyrics,
+    // Word recall: the share of the sung words (headings left out) each transcript contains.
+    let sung = sung_lyrics(out["lyrics"].as_str().expect("lyrics"));
+    let stem = word_recall(
+        &sung,
         &heard(&http, out["vocals_url"].as_str().unwrap()).await,
     );
-    let mix = recall(
-        lyrics,
-        &heard(&http, out["mix_url"].as_str().unwrap()).await,
-    );
+    let mix = word_recall(&sung, &heard(&http, out["mix_url"].as_str().unwrap()).await);
     eprintln!("word recall: vocal stem {stem:.2}, mix {mix:.2}");
     assert!(stem > 0.3, "the vocal alone is intelligible: {stem}");
     assert!(mix >= 0.8 * stem, "mix {mix} vs stem {stem}");

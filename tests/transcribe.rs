@@ -67,18 +67,6 @@ fn lower_text(j: &serde_json::Value) -> String {
         .to_lowercase()
 }
 
-fn words(text: &str) -> Vec<String> {
-    text.to_lowercase()
-        .split_whitespace()
-        .map(|w| {
-            w.chars()
-                .filter(|c| c.is_alphanumeric() || *c == '\'')
-                .collect::<String>()
-        })
-        .filter(|w| !w.is_empty())
-        .collect()
-}
-
 /// The health report's line for graph `name`.
 async fn health_graph(http: &Http, name: &str) -> serde_json::Value {
     let health = http.get("/api/health/").await.json();
@@ -87,32 +75,6 @@ async fn health_graph(http: &Http, name: &str) -> serde_json::Value {
         .and_then(|m| m.iter().find(|g| g["name"] == name))
         .cloned()
         .unwrap_or_default()
-}
-
-/// Word-level edit distance.
-fn edits(a: &[String], b: &[String]) -> usize {
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, x) in a.iter().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, y) in b.iter().enumerate() {
-            cur[j + 1] = (prev[j] + usize::from(x != y))
-                .min(prev[j + 1] + 1)
-                .min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev[b.len()]
-}
-
-/// Word error rate in percent of `hyp` against `reference`, pooled over all pairs.
-fn wer(pairs: &[(String, String)]) -> f64 {
-    let (mut e, mut n) = (0, 0);
-    for (reference, hyp) in pairs {
-        let r = words(reference);
-        e += edits(&r, &words(hyp));
-        n += r.len();
-    }
-    100.0 * e as f64 / n as f64
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -161,12 +123,19 @@ async fn speech_is_transcribed_as_faster_whisper_does() {
         ours_vs_truth.push((text.clone(), ours));
         peer_vs_truth.push((text.clone(), theirs));
     }
-    let agreement = wer(&ours_vs_peer);
-    let (ours, theirs) = (wer(&ours_vs_truth), wer(&peer_vs_truth));
-    eprintln!(
-        "WER ours↔faster-whisper {agreement:.1}%, vs truth: ours {ours:.1}%, faster-whisper {theirs:.1}%"
+    // Corpus word error rates, as fractions of the reference words.
+    let agreement = corpus_word_error_rate(&ours_vs_peer);
+    let (ours, theirs) = (
+        corpus_word_error_rate(&ours_vs_truth),
+        corpus_word_error_rate(&peer_vs_truth),
     );
-    assert!(agreement <= 2.0, "{ours_vs_peer:?}");
+    eprintln!(
+        "WER ours↔faster-whisper {:.1}%, vs truth: ours {:.1}%, faster-whisper {:.1}%",
+        agreement * 100.0,
+        ours * 100.0,
+        theirs * 100.0
+    );
+    assert!(agreement <= 0.02, "{ours_vs_peer:?}");
     assert!(
         ours <= theirs + 1e-9,
         "ours {ours} vs faster-whisper {theirs}"
@@ -184,7 +153,7 @@ async fn speech_is_transcribed_as_faster_whisper_does() {
         .unwrap_or_default()
         .to_string();
     assert!(
-        wer(&[(peer_beam.clone(), beam.clone())]) <= 2.0,
+        word_error_rate(&peer_beam, &beam) <= 0.02,
         "{beam} vs {peer_beam}"
     );
     server.shutdown().await;

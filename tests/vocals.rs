@@ -92,38 +92,6 @@ fn in_tune_share(wav: &std::path::Path, notes: &[Sung]) -> (f64, usize) {
     (good as f64 / total.max(1) as f64, total)
 }
 
-fn words(text: &str) -> Vec<String> {
-    text.to_lowercase()
-        .split(|c: char| !(c.is_alphanumeric() || c == '\''))
-        .filter(|w| !w.is_empty())
-        .map(String::from)
-        .collect()
-}
-
-/// Word error rate: word-level edit distance over the reference's length.
-fn word_error_rate(reference: &str, hypothesis: &str) -> f64 {
-    let (r, h) = (words(reference), words(hypothesis));
-    let mut row: Vec<usize> = (0..=h.len()).collect();
-    for i in 1..=r.len() {
-        let mut prev = row[0];
-        row[0] = i;
-        for j in 1..=h.len() {
-            let cur = (row[j] + 1)
-                .min(row[j - 1] + 1)
-                .min(prev + usize::from(r[i - 1] != h[j - 1]));
-            prev = row[j];
-            row[j] = cur;
-        }
-    }
-    row[h.len()] as f64 / r.len() as f64
-}
-
-#[test]
-fn word_error_rate_counts_edits() {
-    assert_eq!(word_error_rate("hold me close", "hold me close"), 0.0);
-    assert!((word_error_rate("hold me close", "old me") - 2.0 / 3.0).abs() < 1e-9);
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_seed_request_is_sung_in_tune_on_time_and_understood() {
     let state = scratch_dir("vocals-seed");
@@ -227,11 +195,7 @@ async fn the_seed_request_is_sung_in_tune_on_time_and_understood() {
         .await;
     assert_eq!(t.status, StatusCode::OK, "{:?}", t.body);
     let heard = t.json()["transcribed_text"].as_str().unwrap().to_string();
-    let reference: String = LYRICS
-        .lines()
-        .filter(|l| !l.ends_with(':'))
-        .collect::<Vec<_>>()
-        .join(" ");
+    let reference = sung_lyrics(LYRICS);
     let wer = word_error_rate(&reference, &heard);
     eprintln!(
         "in tune: {:.1}% of {frames} frames; on time: {on_time}/{} notes; WER {:.2}: {heard:?}",

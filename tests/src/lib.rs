@@ -261,3 +261,145 @@ pub fn stored_keys(state_dir: &Path) -> Vec<String> {
     .expect("open the key-value store");
     stores.keys("default").expect("list keys")
 }
+
+/// The words of `text` as the transcript checks compare them: lower-cased and split at
+/// anything that is not a letter, digit or apostrophe, so punctuation (hyphens too) separates
+/// words and is dropped; apostrophes at a word's edges (quotes) are dropped, inner ones
+/// ("don't") kept.
+pub fn normalised_words(text: &str) -> Vec<String> {
+    text.to_lowercase()
+        .split(|c: char| !(c.is_alphanumeric() || c == '\''))
+        .map(|w| w.trim_matches('\''))
+        .filter(|w| !w.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+/// Word-level Levenshtein distance: the fewest word substitutions, insertions and deletions
+/// that turn `hypothesis` into `reference`.
+pub fn word_edits(reference: &[String], hypothesis: &[String]) -> usize {
+    let mut row: Vec<usize> = (0..=hypothesis.len()).collect();
+    for (i, r) in reference.iter().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, h) in hypothesis.iter().enumerate() {
+            let here = (diagonal + usize::from(r != h))
+                .min(row[j] + 1)
+                .min(row[j + 1] + 1);
+            diagonal = row[j + 1];
+            row[j + 1] = here;
+        }
+    }
+    row[hypothesis.len()]
+}
+
+/// Word error rate of `hypothesis` against `reference`, both taken as [`normalised_words`]:
+/// word-level edit distance ([`word_edits`]) as a **fraction of the reference's words**, so
+/// 0.0 is a perfect transcript and 0.25 one edit per four reference words (insertions can
+/// take it above 1.0). Panics when the reference has no words (a mistake in the test).
+pub fn word_error_rate(reference: &str, hypothesis: &str) -> f64 {
+    corpus_word_error_rate(&[(reference, hypothesis)])
+}
+
+/// Corpus word error rate over `(reference, hypothesis)` pairs, on the same scale as
+/// [`word_error_rate`] (a fraction of reference words): the edits of every pair summed over
+/// the reference words of every pair, so a long clip weighs more than a short one. Panics
+/// when the references have no words between them.
+pub fn corpus_word_error_rate(pairs: &[(impl AsRef<str>, impl AsRef<str>)]) -> f64 {
+    let (mut edits, mut words) = (0, 0);
+    for (reference, hypothesis) in pairs {
+        let reference = normalised_words(reference.as_ref());
+        edits += word_edits(&reference, &normalised_words(hypothesis.as_ref()));
+        words += reference.len();
+    }
+    assert!(words > 0, "a word error rate needs reference words");
+    edits as f64 / words as f64
+}
+
+/// Share (0.0 to 1.0) of the reference's [`normalised_words`] that `transcript` contains,
+/// counted with multiplicity and in any order: unlike [`word_error_rate`] it forgives order and
+/// extra words, for checks where only "were the words heard" matters. Panics when the
+/// reference has no words.
+pub fn word_recall(reference: &str, transcript: &str) -> f64 {
+    let reference = normalised_words(reference);
+    assert!(!reference.is_empty(), "a word recall needs reference words");
+    let mut pool = normalised_words(transcript);
+    let mut hits = 0;
+    for w in &reference {
+        if let Some(i) = pool.iter().position(|p| p == w) {
+            pool.swap_remove(i);
+            hits += 1;
+        }
+    }
+    hits as f64 / reference.len() as f64
+}
+
+/// The words that are sung in `lyrics`: its lines without the section headings (`Verse 1:`,
+/// `Chorus:`), joined with spaces.
+pub fn sung_lyrics(lyrics: &str) -> String {
+    lyrics
+        .lines()
+        .filter(|l| !l.trim_end().ends_with(':'))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn words_are_normalised_before_they_are_compared() {
+        assert_eq!(
+            normalised_words("Don't STOP, the rock-and-roll 'til 3 a.m.!"),
+            [
+                "don't", "stop", "the", "rock", "and", "roll", "til", "3", "a", "m"
+            ]
+        );
+        assert!(normalised_words(" ,.; ").is_empty());
+    }
+
+    #[test]
+    fn word_error_rate_is_edits_over_reference_words() {
+        assert_eq!(word_error_rate("Hold me close.", "hold me, close"), 0.0);
+        // One substitution ("old") and one deletion ("close") in three words.
+        assert!((word_error_rate("hold me close", "old me") - 2.0 / 3.0).abs() < 1e-9);
+        // Insertions count: two extra words on a one-word reference.
+        assert_eq!(word_error_rate("go", "go go go"), 2.0);
+        assert_eq!(word_error_rate("a b c d", ""), 1.0);
+    }
+
+    #[test]
+    fn corpus_word_error_rate_pools_edits_and_words() {
+        // One edit in a four-word clip, none in a one-word clip: 1 / 5, not the mean of 1/4 and 0.
+        let pairs = [("a b c d", "a b x d"), ("e", "e")];
+        assert!((corpus_word_error_rate(&pairs) - 0.2).abs() < 1e-9);
+        assert_eq!(
+            corpus_word_error_rate(&[("the lazy dog", "the lazy dog")]),
+            word_error_rate("the lazy dog", "the lazy dog")
+        );
+    }
+
+    #[test]
+    #[should_panic(expected = "needs reference words")]
+    fn an_empty_reference_is_a_mistake() {
+        word_error_rate("", "anything");
+    }
+
+    #[test]
+    fn word_recall_forgives_order_and_extra_words_but_counts_repeats() {
+        assert_eq!(
+            word_recall("hold me close", "close, hold me, uh, yeah"),
+            1.0
+        );
+        assert!((word_recall("go go home", "go home") - 2.0 / 3.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn sung_lyrics_leave_the_headings_out() {
+        assert_eq!(
+            sung_lyrics("Verse 1:\nI walked along\n\nChorus: \nHold me close"),
+            "I walked along  Hold me close"
+        );
+    }
+}
