@@ -7,7 +7,6 @@ use http::{Method, StatusCode};
 use midly::{MidiMessage, Smf, TrackEventKind};
 use songforge_audio::{Audio, SampleFormat, decode, encode_wav};
 use songforge_e2e::*;
-use std::process::Command;
 
 /// A verse and a chorus of plain, everyday words.
 const LYRICS: &str = "Verse 1:\nI walked along the river side\nThe morning sun was warm and bright\n\n\
@@ -22,27 +21,6 @@ fn voice_config(state: &std::path::Path, models: std::path::PathBuf) -> songforg
          [wasi_nn.graphs.pitch]\nengine = \"basic-pitch\"\nmodel = \"basic-pitch\"\ntarget = \"cpu\"\n",
         models,
     )
-}
-
-fn write_scratch(name: &str, bytes: &[u8]) -> std::path::PathBuf {
-    let path = scratch_dir("vocals-audio").join(name);
-    std::fs::write(&path, bytes).expect("write scratch file");
-    path
-}
-
-fn aubio(tool: &str, args: &[&str], wav: &std::path::Path) -> String {
-    let out = Command::new(tool)
-        .args(args)
-        .arg("-i")
-        .arg(wav)
-        .output()
-        .unwrap_or_else(|e| panic!("{tool}: {e} (`make test` installs aubio-tools with apt-get)"));
-    assert!(
-        out.status.success(),
-        "{tool} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 struct Sung {
@@ -66,7 +44,7 @@ fn notes_of(j: &serde_json::Value) -> Vec<Sung> {
 
 /// Share of aubio's voiced pitch frames inside notes (60 ms after the start to 30 ms before
 /// the end) that lie within 50 cents of the note.
-fn in_tune_share(wav: &std::path::Path, notes: &[Sung]) -> (f64, usize) {
+fn in_tune_share<'a>(wav: impl Into<Wav<'a>>, notes: &[Sung]) -> (f64, usize) {
     let text = aubio("aubiopitch", &["-p", "yin", "-H", "256", "-s", "-50"], wav);
     let (mut good, mut total) = (0usize, 0usize);
     for line in text.lines() {
@@ -151,8 +129,7 @@ async fn the_seed_request_is_sung_in_tune_on_time_and_understood() {
     assert_eq!(ons, notes.len());
 
     // In tune: aubio's pitch tracker against the score.
-    let path = write_scratch("seed.wav", &wav.body);
-    let (share, frames) = in_tune_share(&path, &notes);
+    let (share, frames) = in_tune_share(&wav.body, &notes);
     assert!(frames > 500, "only {frames} voiced frames inside notes");
     assert!(
         share >= 0.8,
@@ -162,7 +139,7 @@ async fn the_seed_request_is_sung_in_tune_on_time_and_understood() {
 
     // On time: aubio's onset detector finds an attack within 50 ms of nearly every note (a
     // legato join between two voiced syllables can pass without an attack it can see).
-    let onsets: Vec<f64> = aubio("aubioonset", &[], &path)
+    let onsets: Vec<f64> = aubio("aubioonset", &[], &wav.body)
         .split_whitespace()
         .filter_map(|v| v.parse().ok())
         .collect();
@@ -544,8 +521,7 @@ async fn a_hummed_melody_comes_back_as_its_notes_and_is_sung_to() {
     }
     assert!((j["duration"].as_f64().unwrap() - 4.0).abs() < 0.01);
     let wav = http.get(j["url"].as_str().unwrap()).await;
-    let path = write_scratch("hum-sung.wav", &wav.body);
-    let (share, frames) = in_tune_share(&path, &notes);
+    let (share, frames) = in_tune_share(&wav.body, &notes);
     assert!(
         frames > 50 && share >= 0.8,
         "{:.1}% of {frames} frames in tune",
@@ -618,8 +594,7 @@ async fn a_diffsinger_voicebank_sings_the_score_on_pitch_and_on_the_grid() {
 
     // In tune by aubio, and every note's vowel sounding from its start: the score, the graph
     // and the timeline agree.
-    let path = write_scratch("diffsinger.wav", &wav.body);
-    let (share, frames) = in_tune_share(&path, &notes);
+    let (share, frames) = in_tune_share(&wav.body, &notes);
     assert!(frames > 500, "only {frames} voiced frames inside notes");
     assert!(share >= 0.9, "{:.1}% in tune", share * 100.0);
     let x = &audio.channels[0];

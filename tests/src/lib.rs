@@ -344,6 +344,90 @@ pub fn sung_lyrics(lyrics: &str) -> String {
         .join(" ")
 }
 
+/// A WAV for [`aubio`]: its bytes (written to a scratch file first) or a file on disk.
+#[derive(Clone, Copy, Debug)]
+pub enum Wav<'a> {
+    /// WAV bytes, e.g. a response body.
+    Bytes(&'a [u8]),
+    /// A WAV file.
+    File(&'a Path),
+}
+
+impl<'a> From<&'a [u8]> for Wav<'a> {
+    fn from(bytes: &'a [u8]) -> Self {
+        Wav::Bytes(bytes)
+    }
+}
+
+impl<'a> From<&'a Vec<u8>> for Wav<'a> {
+    fn from(bytes: &'a Vec<u8>) -> Self {
+        Wav::Bytes(bytes)
+    }
+}
+
+impl<'a> From<&'a Bytes> for Wav<'a> {
+    fn from(bytes: &'a Bytes) -> Self {
+        Wav::Bytes(bytes)
+    }
+}
+
+impl<'a> From<&'a Path> for Wav<'a> {
+    fn from(path: &'a Path) -> Self {
+        Wav::File(path)
+    }
+}
+
+impl<'a> From<&'a PathBuf> for Wav<'a> {
+    fn from(path: &'a PathBuf) -> Self {
+        Wav::File(path)
+    }
+}
+
+/// Runs aubio, the tests' independent ear, on a WAV and returns what it prints: `tool` is
+/// the program (`aubiopitch`, `aubioonset`, or `aubio` with the subcommand first in `args`),
+/// `args` its options, and the WAV goes last as `-i FILE`. Panics when the tool is missing
+/// (`make test` installs the Debian package aubio-tools with apt-get) or fails.
+pub fn aubio<'a>(tool: &str, args: &[&str], wav: impl Into<Wav<'a>>) -> String {
+    let written;
+    let path = match wav.into() {
+        Wav::File(path) => path,
+        Wav::Bytes(bytes) => {
+            written = scratch_dir("aubio").join("input.wav");
+            std::fs::write(&written, bytes).expect("write the WAV for aubio");
+            written.as_path()
+        }
+    };
+    let out = std::process::Command::new(tool)
+        .args(args)
+        .arg("-i")
+        .arg(path)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("cannot run {tool} ({e}): `make test` installs aubio-tools with apt-get")
+        });
+    assert!(
+        out.status.success(),
+        "{tool} {args:?} on {} failed: {}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The tempo in BPM that aubio's beat tracker (`aubio tempo`) finds in a WAV.
+pub fn aubio_tempo<'a>(wav: impl Into<Wav<'a>>) -> f64 {
+    let text = aubio("aubio", &["tempo"], wav);
+    parse_aubio_tempo(&text).unwrap_or_else(|| panic!("aubio printed no tempo: {text:?}"))
+}
+
+/// The last `N bpm` line of `aubio tempo`'s output (it prints `unknown bpm` when it finds no
+/// beat).
+fn parse_aubio_tempo(text: &str) -> Option<f64> {
+    text.lines()
+        .filter_map(|l| l.strip_suffix(" bpm")?.trim().parse::<f64>().ok())
+        .next_back()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -393,6 +477,29 @@ mod tests {
             1.0
         );
         assert!((word_recall("go go home", "go home") - 2.0 / 3.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn aubio_tempo_output_is_parsed() {
+        assert_eq!(parse_aubio_tempo("120.05 bpm\n"), Some(120.05));
+        assert_eq!(parse_aubio_tempo("unknown bpm\n"), None);
+        assert_eq!(parse_aubio_tempo(""), None);
+    }
+
+    #[test]
+    fn aubio_runs_on_wav_bytes_and_files() {
+        let wav = wav_tone(16_000);
+        let from_bytes = aubio("aubiopitch", &["-p", "yin"], &wav);
+        let path = scratch_dir("aubio-test").join("tone.wav");
+        std::fs::write(&path, &wav).unwrap();
+        assert_eq!(aubio("aubiopitch", &["-p", "yin"], &path), from_bytes);
+        // The 440 Hz tone, heard as such once the tracker has settled.
+        let hz: Vec<f64> = from_bytes
+            .lines()
+            .filter_map(|l| l.split_whitespace().nth(1)?.parse().ok())
+            .collect();
+        let settled = &hz[hz.len() / 2];
+        assert!((settled - 440.0).abs() < 5.0, "{from_bytes}");
     }
 
     #[test]
