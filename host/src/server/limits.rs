@@ -1,0 +1,51 @@
+//! The limits every request runs under. Each default is a named constant, which the CLI
+//! flags show as theirs, so `--help` and `Limits::default()` cannot drift apart.
+
+use std::time::Duration;
+
+/// Tunable limits; every one has a CLI flag and an environment variable.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Largest request body accepted (413 above it).
+    pub max_body_bytes: u64,
+    /// Linear memory one instance may grow to.
+    pub max_memory_bytes: usize,
+    /// Wall-clock time a request may take (504 after it).
+    pub request_timeout: Duration,
+    /// Requests served at once; more wait up to `queue_timeout`, then get 503.
+    pub max_concurrent: usize,
+    /// How long a request waits for a free slot.
+    pub queue_timeout: Duration,
+    /// How long an instance may go on after its response has started: a streamed body
+    /// (Server-Sent Events) or work after returning (a song job). A fresh instance per
+    /// request all the same; the client may have gone.
+    pub background_timeout: Duration,
+}
+
+impl Limits {
+    /// 100 MiB: a few minutes of uncompressed audio.
+    pub const DEFAULT_MAX_BODY_BYTES: u64 = 100 * 1024 * 1024;
+    /// 2 GiB: enough for a song job's mixing buffers.
+    pub const DEFAULT_MAX_MEMORY_BYTES: usize = 2 * 1024 * 1024 * 1024;
+    /// 10 minutes: a long transcription on a slow CPU.
+    pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(600);
+    /// 256 requests at once.
+    pub const DEFAULT_MAX_CONCURRENT: usize = 256;
+    /// 10 seconds in the queue before 503: a client retries sooner than it would wait.
+    pub const DEFAULT_QUEUE_TIMEOUT: Duration = Duration::from_secs(10);
+    /// 30 minutes after the response: the longest song job.
+    pub const DEFAULT_BACKGROUND_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: Self::DEFAULT_MAX_BODY_BYTES,
+            max_memory_bytes: Self::DEFAULT_MAX_MEMORY_BYTES,
+            request_timeout: Self::DEFAULT_REQUEST_TIMEOUT,
+            max_concurrent: Self::DEFAULT_MAX_CONCURRENT,
+            queue_timeout: Self::DEFAULT_QUEUE_TIMEOUT,
+            background_timeout: Self::DEFAULT_BACKGROUND_TIMEOUT,
+        }
+    }
+}
