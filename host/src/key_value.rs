@@ -6,6 +6,9 @@
 //! on the threads that serve HTTP. redb serialises write transactions, so concurrent writers
 //! from many instances are safe.
 
+use crate::config_file::ConfigFileError;
+use crate::manifest::Manifest;
+use crate::runtime_config::RuntimeConfig;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -36,6 +39,20 @@ pub struct OpenError {
     message: String,
 }
 
+/// Why the app's stores could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyValueError {
+    /// A component uses a label the runtime config does not define.
+    #[error(transparent)]
+    Undefined(#[from] ConfigFileError),
+    /// A database file could not be opened or created.
+    #[error(transparent)]
+    Open(#[from] OpenError),
+}
+
+/// The label every app may use without configuring it, as in Spin.
+pub const DEFAULT_LABEL: &str = "default";
+
 /// All stores the runtime config defines, opened once at start-up and shared by every instance.
 #[derive(Default)]
 pub struct KeyValueStores {
@@ -43,6 +60,57 @@ pub struct KeyValueStores {
 }
 
 impl KeyValueStores {
+    /// Opens every store `runtime` defines, and `default` when a component uses it without
+    /// defining it. Checked here, before anything is opened, so a typo in a manifest's label
+    /// fails start-up instead of failing each request that opens the store.
+    pub fn open_for(
+        manifest: &Manifest,
+        runtime: &RuntimeConfig,
+        state_dir: &Path,
+    ) -> Result<Self, KeyValueError> {
+        let paths = Self::paths_for(manifest, runtime, state_dir)?;
+        Ok(Self::open(&paths)?)
+    }
+
+    /// Each store's database file: the runtime config's `path`, else the default layout under
+    /// `state_dir`. Refuses a label a component uses that the runtime config does not define,
+    /// naming `component.<id>.key_value_stores`.
+    fn paths_for(
+        manifest: &Manifest,
+        runtime: &RuntimeConfig,
+        state_dir: &Path,
+    ) -> Result<HashMap<String, PathBuf>, ConfigFileError> {
+        let mut paths: HashMap<String, PathBuf> = runtime
+            .key_value_store
+            .iter()
+            .map(|(label, store)| {
+                let path = store
+                    .path
+                    .clone()
+                    .unwrap_or_else(|| Self::default_path(state_dir, label));
+                (label.clone(), path)
+            })
+            .collect();
+        for c in manifest.components.values() {
+            for label in &c.key_value_stores {
+                if label == DEFAULT_LABEL {
+                    paths
+                        .entry(label.clone())
+                        .or_insert_with(|| Self::default_path(state_dir, label));
+                } else if !paths.contains_key(label) {
+                    return Err(ConfigFileError::field(
+                        &manifest.file,
+                        format!("component.{}.key_value_stores", c.id),
+                        format!(
+                            "store `{label}` is not defined in the runtime config (`[key_value_store.{label}]`)"
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(paths)
+    }
+
     /// Opens (creating if needed) one database file per label.
     pub fn open(labels: &HashMap<String, PathBuf>) -> Result<Self, OpenError> {
         let mut stores = HashMap::new();
@@ -282,5 +350,73 @@ impl<T> kv::HostStoreWithStore<T> for KeyValue {
                 FutureReader::new(&mut access, async move { Ok::<_, wasmtime::Error>(result) })?;
             Ok((stream, future))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime_config::KeyValueStoreConfig;
+
+    fn manifest(labels: &str) -> Manifest {
+        let text = format!(
+            "spin_manifest_version = 2\n[application]\nname = \"x\"\n\
+             [[trigger.http]]\nroute = \"/x\"\ncomponent = \"x\"\n\
+             [component.x]\nsource = \"x.wasm\"\nkey_value_stores = [{labels}]\n"
+        );
+        Manifest::parse(Path::new("/app/spin.toml"), &text).unwrap()
+    }
+
+    fn runtime(labels: &[(&str, Option<&str>)]) -> RuntimeConfig {
+        let mut config = RuntimeConfig::default();
+        for (label, path) in labels {
+            config.key_value_store.insert(
+                label.to_string(),
+                KeyValueStoreConfig {
+                    kind: "redb".into(),
+                    path: path.map(PathBuf::from),
+                },
+            );
+        }
+        config
+    }
+
+    #[test]
+    fn default_is_implicit() {
+        let paths =
+            KeyValueStores::paths_for(&manifest("\"default\""), &runtime(&[]), Path::new("/s"))
+                .unwrap();
+        assert_eq!(
+            paths,
+            HashMap::from([(
+                "default".to_string(),
+                PathBuf::from("/s/key-value/default.redb")
+            )])
+        );
+    }
+
+    #[test]
+    fn configured_stores_open_at_their_path_even_when_unused() {
+        let config = runtime(&[("default", Some("/data/d.redb")), ("cache", None)]);
+        let paths =
+            KeyValueStores::paths_for(&manifest("\"default\""), &config, Path::new("/s")).unwrap();
+        assert_eq!(paths["default"], PathBuf::from("/data/d.redb"));
+        assert_eq!(paths["cache"], PathBuf::from("/s/key-value/cache.redb"));
+    }
+
+    #[test]
+    fn an_undefined_label_is_refused_naming_the_component_field() {
+        let err = KeyValueStores::paths_for(
+            &manifest("\"default\", \"cache\""),
+            &runtime(&[]),
+            Path::new("/s"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.starts_with("/app/spin.toml: field `component.x.key_value_stores`:"),
+            "{err}"
+        );
+        assert!(err.contains("`[key_value_store.cache]`"), "{err}");
     }
 }

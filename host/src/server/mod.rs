@@ -23,7 +23,7 @@ pub use startup::{engine_config, start};
 
 use crate::component::{LoadError, LoadedComponent};
 use crate::config_file::ConfigFileError;
-use crate::key_value::KeyValueStores;
+use crate::key_value::{KeyValueError, KeyValueStores};
 use crate::router::Router;
 use crate::variables::MissingVariable;
 use crate::wasi_nn::GraphRegistry;
@@ -92,10 +92,13 @@ pub enum StartError {
     /// A required variable has no value.
     #[error(transparent)]
     Variable(#[from] MissingVariable),
+    /// A component uses an undefined key-value store, or a store cannot be opened.
+    #[error(transparent)]
+    KeyValue(#[from] KeyValueError),
     /// A component could not be loaded.
     #[error(transparent)]
     Component(#[from] LoadError),
-    /// Anything else (engine, key-value store, socket), with context.
+    /// Anything else (the wasm engine, a thread, the socket), with context.
     #[error("{0}")]
     Other(String),
 }

@@ -14,7 +14,7 @@ use crate::variables::ResolvedVariables;
 use crate::wasi_nn::GraphRegistry;
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
@@ -59,7 +59,11 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
     let (manifest, runtime) = read_configs(&config)?;
     let env = config.env.clone();
     let variables = ResolvedVariables::resolve(&manifest, |k| env(k))?;
-    let kv = Arc::new(open_key_value(&manifest, &runtime, &config.state_dir)?);
+    let kv = Arc::new(KeyValueStores::open_for(
+        &manifest,
+        &runtime,
+        &config.state_dir,
+    )?);
     let nn = Arc::new(register_graphs(
         config.graphs,
         &runtime,
@@ -119,42 +123,6 @@ fn read_configs(config: &ServerConfig) -> Result<(Manifest, RuntimeConfig), Star
         None => RuntimeConfig::default(),
     };
     Ok((manifest, runtime))
-}
-
-/// Opens every configured store. Every label a component uses must be configured;
-/// `default` is implicit.
-fn open_key_value(
-    manifest: &Manifest,
-    runtime: &RuntimeConfig,
-    state_dir: &Path,
-) -> Result<KeyValueStores, StartError> {
-    let mut kv_paths: HashMap<String, PathBuf> = HashMap::new();
-    for (label, store) in &runtime.key_value_store {
-        let path = store
-            .path
-            .clone()
-            .unwrap_or_else(|| KeyValueStores::default_path(state_dir, label));
-        kv_paths.insert(label.clone(), path);
-    }
-    for c in manifest.components.values() {
-        for label in &c.key_value_stores {
-            if label == "default" {
-                kv_paths
-                    .entry(label.clone())
-                    .or_insert_with(|| KeyValueStores::default_path(state_dir, label));
-            } else if !kv_paths.contains_key(label) {
-                return Err(ManifestError::Field {
-                    file: manifest.file.clone(),
-                    field: format!("component.{}.key_value_stores", c.id),
-                    problem: format!(
-                        "store `{label}` is not defined in the runtime config (`[key_value_store.{label}]`)"
-                    ),
-                }
-                .into());
-            }
-        }
-    }
-    KeyValueStores::open(&kv_paths).map_err(|e| StartError::Other(e.to_string()))
 }
 
 /// The wasi-nn graphs: those registered in code (tests), then the runtime config's. A graph
