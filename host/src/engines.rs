@@ -1,27 +1,17 @@
 //! Builds the engines the runtime config names and registers them as wasi-nn graphs.
 //!
 //! Each engine kind lives in its own crate under `engines/`; this is the one place that maps a
-//! kind name to a constructor. A config naming a kind this build lacks is refused at start-up;
-//! a graph whose model is not installed is registered as unavailable, with the command that
-//! installs it, so the routes that need it answer 503 and everything else keeps working.
+//! kind to a constructor. The runtime config has already refused kinds this build lacks, so
+//! registering cannot fail: a graph whose model is not installed (or will not load) is
+//! registered as unavailable, with the command that installs it, so the routes that need it
+//! answer 503 and everything else keeps working.
 
-use crate::runtime_config::{GraphConfig, RuntimeConfig};
-use crate::server::StartError;
+use crate::runtime_config::{EngineKind, GraphConfig, RuntimeConfig, Target};
 use crate::wasi_nn::GraphRegistry;
 use songforge_inference::{Device, Engine, EngineError};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
-
-/// Engine kinds compiled into this host.
-pub const KNOWN_ENGINES: &[&str] = &[
-    "whisper",
-    "llm",
-    "piper",
-    "basic-pitch",
-    "diffsinger",
-    "musicgen",
-];
 
 /// Where graphs find their models.
 pub struct ModelSource {
@@ -29,56 +19,28 @@ pub struct ModelSource {
     pub store: songforge_models::ModelStore,
 }
 
-/// Registers every graph of the runtime config, or explains which field is wrong.
+/// Registers every graph of the runtime config: loaded, or unavailable with the reason.
 pub fn register_configured(
     registry: &mut GraphRegistry,
     config: &RuntimeConfig,
-    file: Option<&Path>,
     models: &ModelSource,
-) -> Result<(), StartError> {
+) {
     for (name, graph) in &config.wasi_nn.graphs {
-        if !KNOWN_ENGINES.contains(&graph.engine.as_str()) {
-            return Err(crate::config_file::ConfigFileError::field(
-                file.unwrap_or(Path::new("runtime config")),
-                format!("wasi_nn.graphs.{name}.engine"),
-                format!(
-                    "engine {:?} is not built into this host (known: {})",
-                    graph.engine,
-                    KNOWN_ENGINES.join(", ")
-                ),
-            )
-            .into());
-        }
         let Some(dir) = model_dir(graph, models) else {
-            let reason = match &graph.path {
-                Some(path) if graph.engine == "diffsinger" => format!(
-                    "no DiffSinger voicebank at {}; put an OpenUtau DiffSinger voicebank folder \
-                     (dsconfig.yaml, acoustic and vocoder ONNX) there or point \
-                     `wasi_nn.graphs.{name}.path` at one",
-                    path.display()
-                ),
-                Some(path) => format!(
-                    "no model folder at {}; point `wasi_nn.graphs.{name}.path` at one",
-                    path.display()
-                ),
-                None => format!(
-                    "model `{}` is not installed; run `songforge models pull {}`",
-                    graph.model, graph.model
-                ),
-            };
-            registry.register_unavailable(name, reason);
+            registry.register_unavailable(name, missing_model(name, graph));
             continue;
         };
-        let (device, mut warning) = resolve_target(&graph.target);
+        let (device, mut warning) = resolve_target(graph.target);
         let started = Instant::now();
-        let loaded = load(graph, &dir, device, models).or_else(|e| match device {
+        let loaded = match load(graph, &dir, device, models) {
+            Ok(engine) => Ok((engine, device)),
             // A GPU that is absent or fails to initialise: serve from the CPU and say so.
-            Device::Cuda(_) => {
+            Err(e) if matches!(device, Device::Cuda(_)) => {
                 warning = Some(format!("GPU unavailable ({e}); running on cpu"));
-                load(graph, &dir, Device::Cpu, models).map(|(e, _)| (e, Device::Cpu))
+                load(graph, &dir, Device::Cpu, models).map(|engine| (engine, Device::Cpu))
             }
-            Device::Cpu => Err(e),
-        });
+            Err(e) => Err(e),
+        };
         match loaded {
             Ok((engine, device)) => {
                 tracing::info!(
@@ -99,7 +61,26 @@ pub fn register_configured(
             }
         }
     }
-    Ok(())
+}
+
+/// Why a graph has no model, and how to give it one.
+fn missing_model(name: &str, graph: &GraphConfig) -> String {
+    match &graph.path {
+        Some(path) if graph.engine == EngineKind::DiffSinger => format!(
+            "no DiffSinger voicebank at {}; put an OpenUtau DiffSinger voicebank folder \
+             (dsconfig.yaml, acoustic and vocoder ONNX) there or point \
+             `wasi_nn.graphs.{name}.path` at one",
+            path.display()
+        ),
+        Some(path) => format!(
+            "no model folder at {}; point `wasi_nn.graphs.{name}.path` at one",
+            path.display()
+        ),
+        None => format!(
+            "model `{}` is not installed; run `songforge models pull {}`",
+            graph.model, graph.model
+        ),
+    }
 }
 
 fn model_dir(graph: &GraphConfig, models: &ModelSource) -> Option<PathBuf> {
@@ -110,67 +91,61 @@ fn model_dir(graph: &GraphConfig, models: &ModelSource) -> Option<PathBuf> {
 }
 
 /// The device a target asks for, and a warning when the build cannot honour it.
-fn resolve_target(target: &str) -> (Device, Option<String>) {
+fn resolve_target(target: Target) -> (Device, Option<String>) {
     let cuda = cfg!(feature = "cuda");
     match target {
-        "gpu" if cuda => (Device::Cuda(0), None),
-        "gpu" => (
+        Target::Gpu | Target::Auto if cuda => (Device::Cuda(0), None),
+        Target::Gpu => (
             Device::Cpu,
             Some(
                 "target `gpu` requested, but this host was built without the `cuda` feature; running on cpu"
                     .into(),
             ),
         ),
-        "auto" if cuda => (Device::Cuda(0), None),
-        _ => (Device::Cpu, None),
+        Target::Auto | Target::Cpu => (Device::Cpu, None),
     }
 }
 
+/// Loads `graph`'s engine from `dir` on `device`.
 fn load(
     graph: &GraphConfig,
     dir: &Path,
     device: Device,
     models: &ModelSource,
-) -> Result<(Arc<dyn Engine>, Device), EngineError> {
-    match graph.engine.as_str() {
-        "whisper" => {
-            let engine = songforge_whisper::WhisperEngine::load_on(
-                &graph.model,
-                dir,
-                device,
-                graph.threads,
-            )?;
-            Ok((Arc::new(engine), device))
-        }
-        "llm" => {
-            let engine =
-                songforge_llm::LlmEngine::load_on(&graph.model, dir, device, graph.threads)?;
-            Ok((Arc::new(engine), device))
-        }
-        "musicgen" => {
-            let engine = songforge_musicgen::MusicGenEngine::load_on(&graph.model, dir, device)?;
-            Ok((Arc::new(engine), device))
-        }
-        "piper" | "basic-pitch" | "diffsinger" => {
-            let runtime = onnx_runtime(models)?;
-            let (model, threads) = (graph.model.as_str(), graph.threads);
-            let engine: Arc<dyn Engine> = match graph.engine.as_str() {
-                "piper" => Arc::new(songforge_piper::PiperEngine::load_on(
-                    model, dir, &runtime, device, threads,
-                )?),
-                "basic-pitch" => Arc::new(songforge_basic_pitch::BasicPitchEngine::load_on(
-                    model, dir, &runtime, device, threads,
-                )?),
-                _ => Arc::new(songforge_diffsinger::DiffSingerEngine::load_on(
-                    model, dir, &runtime, device, threads,
-                )?),
-            };
-            Ok((engine, device))
-        }
-        other => Err(EngineError::Unavailable(format!(
-            "engine `{other}` is not built into this host"
-        ))),
-    }
+) -> Result<Arc<dyn Engine>, EngineError> {
+    let (model, threads) = (graph.model.as_str(), graph.threads);
+    Ok(match graph.engine {
+        EngineKind::Whisper => Arc::new(songforge_whisper::WhisperEngine::load_on(
+            model, dir, device, threads,
+        )?),
+        EngineKind::Llm => Arc::new(songforge_llm::LlmEngine::load_on(
+            model, dir, device, threads,
+        )?),
+        EngineKind::MusicGen => Arc::new(songforge_musicgen::MusicGenEngine::load_on(
+            model, dir, device,
+        )?),
+        EngineKind::Piper => Arc::new(songforge_piper::PiperEngine::load_on(
+            model,
+            dir,
+            &onnx_runtime(models)?,
+            device,
+            threads,
+        )?),
+        EngineKind::BasicPitch => Arc::new(songforge_basic_pitch::BasicPitchEngine::load_on(
+            model,
+            dir,
+            &onnx_runtime(models)?,
+            device,
+            threads,
+        )?),
+        EngineKind::DiffSinger => Arc::new(songforge_diffsinger::DiffSingerEngine::load_on(
+            model,
+            dir,
+            &onnx_runtime(models)?,
+            device,
+            threads,
+        )?),
+    })
 }
 
 /// The ONNX Runtime library: `SONGFORGE_ONNXRUNTIME` when set, else the store's `onnxruntime`.
@@ -204,13 +179,13 @@ mod tests {
 
     #[test]
     fn gpu_without_cuda_runs_on_cpu_and_says_so() {
-        let (device, warning) = resolve_target("gpu");
+        let (device, warning) = resolve_target(Target::Gpu);
         if cfg!(feature = "cuda") {
             assert_eq!(device, Device::Cuda(0));
         } else {
             assert_eq!(device, Device::Cpu);
             assert!(warning.is_some_and(|w| w.contains("without the `cuda` feature")));
         }
-        assert_eq!(resolve_target("cpu"), (Device::Cpu, None));
+        assert_eq!(resolve_target(Target::Cpu), (Device::Cpu, None));
     }
 }

@@ -77,17 +77,51 @@ fn default_threads() -> usize {
     1
 }
 
+/// The engine kinds built into this host, one crate each under `engines/`. A kind not listed
+/// here is refused when the runtime config is read, naming the field and the known kinds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EngineKind {
+    /// Speech to text (`songforge-whisper`).
+    Whisper,
+    /// Text generation from a GGUF model (`songforge-llm`).
+    Llm,
+    /// Text to speech (`songforge-piper`, ONNX).
+    Piper,
+    /// Audio to notes (`songforge-basic-pitch`, ONNX).
+    BasicPitch,
+    /// Singing voice from an OpenUtau voicebank (`songforge-diffsinger`, ONNX).
+    #[serde(rename = "diffsinger")]
+    DiffSinger,
+    /// Music from text (`songforge-musicgen`).
+    #[serde(rename = "musicgen")]
+    MusicGen,
+}
+
+/// Where a graph should run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Target {
+    /// Always the CPU.
+    Cpu,
+    /// A GPU; CPU with a warning when this build has none.
+    Gpu,
+    /// A GPU when this build has one, else the CPU.
+    #[default]
+    Auto,
+}
+
 /// One graph: which engine serves it with which model, where.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GraphConfig {
-    /// Engine kind (`whisper`, `llm`, …).
-    pub engine: String,
+    /// Engine kind.
+    pub engine: EngineKind,
     /// Model id from `models/catalog.toml`.
     pub model: String,
-    /// `cpu`, `gpu` or `auto`.
-    #[serde(default = "default_target")]
-    pub target: String,
+    /// Where it runs.
+    #[serde(default)]
+    pub target: Target,
     /// Engine threads (CPU); 0 lets the engine decide.
     #[serde(default)]
     pub threads: usize,
@@ -97,15 +131,16 @@ pub struct GraphConfig {
     pub path: Option<PathBuf>,
 }
 
-fn default_target() -> String {
-    "auto".into()
-}
-
 impl RuntimeConfig {
     /// Reads a config file; relative paths in it are resolved against its directory.
     pub fn load(file: &Path) -> Result<Self, RuntimeConfigError> {
-        let text = crate::config_file::read(file)?;
-        let mut config: Self = crate::config_file::parse(file, &text)?;
+        Self::parse(file, &crate::config_file::read(file)?)
+    }
+
+    /// Validates config text; `file` names it in errors and anchors relative paths. A value
+    /// outside its set (an engine kind, a target) is refused naming its field.
+    pub fn parse(file: &Path, text: &str) -> Result<Self, RuntimeConfigError> {
+        let mut config: Self = crate::config_file::parse_fields(file, text)?;
         let dir = file.parent().unwrap_or(Path::new("."));
         for (label, store) in &mut config.key_value_store {
             if store.kind != "redb" {
@@ -124,15 +159,84 @@ impl RuntimeConfig {
                 graph.path = Some(dir.join(p));
             }
         }
-        for (name, graph) in &config.wasi_nn.graphs {
-            if !matches!(graph.target.as_str(), "cpu" | "gpu" | "auto") {
-                return Err(RuntimeConfigError::field(
-                    file,
-                    format!("wasi_nn.graphs.{name}.target"),
-                    format!("{:?} is not one of cpu, gpu, auto", graph.target),
-                ));
-            }
-        }
         Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<RuntimeConfig, RuntimeConfigError> {
+        RuntimeConfig::parse(Path::new("/app/runtime-config.toml"), text)
+    }
+
+    fn graph(engine: &str, target: &str) -> String {
+        format!("[wasi_nn.graphs.g]\nengine = \"{engine}\"\nmodel = \"m\"\n{target}")
+    }
+
+    #[test]
+    fn every_engine_kind_is_read() {
+        for (name, kind) in [
+            ("whisper", EngineKind::Whisper),
+            ("llm", EngineKind::Llm),
+            ("piper", EngineKind::Piper),
+            ("basic-pitch", EngineKind::BasicPitch),
+            ("diffsinger", EngineKind::DiffSinger),
+            ("musicgen", EngineKind::MusicGen),
+        ] {
+            let config = parse(&graph(name, "")).unwrap();
+            assert_eq!(config.wasi_nn.graphs["g"].engine, kind, "{name}");
+        }
+    }
+
+    #[test]
+    fn an_unknown_engine_kind_is_refused_naming_the_field_and_the_kinds() {
+        let err = parse(&graph("whisperx", "")).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "/app/runtime-config.toml: field `wasi_nn.graphs.g.engine`: unknown variant \
+             `whisperx`, expected one of `whisper`, `llm`, `piper`, `basic-pitch`, `diffsinger`, \
+             `musicgen` (line 2)"
+        );
+    }
+
+    #[test]
+    fn target_defaults_to_auto_and_refuses_others() {
+        let config = parse(&graph("llm", "")).unwrap();
+        assert_eq!(config.wasi_nn.graphs["g"].target, Target::Auto);
+        let config = parse(&graph("llm", "target = \"gpu\"")).unwrap();
+        assert_eq!(config.wasi_nn.graphs["g"].target, Target::Gpu);
+        let err = parse(&graph("llm", "target = \"tpu\""))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("field `wasi_nn.graphs.g.target`: unknown variant `tpu`, expected one of `cpu`, `gpu`, `auto`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn relative_paths_are_resolved_against_the_file() {
+        let config = parse(
+            "[key_value_store.default]\ntype = \"redb\"\npath = \"kv/d.redb\"\n\
+             [wasi_nn.graphs.g]\nengine = \"whisper\"\nmodel = \"m\"\npath = \"ckpt\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            config.key_value_store["default"].path.as_deref(),
+            Some(Path::new("/app/kv/d.redb"))
+        );
+        assert_eq!(
+            config.wasi_nn.graphs["g"].path.as_deref(),
+            Some(Path::new("/app/ckpt"))
+        );
+        let err = parse("[key_value_store.default]\ntype = \"sqlite\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("field `key_value_store.default.type`"),
+            "{err}"
+        );
     }
 }

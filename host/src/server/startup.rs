@@ -64,12 +64,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
         &runtime,
         &config.state_dir,
     )?);
-    let nn = Arc::new(register_graphs(
-        config.graphs,
-        &runtime,
-        config.runtime_config.as_deref(),
-        &config.models_dir,
-    )?);
+    let nn = Arc::new(register_graphs(config.graphs, &runtime, &config.models_dir));
 
     let (engine, linker) = wasm_engine(&config.limits)?;
     let host_env = host_environment(&manifest, &nn);
@@ -130,9 +125,8 @@ fn read_configs(config: &ServerConfig) -> Result<(Manifest, RuntimeConfig), Star
 fn register_graphs(
     in_code: Vec<(String, Arc<dyn songforge_inference::Engine>)>,
     runtime: &RuntimeConfig,
-    runtime_file: Option<&Path>,
     models_dir: &Path,
-) -> Result<GraphRegistry, StartError> {
+) -> GraphRegistry {
     let mut registry = GraphRegistry::new(
         runtime.wasi_nn.queue_depth,
         runtime.wasi_nn.threads_per_device,
@@ -143,7 +137,7 @@ fn register_graphs(
     let models = crate::engines::ModelSource {
         store: songforge_models::ModelStore::new(models_dir.to_path_buf()),
     };
-    crate::engines::register_configured(&mut registry, runtime, runtime_file, &models)?;
+    crate::engines::register_configured(&mut registry, runtime, &models);
     for g in registry.status() {
         match g.available {
             true => {
@@ -154,7 +148,7 @@ fn register_graphs(
             }
         }
     }
-    Ok(registry)
+    registry
 }
 
 /// The wasm engine, and a linker with every host interface a component may import.
