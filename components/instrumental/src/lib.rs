@@ -112,9 +112,7 @@ async fn handle(req: Request) -> Result<Reply, ApiError> {
     require_method(&req, &[Method::POST])?;
     let (parts, body) = read_body(req).await?;
     let request: InstrumentalRequest = parse_json(&parts.headers, &body)?;
-    let v = request
-        .validate()
-        .map_err(|e| ApiError::invalid_field(e.status != 400, e.field, e.message))?;
+    let v = request.validate()?;
     // A melody to follow is MusicGen Melody's work, whatever `auto` would pick.
     let wants_musicgen = v.engine == EngineChoice::MusicGen || v.melody.is_some();
     let musicgen_graph = if wants_musicgen {

@@ -6,30 +6,16 @@ use crate::theory::{Key, Mode};
 use serde::Deserialize;
 use songforge_genre::{Genre, GenreMatch};
 
-/// Longest lyrics accepted, characters.
-pub const MAX_LYRICS_CHARS: usize = 20_000;
+pub use songforge_song::MAX_LYRICS_CHARS;
 /// Shortest and longest song, seconds.
 pub const DURATION_RANGE: (f64, f64) = (5.0, crate::compose::MAX_SONG_S);
 /// Slowest and fastest tempo, BPM.
 pub const BPM_RANGE: (f64, f64) = (40.0, 240.0);
 
-/// A problem with one field of the request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FieldError {
-    /// The field.
-    pub field: &'static str,
-    /// What is wrong, for the caller.
-    pub message: String,
-    /// 400 for a missing or malformed field, 422 for a well-formed value out of range.
-    pub status: u16,
-}
+pub use songforge_field_error::FieldError;
 
-fn invalid(field: &'static str, message: impl Into<String>) -> FieldError {
-    FieldError {
-        field,
-        message: message.into(),
-        status: 422,
-    }
+fn invalid(field: &str, message: impl Into<String>) -> FieldError {
+    FieldError::unacceptable(field, message)
 }
 
 /// The request body as sent.
@@ -166,11 +152,10 @@ impl InstrumentalRequest {
     pub fn validate(self) -> Result<Validated, FieldError> {
         let lyrics = self.lyrics.unwrap_or_default();
         if lyrics.trim().is_empty() {
-            return Err(FieldError {
-                field: "lyrics",
-                message: "`lyrics` is required: the song's lyrics, or a line describing it".into(),
-                status: 400,
-            });
+            return Err(FieldError::malformed(
+                "lyrics",
+                "`lyrics` is required: the song's lyrics, or a line describing it",
+            ));
         }
         if lyrics.chars().count() > MAX_LYRICS_CHARS {
             return Err(invalid(
@@ -315,9 +300,9 @@ mod tests {
     fn every_bad_field_is_named() {
         let field = |j: &str| req(j).unwrap_err();
         assert_eq!(field(r#"{"genre": "pop"}"#).field, "lyrics");
-        assert_eq!(field(r#"{"lyrics": "  "}"#).status, 400);
+        assert_eq!(field(r#"{"lyrics": "  "}"#).status(), 400);
         let e = field(r#"{"lyrics": "x", "bpm": 300}"#);
-        assert_eq!((e.field, e.status), ("bpm", 422));
+        assert_eq!((e.field.as_str(), e.status()), ("bpm", 422));
         assert_eq!(field(r#"{"lyrics": "x", "bpm": 39.4}"#).field, "bpm");
         assert_eq!(field(r#"{"lyrics": "x", "duration": 4}"#).field, "duration");
         assert_eq!(
@@ -335,11 +320,11 @@ mod tests {
             "melody_url"
         );
         let e = field(r#"{"lyrics": "x", "engine": "arranger", "melody_url": "/media/a.wav"}"#);
-        assert_eq!((e.field, e.status), ("melody_url", 422));
+        assert_eq!((e.field.as_str(), e.status()), ("melody_url", 422));
         let v = req(r#"{"lyrics": "x", "melody_url": "/media/a.wav"}"#).unwrap();
         assert_eq!(v.melody.as_deref(), Some("a.wav"));
         let long = format!(r#"{{"lyrics": "{}"}}"#, "a".repeat(MAX_LYRICS_CHARS + 1));
-        assert_eq!(field(&long).status, 422);
+        assert_eq!(field(&long).status(), 422);
     }
 
     #[test]
