@@ -59,40 +59,9 @@ pub fn models_dir() -> PathBuf {
         .unwrap_or_else(|| repo().join("models/store"))
 }
 
-/// A tiny DiffSinger voicebank written by `tests/fixtures/diffsinger/make_tiny_voicebank.py`
-/// into `dir` (same layout and ONNX interfaces as a real one; see the script). The script
-/// needs the `onnx` Python package, which `make test` installs into `target/pytools`.
-pub fn tiny_voicebank(dir: &Path) -> PathBuf {
-    let script = repo().join("tests/fixtures/diffsinger/make_tiny_voicebank.py");
-    let pytools = repo().join("target/pytools");
-    let path = match std::env::var_os("PYTHONPATH") {
-        Some(p) => {
-            let mut all = vec![pytools];
-            all.extend(std::env::split_paths(&p));
-            std::env::join_paths(all).expect("PYTHONPATH")
-        }
-        None => pytools.into_os_string(),
-    };
-    let out = std::process::Command::new("python3")
-        .arg(&script)
-        .arg(dir)
-        .env("PYTHONPATH", path)
-        .output()
-        .expect("python3 runs (a fresh machine has it)");
-    assert!(
-        out.status.success(),
-        "writing the tiny voicebank failed (`make test` installs the onnx package): {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    dir.to_path_buf()
-}
-
-/// ONNX Runtime for engine-level tests: `$SONGFORGE_ONNXRUNTIME`, else the store's.
-pub fn onnx_runtime_library() -> PathBuf {
-    std::env::var_os("SONGFORGE_ONNXRUNTIME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| models_dir().join("onnxruntime/libonnxruntime.so"))
-}
+/// A tiny DiffSinger voicebank of the real layout, written into a directory (the engine
+/// crate's test support, shared with its own tests).
+pub use songforge_diffsinger::test_support::tiny_voicebank;
 
 /// The app's config with a runtime config (written into the state dir) holding `graphs`, the
 /// `[wasi_nn.graphs.*]` tables a test needs, and models from `models`.

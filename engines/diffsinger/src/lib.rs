@@ -10,6 +10,8 @@
 //! says which were neutral.
 
 pub mod score;
+#[cfg(feature = "test-support")]
+pub mod test_support;
 pub mod voicebank;
 
 use score::{Phone, PitchStyle, SungNote};

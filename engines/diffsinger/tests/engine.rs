@@ -2,10 +2,28 @@
 //! interfaces (written by the tests; see `tiny_voicebank`), run by the installed ONNX
 //! Runtime: the phones land where singers put them, the pitch is the score's, rests are
 //! silent, and bad notes or banks are refused by name.
+//!
+//! Needs ONNX Runtime in the model store and the `onnx` Python package in `target/pytools`
+//! (`make test` installs both).
+
+// The crate's `test-support` module, compiled in here directly so these tests need no feature.
+#[path = "../src/test_support.rs"]
+mod test_support;
 
 use songforge_diffsinger::DiffSingerEngine;
-use songforge_e2e::{onnx_runtime_library, scratch_dir, tiny_voicebank};
 use songforge_inference::{Device, Engine, EngineError, NamedTensor, Tensor};
+use std::path::PathBuf;
+use test_support::{onnx_runtime_library, tiny_voicebank};
+
+/// A fresh, empty directory for one test, under Cargo's temporary directory for
+/// integration tests (in `target/`).
+fn scratch_dir(name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("diffsinger-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create scratch dir");
+    dir
+}
 
 fn engine(bank: &std::path::Path) -> DiffSingerEngine {
     DiffSingerEngine::load_on("tiny", bank, &onnx_runtime_library(), Device::Cpu, 1)
@@ -49,7 +67,7 @@ fn cents(hz: f64, midi: f64) -> f64 {
 
 #[test]
 fn a_score_is_sung_on_its_pitches_with_vowels_on_the_beat() {
-    let dir = scratch_dir("diffsinger-bank");
+    let dir = scratch_dir("bank");
     let e = engine(&tiny_voicebank(&dir));
     let notes = serde_json::json!([
         {"phonemes": ["S", "T", "AA1", "P"], "midi": 57, "start_s": 1.0, "dur_s": 0.5},
@@ -106,7 +124,7 @@ fn a_score_is_sung_on_its_pitches_with_vowels_on_the_beat() {
 
 #[test]
 fn the_same_score_sings_the_same() {
-    let dir = scratch_dir("diffsinger-same");
+    let dir = scratch_dir("same");
     let e = engine(&tiny_voicebank(&dir));
     let notes = serde_json::json!([{"phonemes": ["HH", "EH1", "L"], "midi": 60, "start_s": 0.2, "dur_s": 0.8}]);
     let a = sing(&e, notes.clone(), serde_json::json!({})).unwrap().0;
@@ -116,7 +134,7 @@ fn the_same_score_sings_the_same() {
 
 #[test]
 fn bad_notes_and_names_are_refused_by_name() {
-    let dir = scratch_dir("diffsinger-bad");
+    let dir = scratch_dir("bad");
     let e = engine(&tiny_voicebank(&dir));
     let bad = |notes: serde_json::Value, options: serde_json::Value, says: &str| match sing(
         &e, notes, options,
@@ -154,7 +172,7 @@ fn bad_notes_and_names_are_refused_by_name() {
 
 #[test]
 fn a_bank_without_its_vocoder_is_unavailable_and_says_why() {
-    let dir = scratch_dir("diffsinger-novocoder");
+    let dir = scratch_dir("novocoder");
     let bank = tiny_voicebank(&dir);
     std::fs::remove_dir_all(bank.join("dsvocoder")).unwrap();
     match DiffSingerEngine::load_on("tiny", &bank, &onnx_runtime_library(), Device::Cpu, 1) {
@@ -164,7 +182,7 @@ fn a_bank_without_its_vocoder_is_unavailable_and_says_why() {
         Err(other) => panic!("{other}"),
         Ok(_) => panic!("loaded a bank without its vocoder"),
     }
-    let not_a_bank = scratch_dir("diffsinger-empty");
+    let not_a_bank = scratch_dir("empty");
     match DiffSingerEngine::load_on("x", &not_a_bank, &onnx_runtime_library(), Device::Cpu, 1) {
         Err(EngineError::Unavailable(m)) => assert!(m.contains("no dsconfig.yaml"), "{m}"),
         Err(other) => panic!("{other}"),
