@@ -30,8 +30,6 @@ use std::time::Instant;
 
 /// Where the manifest mounts the soundfonts of the model store (`@models/<id>`).
 const SOUNDFONT_DIR: &str = "/soundfonts";
-/// Where the manifest mounts CMUdict: syllables decide each sung line's bars.
-const CMUDICT: &str = "/cmudict/cmudict.dict";
 /// Soundfonts tried in order when the `soundfont` variable names none that is installed.
 const SOUNDFONTS: [&str; 2] = ["timgm6mb", "fluidr3-gm"];
 
@@ -152,8 +150,8 @@ async fn handle(req: Request) -> Result<Reply, ApiError> {
     };
     let mut timings = StageTimes::default();
     let t = Instant::now();
-    let (dict, _) = Dictionary::load_or_letter_rules(std::path::Path::new(CMUDICT))
-        .map_err(|e| ApiError::internal(format!("{CMUDICT}: {e}")))?;
+    let (dict, _) = Dictionary::mounted()
+        .map_err(|e| ApiError::internal(format!("CMUdict: {e}")))?;
     let arrangement =
         arrange(&v.lyrics, &v.plan(seed), &dict).map_err(|e| ApiError::song_fit(&e))?;
     timings.add("compose", t);

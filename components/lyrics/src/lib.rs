@@ -19,8 +19,6 @@ use songforge_prosody::Dictionary;
 use spin_sdk::http::{Method, Request};
 use spin_sdk::http_service;
 
-/// Where the manifest mounts CMUdict (`models/store/cmudict`).
-const CMUDICT: &str = "/cmudict/cmudict.dict";
 
 #[derive(Serialize)]
 struct SectionOut<'a> {
@@ -75,8 +73,8 @@ impl Complete for Writer {
 /// The pronunciation dictionary, or an empty one (letter-to-sound rules only) when CMUdict is
 /// not mounted; the response names which was used.
 fn dictionary() -> Result<(Dictionary, &'static str), ApiError> {
-    Dictionary::load_or_letter_rules(std::path::Path::new(CMUDICT))
-        .map_err(|e| ApiError::internal(format!("{CMUDICT}: {e}")))
+    Dictionary::mounted()
+        .map_err(|e| ApiError::internal(format!("CMUdict: {e}")))
 }
 
 /// Writes lyrics for the request's theme and genre.

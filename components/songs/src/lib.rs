@@ -31,8 +31,6 @@ use spin_sdk::http::{IntoResponse, Method, Request, StatusCode};
 use spin_sdk::http_service;
 use std::time::Duration;
 
-/// Where the manifest mounts CMUdict (the early fit check of user lyrics counts syllables).
-const CMUDICT: &str = "/cmudict/cmudict.dict";
 /// How often the event stream looks at the record.
 const EVENT_POLL: Duration = Duration::from_millis(250);
 /// A comment line keeps idle event streams open through proxies.
@@ -142,9 +140,9 @@ async fn create(req: Request) -> Result<Reply, ApiError> {
     let seed = new_seed()?;
     // Syllables matter only for the user's own lyrics: CMUdict is read only for them.
     let dict = || {
-        Dictionary::load_or_letter_rules(std::path::Path::new(CMUDICT))
+        Dictionary::mounted()
             .map(|(d, _)| d)
-            .map_err(|e| ApiError::internal(format!("{CMUDICT}: {e}")))
+            .map_err(|e| ApiError::internal(format!("CMUdict: {e}")))
     };
     let hosts: Vec<String> = variable("webhook_hosts", "http://127.0.0.1:*,http://localhost:*")
         .await

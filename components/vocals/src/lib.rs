@@ -34,8 +34,6 @@ use spin_sdk::http::{Method, Request};
 use spin_sdk::http_service;
 use std::time::Instant;
 
-/// Where the manifest mounts CMUdict (`models/store/cmudict`).
-const CMUDICT: &str = "/cmudict/cmudict.dict";
 /// Output rate.
 const OUTPUT_RATE: u32 = 44_100;
 
@@ -379,8 +377,8 @@ async fn hear(source: &MelodySource) -> Result<(Vec<HeardNote>, f64), ApiError> 
 
 /// CMUdict, or letter-to-sound rules alone when it is not mounted (said in the response).
 fn dictionary() -> Result<(Dictionary, &'static str), ApiError> {
-    Dictionary::load_or_letter_rules(std::path::Path::new(CMUDICT))
-        .map_err(|e| ApiError::internal(format!("{CMUDICT}: {e}")))
+    Dictionary::mounted()
+        .map_err(|e| ApiError::internal(format!("CMUdict: {e}")))
 }
 
 /// Every word spoken by the voice in one graph call, then cut into its syllables: one take

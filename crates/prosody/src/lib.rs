@@ -11,6 +11,9 @@ mod guess;
 
 use std::path::Path;
 
+/// Where every component's manifest entry mounts CMUdict (`models/store/cmudict`).
+pub const MOUNTED_CMUDICT: &str = "/cmudict/cmudict.dict";
+
 /// The 39 ARPAbet phones CMUdict uses.
 const PHONES: &[&str] = &[
     "AA", "AE", "AH", "AO", "AW", "AY", "B", "CH", "D", "DH", "EH", "ER", "EY", "F", "G", "HH",
@@ -385,6 +388,13 @@ impl Dictionary {
             reason: e.to_string(),
         })?;
         Self::parse(text)
+    }
+
+    /// CMUdict where the manifest mounts it into components (`@models/cmudict` at
+    /// `/cmudict`), or letter-to-sound rules alone when it is not mounted; with the name of
+    /// what was used.
+    pub fn mounted() -> Result<(Self, &'static str), ProsodyError> {
+        Self::load_or_letter_rules(Path::new(MOUNTED_CMUDICT))
     }
 
     /// The dictionary at `path`, or an empty one (letter-to-sound rules only) when the file is
