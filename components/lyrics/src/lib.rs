@@ -11,6 +11,7 @@ use serde_json::Value;
 use songforge_guest::input::new_seed;
 use songforge_guest::nn::{self, Graph, json_input};
 use songforge_guest::request::{parse_json, read_body, require_method};
+use songforge_guest::settings;
 use songforge_guest::{ApiError, Reply, success};
 use songforge_inference::contract::llm;
 use songforge_lyrics::write::SectionScore;
@@ -18,7 +19,6 @@ use songforge_lyrics::{Candidate, Complete, LyricsRequest, WriteError, write_son
 use songforge_prosody::Dictionary;
 use spin_sdk::http::{Method, Request};
 use spin_sdk::http_service;
-
 
 #[derive(Serialize)]
 struct SectionOut<'a> {
@@ -73,8 +73,7 @@ impl Complete for Writer {
 /// The pronunciation dictionary, or an empty one (letter-to-sound rules only) when CMUdict is
 /// not mounted; the response names which was used.
 fn dictionary() -> Result<(Dictionary, &'static str), ApiError> {
-    Dictionary::mounted()
-        .map_err(|e| ApiError::internal(format!("CMUdict: {e}")))
+    Dictionary::mounted().map_err(|e| ApiError::internal(format!("CMUdict: {e}")))
 }
 
 /// Writes lyrics for the request's theme and genre.
@@ -84,11 +83,7 @@ async fn handle(req: Request) -> Result<Reply, ApiError> {
     let (parts, body) = read_body(req).await?;
     let body: Value = parse_json(&parts.headers, &body)?;
     let mut request = LyricsRequest::from_json(&body)?;
-    let graph_name = spin_sdk::variables::get("lyrics_graph")
-        .await
-        .ok()
-        .filter(|g| !g.is_empty())
-        .unwrap_or_else(|| "llm".to_string());
+    let graph_name = settings::text_or("lyrics_graph", "llm").await;
     let seed = match request.seed {
         Some(s) => s,
         None => new_seed()?,

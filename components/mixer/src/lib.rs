@@ -10,6 +10,7 @@ use songforge_audio::{Audio, encode_flac, encode_wav};
 use songforge_guest::input::{decode_audio, load_stored};
 use songforge_guest::media::{StoredMedia, new_name, put_media_group};
 use songforge_guest::request::{parse_json, read_body, require_method};
+use songforge_guest::settings;
 use songforge_guest::timing::StageTimes;
 use songforge_guest::{ApiError, Reply, success};
 use songforge_mixer::api::{MixPlan, MixRequest, OutputFormat, TrackPlan};
@@ -69,12 +70,8 @@ async fn handle(req: Request) -> Result<Reply, ApiError> {
     let (parts, body) = read_body(req).await?;
     let request: MixRequest = parse_json(&parts.headers, &body)?;
     let plan = request.plan()?;
-    let max_seconds = spin_sdk::variables::get("mix_max_track_seconds")
-        .await
-        .ok()
-        .and_then(|v| v.parse::<f64>().ok())
-        .filter(|v| *v > 0.0)
-        .unwrap_or(DEFAULT_MAX_TRACK_SECONDS);
+    let max_seconds =
+        settings::positive_or("mix_max_track_seconds", DEFAULT_MAX_TRACK_SECONDS).await;
 
     let mut timings = StageTimes::default();
     let mut tracks = Vec::with_capacity(plan.tracks.len());

@@ -18,12 +18,7 @@ pub const STALE_AFTER_S: f64 = 30.0;
 
 /// Seconds without a heartbeat after which a running job counts as interrupted.
 pub async fn stale_after_s() -> f64 {
-    spin_sdk::variables::get("job_stale_seconds")
-        .await
-        .ok()
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .filter(|s| *s > 0.0)
-        .unwrap_or(STALE_AFTER_S)
+    songforge_guest::settings::positive_or("job_stale_seconds", STALE_AFTER_S).await
 }
 
 /// Where a job is.

@@ -25,6 +25,7 @@ use sha2::{Digest, Sha256};
 use songforge_guest::input::{is_form, new_seed, read_form};
 use songforge_guest::media::{MediaFormat, put_media};
 use songforge_guest::request::{header_str, parse_json, path_info, query_param, read_body};
+use songforge_guest::settings;
 use songforge_guest::{ApiError, Reply, success, success_with_status};
 use songforge_prosody::Dictionary;
 use spin_sdk::http::{IntoResponse, Method, Request, StatusCode};
@@ -92,14 +93,6 @@ async fn handle(req: Request) -> Result<Answer, ApiError> {
     }
 }
 
-async fn variable(name: &str, default: &str) -> String {
-    spin_sdk::variables::get(name)
-        .await
-        .ok()
-        .filter(|v| !v.trim().is_empty())
-        .unwrap_or_else(|| default.to_string())
-}
-
 /// Reads the request (JSON or multipart, recordings stored first), validates it, answers
 /// from the cache or starts the job.
 async fn create(req: Request) -> Result<Reply, ApiError> {
@@ -144,12 +137,13 @@ async fn create(req: Request) -> Result<Reply, ApiError> {
             .map(|(d, _)| d)
             .map_err(|e| ApiError::internal(format!("CMUdict: {e}")))
     };
-    let hosts: Vec<String> = variable("webhook_hosts", "http://127.0.0.1:*,http://localhost:*")
-        .await
-        .split(',')
-        .map(|h| h.trim().to_string())
-        .filter(|h| !h.is_empty())
-        .collect();
+    let hosts: Vec<String> =
+        settings::text_or("webhook_hosts", "http://127.0.0.1:*,http://localhost:*")
+            .await
+            .split(',')
+            .map(|h| h.trim().to_string())
+            .filter(|h| !h.is_empty())
+            .collect();
     let request = fields.validate(seed, dict, &hosts)?;
     let store = store().await?;
 
@@ -189,7 +183,7 @@ async fn create(req: Request) -> Result<Reply, ApiError> {
         "status_url": job.status_url, "events_url": job.events_url,
         "cancel_url": job.urls.cancel, "urls": job.urls,
     });
-    let secret = variable("webhook_secret", "").await;
+    let secret = settings::text_or("webhook_secret", "").await;
     let runner = run::Runner::new(store, job);
     // Work after returning: the job runs on in this instance after the 202.
     spin_sdk::wasip3::spawn(async move {

@@ -10,6 +10,7 @@ use songforge_guest::input::{decode_mono, is_form, load_stored, read_form};
 use songforge_guest::request::{
     decode_json, is_json_media_type, media_type, query_pairs, read_body, require_method,
 };
+use songforge_guest::settings;
 use songforge_guest::{ApiError, Reply, nn, success};
 use songforge_inference::Tensor;
 use songforge_inference::contract::whisper;
@@ -136,30 +137,14 @@ async fn read_upload(req: Request) -> Result<Upload, ApiError> {
 async fn handle(req: Request) -> Result<Reply, ApiError> {
     require_method(&req, &[Method::POST])?;
     let upload = read_upload(req).await?;
-    let max_seconds = spin_sdk::variables::get("transcribe_max_seconds")
-        .await
-        .ok()
-        .and_then(|v| v.parse::<f64>().ok())
-        .filter(|v| *v > 0.0)
-        .unwrap_or(DEFAULT_MAX_SECONDS);
-    let default_graph = spin_sdk::variables::get("whisper_graph")
-        .await
-        .ok()
-        .filter(|g| !g.is_empty())
-        .unwrap_or_else(|| "whisper".to_string());
+    let max_seconds = settings::positive_or("transcribe_max_seconds", DEFAULT_MAX_SECONDS).await;
+    let default_graph = settings::text_or("whisper_graph", "whisper").await;
     let graph = match &upload.options.model {
         None => default_graph,
         Some(m) => {
-            let allowed = spin_sdk::variables::get("transcribe_graphs")
-                .await
-                .unwrap_or_default();
-            let allowed: Vec<&str> = allowed
-                .split(',')
-                .map(str::trim)
-                .filter(|g| !g.is_empty())
-                .chain(std::iter::once(default_graph.as_str()))
-                .collect();
-            if !allowed.contains(&m.as_str()) {
+            let mut allowed = settings::list("transcribe_graphs").await;
+            allowed.push(default_graph.clone());
+            if !allowed.contains(m) {
                 return Err(ApiError::bad_request(format!(
                     "model {m:?} is not one of {}",
                     allowed.join(", ")

@@ -15,6 +15,7 @@ use songforge_guest::input::{decode_mono, is_form, load_stored, new_seed, read_f
 use songforge_guest::media::{StoredMedia, get_media, new_name, put_media_group};
 use songforge_guest::nn::{self, Graph, json_input};
 use songforge_guest::request::{parse_json, read_body, require_method};
+use songforge_guest::settings;
 use songforge_guest::timing::StageTimes;
 use songforge_guest::{ApiError, Reply, success};
 use songforge_inference::Tensor;
@@ -92,9 +93,7 @@ enum Singer {
 impl Singer {
     /// `auto` sings with a DiffSinger voicebank when the host has one, else with the voice.
     async fn choose(v: &Validated) -> Result<Self, ApiError> {
-        let singer_graph = spin_sdk::variables::get("singer_graph")
-            .await
-            .unwrap_or_else(|_| "singer".into());
+        let singer_graph = settings::text_or("singer_graph", "singer").await;
         match v.engine {
             Engine::Auto => match nn::load(&singer_graph) {
                 Ok(graph) => Ok(Self::DiffSinger(graph)),
@@ -377,8 +376,7 @@ async fn hear(source: &MelodySource) -> Result<(Vec<HeardNote>, f64), ApiError> 
 
 /// CMUdict, or letter-to-sound rules alone when it is not mounted (said in the response).
 fn dictionary() -> Result<(Dictionary, &'static str), ApiError> {
-    Dictionary::mounted()
-        .map_err(|e| ApiError::internal(format!("CMUdict: {e}")))
+    Dictionary::mounted().map_err(|e| ApiError::internal(format!("CMUdict: {e}")))
 }
 
 /// Every word spoken by the voice in one graph call, then cut into its syllables: one take

@@ -5,6 +5,7 @@
 //! - [`request`]: method checks, path and query, JSON and `multipart/form-data` bodies.
 //! - [`media`]: the key-value media store behind `/media/<name>`.
 //! - [`input`]: stored media by URL, audio decoding with one length rule, forms, seeds.
+//! - [`settings`]: Spin variables with defaults for blank or unusable values.
 //! - [`timing`]: where a request's time went, as `timings_ms` and `Server-Timing`.
 //! - [`conditional`]: `Range`, `If-None-Match` and `If-Range` decisions for serving media.
 //! - [`nn`]: the wasi-nn client and its error mapping.
@@ -21,6 +22,7 @@ pub mod input;
 pub mod media;
 pub mod nn;
 pub mod request;
+pub mod settings;
 pub mod timing;
 
 pub use envelope::{ApiError, ErrorCode, Reply, success, success_with_status};
