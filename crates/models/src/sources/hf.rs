@@ -1,9 +1,11 @@
 //! Files from Hugging Face over HTTP, resumable: a download keeps `<file>.part`, and the next
 //! attempt asks for the rest with `Range: bytes=N-`.
 
+use super::Job;
 use crate::catalog::FileEntry;
 use crate::digest::{FileDigest, HashingWriter, digest_file};
-use crate::pull::{FetchError, Job, check, part_path};
+use crate::fetch_error::FetchError;
+use crate::staging::{accept_part, part_path};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Read, Write};
@@ -37,13 +39,7 @@ pub(crate) fn fetch(job: &Job<'_>) -> Result<Vec<(String, FileDigest)>, FetchErr
         let url = format!("{endpoint}/{}/resolve/{}/{}", at.repo, at.revision, at.path);
         let part = part_path(&job.staging, file);
         let digest = download(&agent, &url, &part, file, job)?;
-        if let Err(e) = check(file, &digest, &url) {
-            // A complete but wrong file cannot be resumed into a right one.
-            let _ = std::fs::remove_file(&part);
-            return Err(e);
-        }
-        let dest = job.staging.join(&file.path);
-        std::fs::rename(&part, &dest).map_err(FetchError::io(&dest))?;
+        accept_part(&job.staging, file, &digest, &url)?;
         done.push((file.path.clone(), digest));
     }
     Ok(done)

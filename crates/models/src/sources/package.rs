@@ -2,9 +2,11 @@
 //! `apt-get download` and `dpkg-deb -x`. Both use the ordinary clients and their configuration
 //! (mirrors, proxies).
 
+use super::Job;
 use crate::catalog::{Member, PackageRef, PackageSource};
 use crate::digest::FileDigest;
-use crate::pull::{FetchError, Job, stage_file};
+use crate::fetch_error::FetchError;
+use crate::staging::stage_file;
 use std::fs::File;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
