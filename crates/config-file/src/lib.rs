@@ -139,7 +139,9 @@ mod tests {
 
     #[test]
     fn an_unknown_variant_names_the_field_its_line_and_the_choices() {
-        let err = parse("\n[table]\nchoice = \"three\"\n").unwrap_err().to_string();
+        let err = parse("\n[table]\nchoice = \"three\"\n")
+            .unwrap_err()
+            .to_string();
         assert_eq!(
             err,
             "/etc/c.toml: field `table.choice`: unknown variant `three`, expected `one` or \
@@ -152,7 +154,10 @@ mod tests {
         let err = parse("[table]\nchoice = \"one\"\nextra = 1\n")
             .unwrap_err()
             .to_string();
-        assert!(err.starts_with("/etc/c.toml: field `table.extra`: unknown field"), "{err}");
+        assert!(
+            err.starts_with("/etc/c.toml: field `table.extra`: unknown field"),
+            "{err}"
+        );
         let err = parse("[table\n").unwrap_err();
         assert!(matches!(err, ConfigFileError::Syntax { .. }), "{err}");
     }
