@@ -1,6 +1,9 @@
 //! SplitMix64: small, fast and identical on every platform and in wasm, which is what a
 //! reproducible seed needs (a general-purpose RNG crate may change its stream between
-//! versions). Shared by the arranger, the melody writer and the model samplers.
+//! versions). Shared by the arranger, the melody writer and the model samplers, whose one
+//! token draw over logits is [`sample`].
+
+pub mod sample;
 
 /// A seeded generator.
 #[derive(Debug, Clone)]

@@ -1,5 +1,10 @@
-//! Picks the next token from the logits: repetition penalty, temperature, top-k, top-p, then
-//! a draw from a seeded generator, so a seed reproduces a completion on the same build.
+//! Picks the next token from the logits: the repetition penalty here, then temperature, top-k,
+//! top-p and a draw from a seeded generator in the sampler shared with MusicGen
+//! (`songforge_rng::sample`), so a seed reproduces a completion on the same build.
+
+pub use songforge_rng::Rng;
+pub use songforge_rng::sample::argmax;
+use songforge_rng::sample::{Greedy, Sampler, TemperatureAt};
 
 /// Sampling settings for one completion.
 #[derive(Debug, Clone, PartialEq)]
@@ -28,10 +33,28 @@ impl Default for SamplingParams {
     }
 }
 
-pub use songforge_rng::Rng;
+impl SamplingParams {
+    /// The shared draw as this engine has always made it: temperature on the logits, greedy
+    /// decided from the settings, as llama.cpp does.
+    fn sampler(&self) -> Sampler {
+        Sampler {
+            temperature: self.temperature,
+            top_k: self.top_k,
+            top_p: self.top_p,
+            temperature_at: TemperatureAt::Logits,
+            greedy: Greedy::FromSettings,
+        }
+    }
+}
 
 /// Chooses a token from `logits` (modified in place) given the tokens produced so far.
 pub fn sample(logits: &mut [f32], history: &[u32], params: &SamplingParams, rng: &mut Rng) -> u32 {
+    penalize_repeats(logits, history, params);
+    params.sampler().draw(logits, rng)
+}
+
+/// Demotes the tokens of the last `repeat_last_n`, each once however often it was seen.
+fn penalize_repeats(logits: &mut [f32], history: &[u32], params: &SamplingParams) {
     if params.repeat_penalty != 1.0 && params.repeat_penalty > 0.0 {
         let start = history.len().saturating_sub(params.repeat_last_n);
         let mut seen: Vec<u32> = history[start..].to_vec();
@@ -47,65 +70,6 @@ pub fn sample(logits: &mut [f32], history: &[u32], params: &SamplingParams, rng:
             }
         }
     }
-    if params.temperature <= 0.0 || params.top_k == 1 {
-        return argmax(logits);
-    }
-    let mut candidates: Vec<(u32, f32)> = logits
-        .iter()
-        .enumerate()
-        .filter(|(_, l)| l.is_finite())
-        .map(|(i, &l)| (i as u32, l / params.temperature))
-        .collect();
-    if candidates.is_empty() {
-        return argmax(logits);
-    }
-    // Most likely first, lower id first on ties: a total order, so selecting the top k and
-    // sorting only those gives exactly what sorting the whole vocabulary would, without
-    // sorting 50k logits per token.
-    let order = |a: &(u32, f32), b: &(u32, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
-    if params.top_k > 0 && params.top_k < candidates.len() {
-        candidates.select_nth_unstable_by(params.top_k - 1, order);
-        candidates.truncate(params.top_k);
-    }
-    candidates.sort_unstable_by(order);
-    let max = candidates[0].1;
-    let mut total = 0f32;
-    for c in &mut candidates {
-        c.1 = (c.1 - max).exp();
-        total += c.1;
-    }
-    if params.top_p < 1.0 {
-        let mut cumulative = 0f32;
-        let mut keep = candidates.len();
-        for (i, c) in candidates.iter().enumerate() {
-            cumulative += c.1 / total;
-            if cumulative >= params.top_p {
-                keep = i + 1;
-                break;
-            }
-        }
-        candidates.truncate(keep);
-        total = candidates.iter().map(|c| c.1).sum();
-    }
-    let mut target = rng.unit() * total;
-    for &(id, p) in &candidates {
-        if target < p {
-            return id;
-        }
-        target -= p;
-    }
-    candidates[candidates.len() - 1].0
-}
-
-/// Index of the largest logit (the first on ties, as llama.cpp's greedy sampler).
-pub fn argmax(logits: &[f32]) -> u32 {
-    let mut best = 0;
-    for (i, &l) in logits.iter().enumerate() {
-        if l > logits[best] {
-            best = i;
-        }
-    }
-    best as u32
 }
 
 #[cfg(test)]
@@ -132,46 +96,5 @@ mod tests {
         };
         let mut l = vec![0.1, 2.0, 1.9];
         assert_eq!(sample(&mut l, &[1], &p, &mut Rng::new(1)), 2);
-    }
-
-    #[test]
-    fn same_seed_same_draws_and_top_k_limits_choice() {
-        let p = SamplingParams {
-            temperature: 1.0,
-            top_k: 2,
-            top_p: 1.0,
-            repeat_penalty: 1.0,
-            ..Default::default()
-        };
-        let logits = vec![1.0, 1.0, 0.9, -5.0];
-        let draw = |seed| {
-            let mut rng = Rng::new(seed);
-            (0..50)
-                .map(|_| sample(&mut logits.clone(), &[], &p, &mut rng))
-                .collect::<Vec<_>>()
-        };
-        assert_eq!(draw(7), draw(7));
-        assert_ne!(draw(7), draw(8));
-        let d = draw(7);
-        assert!(
-            d.iter().all(|&t| t < 2),
-            "top-k 2 kept only ids 0 and 1: {d:?}"
-        );
-        assert!(d.contains(&0) && d.contains(&1));
-    }
-
-    #[test]
-    fn top_p_keeps_the_head() {
-        let p = SamplingParams {
-            temperature: 1.0,
-            top_k: 0,
-            top_p: 0.5,
-            repeat_penalty: 1.0,
-            ..Default::default()
-        };
-        let mut rng = Rng::new(3);
-        for _ in 0..50 {
-            assert_eq!(sample(&mut [5.0, 0.0, 0.0, 0.0], &[], &p, &mut rng), 0);
-        }
     }
 }
