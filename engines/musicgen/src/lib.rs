@@ -18,18 +18,22 @@
 
 pub mod checkpoint;
 pub mod chroma;
+mod config;
 pub mod decoder;
 pub mod delay;
+mod generate;
 pub mod proj;
+
+pub use config::{AudioConfig, MusicgenConfig};
 
 use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::{Linear, VarBuilder};
 use candle_transformers::models::{encodec, t5};
 use chroma::ChromaSettings;
-use decoder::{Decoder, DecoderConfig};
+use config::{DEFAULT_CHROMA_LENGTH, DEFAULT_NUM_CHROMA};
+use decoder::Decoder;
 use serde::{Deserialize, Serialize};
 use songforge_inference::{Engine, EngineError, NamedTensor, required_json};
-use songforge_rng::Rng;
 use std::path::Path;
 use std::sync::Mutex;
 
@@ -37,136 +41,8 @@ use std::sync::Mutex;
 pub const MAX_SECONDS: f64 = 600.0;
 /// Longest prompt, tokens.
 pub const MAX_PROMPT_TOKENS: usize = 512;
-/// Tokens sampled from at each step unless the request says otherwise (as MusicGen ships).
-const DEFAULT_TOP_K: usize = 250;
 /// Frames a window holds at most (30 s at EnCodec 32 kHz's 50 Hz), as MusicGen was trained.
 const WINDOW_FRAMES: usize = 1500;
-/// Seconds of melody one window is conditioned on (the extractor's `chunk_length`).
-const MELODY_CHUNK_S: usize = 30;
-
-/// `audio_encoder` of `config.json`, with Hugging Face's spellings.
-#[derive(Debug, Clone, Deserialize)]
-pub struct AudioConfig {
-    pub sampling_rate: usize,
-    #[serde(default = "one")]
-    pub audio_channels: usize,
-    pub target_bandwidths: Vec<f64>,
-    #[serde(default)]
-    pub normalize: bool,
-    pub hidden_size: usize,
-    pub num_filters: usize,
-    pub num_residual_layers: usize,
-    pub upsampling_ratios: Vec<usize>,
-    pub norm_type: String,
-    pub kernel_size: usize,
-    pub last_kernel_size: usize,
-    pub residual_kernel_size: usize,
-    pub dilation_growth_rate: usize,
-    pub use_causal_conv: bool,
-    pub pad_mode: String,
-    pub compress: usize,
-    pub num_lstm_layers: usize,
-    #[serde(default = "ratio")]
-    pub trim_right_ratio: f64,
-    pub codebook_size: usize,
-    pub codebook_dim: Option<usize>,
-    #[serde(default)]
-    pub use_conv_shortcut: bool,
-}
-
-fn one() -> usize {
-    1
-}
-fn ratio() -> f64 {
-    1.0
-}
-
-impl AudioConfig {
-    /// candle's EnCodec config.
-    pub fn to_encodec(&self) -> Result<encodec::Config, String> {
-        Ok(encodec::Config {
-            target_bandwidths: self.target_bandwidths.clone(),
-            sampling_rate: self.sampling_rate,
-            audio_channels: self.audio_channels,
-            normalize: self.normalize,
-            chunk_length_s: None,
-            overlap: None,
-            hidden_size: self.hidden_size,
-            num_filters: self.num_filters,
-            num_residual_layers: self.num_residual_layers,
-            upsampling_ratios: self.upsampling_ratios.clone(),
-            norm_type: match self.norm_type.as_str() {
-                "weight_norm" => encodec::NormType::WeightNorm,
-                "time_group_norm" => encodec::NormType::TimeGroupNorm,
-                other => {
-                    return Err(format!(
-                        "audio_encoder.norm_type `{other}` is not supported"
-                    ));
-                }
-            },
-            kernel_size: self.kernel_size,
-            last_kernel_size: self.last_kernel_size,
-            residual_kernel_size: self.residual_kernel_size,
-            dilation_growth_rate: self.dilation_growth_rate,
-            use_causal_conv: self.use_causal_conv,
-            // candle's EnCodec pads only by constant or replicate. MusicGen's 32 kHz EnCodec
-            // was trained with reflect padding; replicate differs only in the few samples
-            // each convolution pads at the two ends of a piece (tens of milliseconds at its
-            // very start and end), so it stands in for it.
-            pad_mode: match self.pad_mode.as_str() {
-                "reflect" | "replicate" => encodec::PadMode::Replicate,
-                "constant" => encodec::PadMode::Constant,
-                other => return Err(format!("audio_encoder.pad_mode `{other}` is not supported")),
-            },
-            compress: self.compress,
-            num_lstm_layers: self.num_lstm_layers,
-            trim_right_ratio: self.trim_right_ratio,
-            codebook_size: self.codebook_size,
-            codebook_dim: self.codebook_dim,
-            use_conv_shortcut: self.use_conv_shortcut,
-        })
-    }
-
-    /// Samples per EnCodec frame.
-    pub fn hop(&self) -> usize {
-        self.upsampling_ratios.iter().product()
-    }
-}
-
-/// A MusicGen `config.json`.
-#[derive(Debug, Clone, Deserialize)]
-pub struct MusicgenConfig {
-    /// `musicgen` (small, medium, large) or `musicgen_melody` (melody, melody-large).
-    #[serde(default)]
-    pub model_type: Option<String>,
-    pub text_encoder: t5::Config,
-    pub audio_encoder: AudioConfig,
-    pub decoder: DecoderConfig,
-    /// Melody checkpoints: chroma classes per frame (12).
-    #[serde(default)]
-    pub num_chroma: Option<usize>,
-    /// Melody checkpoints: chroma frames in the prefix (235, 30 s).
-    #[serde(default)]
-    pub chroma_length: Option<usize>,
-}
-
-impl MusicgenConfig {
-    /// Whether this is a MusicGen Melody checkpoint; other model types are refused.
-    pub fn is_melody(&self) -> Result<bool, String> {
-        match self.model_type.as_deref() {
-            None | Some("musicgen") => Ok(false),
-            Some("musicgen_melody") => Ok(true),
-            Some(other) => Err(format!(
-                "model_type `{other}` is not supported; this engine runs MusicGen \
-                 (`musicgen`: small, medium, large) and MusicGen Melody (`musicgen_melody`)"
-            )),
-        }
-    }
-}
-
-/// MusicGen Melody's defaults when `config.json` leaves them out.
-const DEFAULT_NUM_CHROMA: usize = 12;
-const DEFAULT_CHROMA_LENGTH: usize = 235;
 
 /// How a melody checkpoint turns chroma into the decoder's prefix.
 struct MelodyCondition {
@@ -388,161 +264,6 @@ impl MusicGenEngine {
             Ok(hidden)
         }
     }
-
-    /// What the decoder is conditioned on for a window that starts `start` samples into the
-    /// piece: the text, or for MusicGen Melody the chroma prefix then the text. The chroma
-    /// is that of the melody's 30 s from `start` (the melody looping when the piece is
-    /// longer), tiled to the prefix's length as Hugging Face repeats a short melody;
-    /// without a melody, and in the unconditional row, it is the model's null chroma (every
-    /// frame class 0).
-    fn window_condition(
-        &self,
-        text: &Tensor,
-        melody: Option<&[f32]>,
-        start: usize,
-    ) -> Result<Tensor, EngineError> {
-        let Some(m) = &self.melody else {
-            return Ok(text.clone());
-        };
-        let rows = text.dim(0).map_err(runtime)?;
-        let classes = match melody {
-            Some(samples) if !samples.is_empty() => {
-                let len = samples.len();
-                let take = len.min(MELODY_CHUNK_S * m.settings.sample_rate);
-                let chunk: Vec<f32> = (0..take).map(|i| samples[(start + i) % len]).collect();
-                chroma::dominant_classes(&chunk, &m.settings)
-            }
-            _ => vec![0],
-        };
-        let frames = classes.len();
-        let mut one_hot = vec![0f32; rows * frames * m.num_chroma];
-        for (t, &c) in classes.iter().enumerate() {
-            one_hot[t * m.num_chroma + c] = 1.0;
-        }
-        for r in 1..rows {
-            for t in 0..frames {
-                one_hot[(r * frames + t) * m.num_chroma] = 1.0;
-            }
-        }
-        let chroma = Tensor::from_vec(one_hot, (rows, frames, m.num_chroma), &self.device)
-            .map_err(runtime)?;
-        let chroma = match &m.proj {
-            Some(p) => p.forward(&chroma).map_err(runtime)?,
-            None => chroma,
-        };
-        let repeats = m.length.div_ceil(frames);
-        let chroma = Tensor::cat(&vec![&chroma; repeats], 1)
-            .and_then(|c| c.narrow(1, 0, m.length))
-            .map_err(runtime)?;
-        Tensor::cat(&[&chroma, text], 1).map_err(runtime)
-    }
-
-    /// Writes `frames` frames continuing `prefix` (codes[k][j], all codebooks equally long):
-    /// returns the new frames only.
-    fn window(
-        &self,
-        text: &Tensor,
-        prefix: &[Vec<u32>],
-        frames: usize,
-        request: &Request,
-        rng: &mut Rng,
-    ) -> Result<Vec<Vec<u32>>, EngineError> {
-        let cfg = self.decoder.config();
-        let k_count = cfg.num_codebooks;
-        let known = prefix.first().map_or(0, Vec::len);
-        let total = known + frames;
-        let steps = delay::positions(total, k_count) + 1;
-        let mut session = self.decoder.start(text, steps).map_err(runtime)?;
-        let top_k = request.top_k.unwrap_or(DEFAULT_TOP_K.min(cfg.vocab_size));
-        let mut grid: Vec<Vec<u32>> = vec![vec![cfg.bos_token_id; k_count]];
-        for p in 1..=delay::positions(total, k_count) {
-            let logits = self
-                .decoder
-                .step(&mut session, &grid[p - 1])
-                .map_err(runtime)?;
-            let logits: Vec<Vec<f32>> = decoder::guide(&logits, request.guidance)
-                .and_then(|l| l.to_vec2())
-                .map_err(runtime)?;
-            let mut row = Vec::with_capacity(k_count);
-            for (k, l) in logits.iter().enumerate() {
-                row.push(match delay::slot(k, p, total) {
-                    delay::Slot::Bos => cfg.bos_token_id,
-                    delay::Slot::Pad => cfg.pad_token_id,
-                    delay::Slot::Frame(j) if j < known => prefix[k][j],
-                    delay::Slot::Frame(_) => sample_top_k(l, top_k, request.temperature, rng),
-                });
-            }
-            grid.push(row);
-        }
-        let codes = delay::undelay(&grid, k_count, total);
-        Ok(codes.into_iter().map(|c| c[known..].to_vec()).collect())
-    }
-
-    /// All frames of a piece, window by window.
-    fn codes(
-        &self,
-        text: &Tensor,
-        melody: Option<&[f32]>,
-        frames: usize,
-        request: &Request,
-    ) -> Result<(Vec<Vec<u32>>, usize), EngineError> {
-        let k_count = self.decoder.config().num_codebooks;
-        let mut rng = Rng::new(request.seed);
-        let mut codes: Vec<Vec<u32>> = vec![Vec::with_capacity(frames); k_count];
-        let mut windows = 0;
-        while codes[0].len() < frames {
-            let have = codes[0].len();
-            // Later windows continue from the last third of what is written.
-            let keep = if have == 0 {
-                0
-            } else {
-                (self.window / 3).min(have)
-            };
-            let new = (frames - have).min(self.window - keep);
-            let prefix: Vec<Vec<u32>> = codes.iter().map(|c| c[have - keep..].to_vec()).collect();
-            let condition =
-                self.window_condition(text, melody, (have - keep) * self.audio.hop())?;
-            let written = self.window(&condition, &prefix, new, request, &mut rng)?;
-            for (c, w) in codes.iter_mut().zip(written) {
-                c.extend(w);
-            }
-            windows += 1;
-        }
-        Ok((codes, windows))
-    }
-}
-
-/// Top-k sampling at `temperature` (0: the most likely token).
-pub fn sample_top_k(logits: &[f32], top_k: usize, temperature: f32, rng: &mut Rng) -> u32 {
-    let mut order: Vec<usize> = (0..logits.len())
-        .filter(|&i| logits[i].is_finite())
-        .collect();
-    if order.is_empty() {
-        return 0;
-    }
-    let by_logit = |a: &usize, b: &usize| logits[*b].total_cmp(&logits[*a]).then(a.cmp(b));
-    let k = top_k.clamp(1, order.len());
-    if k < order.len() {
-        order.select_nth_unstable_by(k - 1, by_logit);
-        order.truncate(k);
-    }
-    order.sort_by(by_logit);
-    if temperature <= 0.0 || k == 1 {
-        return order[0] as u32;
-    }
-    let top = logits[order[0]];
-    let weights: Vec<f32> = order
-        .iter()
-        .map(|&i| ((logits[i] - top) / temperature).exp())
-        .collect();
-    let mut target = rng.unit() * weights.iter().sum::<f32>();
-    for (&i, w) in order.iter().zip(&weights) {
-        if target < *w {
-            return i as u32;
-        }
-        target -= w;
-    }
-    order[order.len() - 1] as u32
 }
 
 fn check(request: &Request, vocab: usize) -> Result<(), EngineError> {
@@ -676,21 +397,5 @@ impl Engine for MusicGenEngine {
             NamedTensor::new("audio", audio),
             NamedTensor::new("meta", meta),
         ])
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn top_k_keeps_only_the_k_best() {
-        let logits = [0.0, 5.0, 4.9, -1.0, 4.8];
-        let mut rng = Rng::new(1);
-        for _ in 0..200 {
-            let t = sample_top_k(&logits, 2, 1.0, &mut rng);
-            assert!(t == 1 || t == 2, "{t}");
-        }
-        assert_eq!(sample_top_k(&logits, 250, 0.0, &mut rng), 1);
     }
 }
