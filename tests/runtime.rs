@@ -51,6 +51,66 @@ fn probe_config(name: &str) -> songforge::ServerConfig {
     c
 }
 
+/// The app's manifest, as the host reads it.
+fn app() -> songforge::manifest::Manifest {
+    songforge::manifest::Manifest::load(&app_manifest()).expect("spin.toml loads")
+}
+
+/// The graphs the app's health endpoint asks wasi-nn about: spin.toml's `nn_graphs`
+/// variable (`name:task,name:task`), as (name, task).
+fn declared_graphs() -> Vec<(String, String)> {
+    let spec = app()
+        .variables
+        .get("nn_graphs")
+        .and_then(|v| v.default.clone())
+        .expect("spin.toml gives `nn_graphs` a default");
+    let graphs: Vec<(String, String)> = spec
+        .split(',')
+        .filter_map(|pair| pair.split_once(':'))
+        .map(|(name, task)| (name.trim().to_string(), task.trim().to_string()))
+        .collect();
+    assert!(!graphs.is_empty(), "no graphs in {spec:?}");
+    graphs
+}
+
+/// The parts of a health report that hold whatever the build, the config and the installed
+/// models are: the envelope, the host's device, every routed component of spin.toml, and
+/// every declared graph once, with its task and whether it is available. Returns the graph
+/// lines by name.
+fn check_health(j: &serde_json::Value) -> std::collections::BTreeMap<String, serde_json::Value> {
+    assert_eq!(j["success"], true, "{j}");
+    assert_eq!(j["status"], "ok");
+    assert_eq!(j["version"], env!("CARGO_PKG_VERSION"));
+    let device = j["device"].as_str().unwrap_or_default();
+    assert!(!device.is_empty(), "no device reported: {j}");
+    let components = j["components"].as_array().expect("components");
+    for route in app().routes {
+        assert!(
+            components
+                .iter()
+                .any(|c| c["id"] == route.component && c["route"] == route.route),
+            "{} at {} missing from {components:?}",
+            route.component,
+            route.route
+        );
+    }
+    let models = j["models"].as_array().expect("models");
+    let declared = declared_graphs();
+    assert_eq!(models.len(), declared.len(), "{models:?}");
+    let mut by_name = std::collections::BTreeMap::new();
+    for (name, task) in declared {
+        let line = models
+            .iter()
+            .find(|m| m["name"] == name)
+            .unwrap_or_else(|| panic!("graph {name} missing from {models:?}"))
+            .clone();
+        assert_eq!(line["task"], task, "{line}");
+        assert!(line["available"].is_boolean(), "{line}");
+        by_name.insert(name, line);
+    }
+    by_name
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_reports_status_components_and_models() {
     let state = scratch_dir("health");
@@ -60,36 +120,63 @@ async fn health_reports_status_components_and_models() {
         let r = http.get(path).await;
         assert_eq!(r.status, StatusCode::OK, "{path}: {:?}", r.body);
         assert_eq!(r.header("content-type"), Some("application/json"));
-        let j = r.json();
-        assert_eq!(j["success"], true);
-        assert_eq!(j["status"], "ok");
-        assert_eq!(j["version"], env!("CARGO_PKG_VERSION"));
-        assert_eq!(j["device"], "cpu");
-        let components: Vec<&str> = j["components"]
-            .as_array()
-            .expect("components")
-            .iter()
-            .filter_map(|c| c["id"].as_str())
-            .collect();
-        for id in [
-            "health",
-            "transcribe",
-            "lyrics",
-            "instrumental",
-            "vocals",
-            "mixer",
-            "media",
-        ] {
-            assert!(components.contains(&id), "{id} missing from {components:?}");
+        for (name, line) in check_health(&r.json()) {
+            assert_eq!(
+                line["available"], false,
+                "{name}: no runtime config, so no graph is configured: {line}"
+            );
         }
-        let models = j["models"].as_array().expect("models");
-        assert_eq!(models.len(), 6, "{models:?}");
-        let whisper = models
-            .iter()
-            .find(|m| m["name"] == "whisper")
-            .expect("whisper");
-        assert_eq!(whisper["task"], "speech-to-text");
-        assert_eq!(whisper["available"], false, "no engine is configured yet");
+    }
+    server.shutdown().await;
+}
+
+/// With the repository's runtime-config.toml (what `make up` serves) and the installed
+/// models, every declared graph reports its state in a way a user can act on: an available
+/// one the configured model and the device it runs on, an unavailable one why. Which graphs
+/// are available and on which device depends on the machine and the build, so neither is
+/// fixed here.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_reports_each_configured_graphs_model_device_or_reason() {
+    let file = repo().join("runtime-config.toml");
+    let configured = songforge::runtime_config::RuntimeConfig::load(&file)
+        .expect("runtime-config.toml loads")
+        .wasi_nn
+        .graphs;
+    // Written into the state dir, so its relative paths (key-value data, a voicebank folder)
+    // land there and not in the repository.
+    let state = scratch_dir("health-configured");
+    let text = std::fs::read_to_string(&file).expect("read runtime-config.toml");
+    let server = start(config_with_graphs(&state, &text, models_dir())).await;
+    let j = Http::new(server.addr).get("/api/health/").await.json();
+    let lines = check_health(&j);
+    assert!(
+        lines.keys().any(|name| configured.contains_key(name)),
+        "runtime-config.toml configures none of the declared graphs"
+    );
+    for (name, line) in lines {
+        eprintln!("{name}: {line}");
+        let Some(graph) = configured.get(&name) else {
+            assert_eq!(line["available"], false, "{name} is not configured: {line}");
+            continue;
+        };
+        if line["available"] == true {
+            assert_eq!(line["model"], graph.model.as_str(), "{line}");
+            let device = line["device"].as_str().unwrap_or_default();
+            assert!(!device.is_empty(), "{name}: no device: {line}");
+            // A degraded set-up (e.g. a GPU asked for, the CPU used) is said in words.
+            if let Some(warning) = line.get("warning") {
+                assert!(
+                    warning.as_str().is_some_and(|w| !w.is_empty()),
+                    "{name}: {line}"
+                );
+            }
+        } else {
+            let reason = line["reason"].as_str().unwrap_or_default();
+            assert!(
+                !reason.is_empty(),
+                "{name} is unavailable without a reason: {line}"
+            );
+        }
     }
     server.shutdown().await;
 }
