@@ -11,8 +11,11 @@
 
 pub mod grid;
 pub mod hummed;
+mod midi;
 pub mod phonemes;
 pub mod score;
+#[cfg(test)]
+mod test_support;
 
 pub use grid::{ArrangementMap, Grid, GridError};
 pub use hummed::{HeardNote, fit_to_melody};

@@ -2,8 +2,6 @@
 
 use crate::grid::{Grid, GridSection};
 use crate::phonemes::{arpabet, sung_ipa};
-use midly::num::{u4, u7, u15, u24, u28};
-use midly::{Format, Header, MetaMessage, MidiMessage, Smf, Timing, TrackEvent, TrackEventKind};
 use serde::Serialize;
 use songforge_arranger::compose::Rng;
 use songforge_prosody::{Dictionary, Stress, words};
@@ -513,113 +511,12 @@ fn nearest_in(target: i32, pcs: &[u8], voice: Voice) -> i32 {
         .unwrap_or(target.clamp(i32::from(voice.low), i32::from(voice.high)))
 }
 
-impl Score {
-    /// The score as a Standard MIDI File (format 0: tempo, lyrics as lyric events, notes).
-    pub fn to_midi(&self) -> Result<Vec<u8>, String> {
-        const TPB: f64 = 480.0;
-        let mut smf = Smf::new(Header::new(
-            Format::SingleTrack,
-            Timing::Metrical(u15::new(480)),
-        ));
-        let tick = |s: f64| (s / (60.0 / self.bpm) * TPB).round().max(0.0) as u32;
-        let micros = (60_000_000.0 / self.bpm).round() as u32;
-        let mut events: Vec<(u32, u8, TrackEventKind<'_>)> = vec![
-            (
-                0,
-                0,
-                TrackEventKind::Meta(MetaMessage::TrackName(b"SongForge vocal")),
-            ),
-            (
-                0,
-                0,
-                TrackEventKind::Meta(MetaMessage::Tempo(u24::new(micros))),
-            ),
-        ];
-        let channel = u4::new(0);
-        for n in &self.notes {
-            let start = tick(n.start_s);
-            let end = tick(n.start_s + n.dur_s).max(start + 1);
-            events.push((
-                start,
-                1,
-                TrackEventKind::Meta(MetaMessage::Lyric(n.syllable.as_bytes())),
-            ));
-            events.push((
-                start,
-                2,
-                TrackEventKind::Midi {
-                    channel,
-                    message: MidiMessage::NoteOn {
-                        key: u7::new(n.midi.min(127)),
-                        vel: u7::new(96),
-                    },
-                },
-            ));
-            events.push((
-                end,
-                0,
-                TrackEventKind::Midi {
-                    channel,
-                    message: MidiMessage::NoteOff {
-                        key: u7::new(n.midi.min(127)),
-                        vel: u7::new(64),
-                    },
-                },
-            ));
-        }
-        // Offs before lyrics before ons at the same tick.
-        events.sort_by_key(|(t, order, _)| (*t, *order));
-        let mut now = 0;
-        let mut track: Vec<TrackEvent<'_>> = Vec::with_capacity(events.len() + 1);
-        for (t, _, kind) in events {
-            track.push(TrackEvent {
-                delta: u28::new(t - now),
-                kind,
-            });
-            now = t;
-        }
-        track.push(TrackEvent {
-            delta: u28::new(0),
-            kind: TrackEventKind::Meta(MetaMessage::EndOfTrack),
-        });
-        smf.tracks.push(track);
-        let mut out = Vec::new();
-        smf.write_std(&mut out).map_err(|e| e.to_string())?;
-        Ok(out)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::grid::ArrangementMap;
+    use crate::test_support::{LYRICS, dict, grid};
     use songforge_song::form::read_form as read_sections;
-
-    fn dict() -> Dictionary {
-        Dictionary::parse(
-            "hello HH AH0 L OW1\nworld W ER1 L D\nsing S IH1 NG\nto T UW1\nme M IY1\nthe DH AH0\nnight N AY1 T\n"
-                .to_string(),
-        )
-        .unwrap()
-    }
-
-    fn grid() -> Grid {
-        let map: ArrangementMap = serde_json::from_str(
-            r#"{"bpm": 120, "key": "C major", "duration": 40,
-                "sections": [{"name": "Intro", "start_bar": 0, "bars": 2},
-                             {"name": "Verse 1", "kind": "verse", "start_bar": 2, "bars": 4, "lines": 2},
-                             {"name": "Chorus", "kind": "chorus", "start_bar": 6, "bars": 4, "lines": 2},
-                             {"name": "Verse 2", "kind": "verse", "start_bar": 10, "bars": 4, "lines": 2},
-                             {"name": "Chorus", "kind": "chorus", "start_bar": 14, "bars": 4, "lines": 2}],
-                "chords": [{"bar": 0, "symbol": "C"}, {"bar": 1, "symbol": "G"}, {"bar": 2, "symbol": "Am"},
-                           {"bar": 3, "symbol": "F"}, {"bar": 6, "symbol": "F"}, {"bar": 7, "symbol": "G"},
-                           {"bar": 10, "symbol": "Am"}, {"bar": 14, "symbol": "F"}, {"bar": 15, "symbol": "G"}]}"#,
-        )
-        .unwrap();
-        Grid::from_map(&map).unwrap()
-    }
-
-    const LYRICS: &str = "Verse 1:\nhello world\nsing to me\n\nChorus:\nsing the night\nhello hello\n\nVerse 2:\nto me\nthe world\n\nChorus:\nsing the night\nhello hello";
 
     #[test]
     fn lines_start_on_their_bars_in_key_and_range() {
@@ -753,26 +650,5 @@ mod tests {
         let err = write_score(&grid(), &more, &dict(), Voice::BARITONE, 1).unwrap_err();
         assert!(matches!(err, ScoreError::TooLong { .. }), "{err}");
         assert!(err.to_string().contains("bars"), "{err}");
-    }
-
-    #[test]
-    fn the_midi_file_holds_every_note() {
-        let (sections, _) = read_sections(LYRICS);
-        let score = write_score(&grid(), &sections, &dict(), Voice::BARITONE, 5).unwrap();
-        let bytes = score.to_midi().unwrap();
-        let smf = Smf::parse(&bytes).unwrap();
-        let ons = smf.tracks[0]
-            .iter()
-            .filter(|e| {
-                matches!(
-                    e.kind,
-                    TrackEventKind::Midi {
-                        message: MidiMessage::NoteOn { .. },
-                        ..
-                    }
-                )
-            })
-            .count();
-        assert_eq!(ons, score.notes.len());
     }
 }
