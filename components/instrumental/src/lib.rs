@@ -150,8 +150,8 @@ async fn handle(req: Request) -> Result<Reply, ApiError> {
     };
     let mut timings = StageTimes::default();
     let t = Instant::now();
-    let (dict, _) = Dictionary::mounted()
-        .map_err(|e| ApiError::internal(format!("CMUdict: {e}")))?;
+    let (dict, _) =
+        Dictionary::mounted().map_err(|e| ApiError::internal(format!("CMUdict: {e}")))?;
     let arrangement =
         arrange(&v.lyrics, &v.plan(seed), &dict).map_err(|e| ApiError::song_fit(&e))?;
     timings.add("compose", t);

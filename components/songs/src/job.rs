@@ -1,10 +1,10 @@
 //! The job record: what a client polls, streams and gets in a webhook; kept in key-value so
 //! any host sharing the store can answer for it.
 
-use crate::request::SongRequest;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use songforge_guest::ApiError;
+use songforge_song_request::SongRequest;
 use spin_sdk::key_value::Store;
 use std::time::{SystemTime, UNIX_EPOCH};
 

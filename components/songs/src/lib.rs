@@ -12,22 +12,23 @@
 //! heartbeats and is reported `failed` with code `interrupted`.
 
 mod job;
-mod request;
 mod run;
 
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use http_body_util::combinators::UnsyncBoxBody;
 use job::{Job, Status, cancel_key, recent, store};
-use request::{Fields, fields_from_form};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use songforge_guest::input::{is_form, new_seed, read_form};
 use songforge_guest::media::{MediaFormat, put_media};
-use songforge_guest::request::{header_str, parse_json, path_info, query_param, read_body};
+use songforge_guest::request::{
+    FormPart, header_str, parse_json, path_info, query_param, read_body,
+};
 use songforge_guest::settings;
 use songforge_guest::{ApiError, Reply, success, success_with_status};
 use songforge_prosody::Dictionary;
+use songforge_song_request::{Fields, Refusal, Source, fields_from_form};
 use spin_sdk::http::{IntoResponse, Method, Request, StatusCode};
 use spin_sdk::http_service;
 use std::time::Duration;
@@ -93,43 +94,62 @@ async fn handle(req: Request) -> Result<Answer, ApiError> {
     }
 }
 
-/// Reads the request (JSON or multipart, recordings stored first), validates it, answers
-/// from the cache or starts the job.
+/// Where an upload stands in the fields until the request is valid and the file is stored.
+const PENDING_UPLOAD: &str = "/media/pending-upload";
+
+/// A recording from the form: its field, the format its bytes say it is (anything but audio
+/// is refused) and the bytes.
+fn upload(p: &FormPart) -> Result<(String, &'static MediaFormat, &[u8]), ApiError> {
+    if p.data.is_empty() || p.data.len() > MAX_UPLOAD_BYTES {
+        return Err(ApiError::unprocessable(format!(
+            "the recording must hold 1 to {MAX_UPLOAD_BYTES} bytes"
+        ))
+        .with_field(&p.name));
+    }
+    let format = MediaFormat::sniff(&p.data)
+        .filter(|f| f.content_type.starts_with("audio/") && f.extension != "mid")
+        .ok_or_else(|| {
+            ApiError::unsupported_media_type("the recording is not WAV, FLAC, OGG, MP3 or M4A")
+                .with_field(&p.name)
+        })?;
+    Ok((p.name.clone(), format, &p.data))
+}
+
+/// Reads the request (JSON or multipart), validates it, stores its recordings, answers from
+/// the cache or starts the job.
 async fn create(req: Request) -> Result<Reply, ApiError> {
     let wait = wait_seconds(&req);
     let (parts, body) = read_body(req).await?;
-    let fields: Fields = if is_form(&parts.headers) {
-        let form = read_form(&parts.headers, &body)?;
-        let mut fields = fields_from_form(&form)?;
-        for p in form.iter().filter(|p| p.filename.is_some()) {
-            if !matches!(p.name.as_str(), "audio" | "melody_audio") {
-                return Err(
-                    ApiError::bad_request("only `audio` and `melody_audio` may be files")
-                        .with_field(&p.name),
-                );
-            }
-            if p.data.is_empty() || p.data.len() > MAX_UPLOAD_BYTES {
-                return Err(ApiError::unprocessable(format!(
-                    "the recording must hold 1 to {MAX_UPLOAD_BYTES} bytes"
-                ))
-                .with_field(&p.name));
-            }
-            // Stored in the format its bytes say it is; anything but audio is refused.
-            let format = MediaFormat::sniff(&p.data)
-                .filter(|f| f.content_type.starts_with("audio/") && f.extension != "mid")
-                .ok_or_else(|| {
-                    ApiError::unsupported_media_type(
-                        "the recording is not WAV, FLAC, OGG, MP3 or M4A",
+    // Recordings are checked here but stored only once the whole request is valid, so a
+    // refused request leaves nothing behind.
+    let mut uploads = Vec::new();
+    let form = if is_form(&parts.headers) {
+        read_form(&parts.headers, &body)?
+    } else {
+        Vec::new()
+    };
+    let mut fields: Fields = if is_form(&parts.headers) {
+        let mut text = Vec::new();
+        for p in &form {
+            match (&p.filename, p.name.as_str()) {
+                (None, "audio" | "melody_audio") => {}
+                (None, name) => text.push((name, p.text()?)),
+                (Some(_), "audio" | "melody_audio") => uploads.push(upload(p)?),
+                (Some(_), name) => {
+                    return Err(ApiError::bad_request(
+                        "only `audio` and `melody_audio` may be files",
                     )
-                    .with_field(&p.name)
-                })?;
-            let stored = put_media(&p.name, format.extension, format.content_type, &p.data).await?;
-            fields.set_upload(&p.name, stored.url);
+                    .with_field(name));
+                }
+            }
         }
-        fields
+        fields_from_form(text)?
     } else {
         parse_json(&parts.headers, &body)?
     };
+    for (field, _, _) in &uploads {
+        fields.set_upload(field, PENDING_UPLOAD.to_string());
+    }
     let seed = new_seed()?;
     // Syllables matter only for the user's own lyrics: CMUdict is read only for them.
     let dict = || {
@@ -144,7 +164,17 @@ async fn create(req: Request) -> Result<Reply, ApiError> {
             .map(|h| h.trim().to_string())
             .filter(|h| !h.is_empty())
             .collect();
-    let request = fields.validate(seed, dict, &hosts)?;
+    let mut request = fields.validate(seed, dict, &hosts).map_err(|r| match r {
+        Refusal::Field(e) => ApiError::from(e),
+        Refusal::Dictionary(e) => e,
+    })?;
+    for (field, format, data) in uploads {
+        let stored = put_media(&field, format.extension, format.content_type, data).await?;
+        match field.as_str() {
+            "audio" => request.source = Source::Audio(stored.url),
+            _ => request.melody_audio = Some(stored.url),
+        }
+    }
     let store = store().await?;
 
     // The same request with the same seed is the same song: answer with it.

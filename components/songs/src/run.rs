@@ -3,10 +3,10 @@
 //! stages stay the seed endpoints and can be scaled or replaced one by one.
 
 use crate::job::{Job, Status, cancel_key, iso, now};
-use crate::request::{SongRequest, Source};
 use bytes::Bytes;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
+use songforge_song_request::{SongRequest, Source};
 use spin_sdk::http::FullBody;
 use spin_sdk::http::body::IncomingBodyExt;
 use spin_sdk::key_value::Store;

@@ -222,11 +222,7 @@ impl ApiError {
     /// Lyrics that cannot make a song of the asked length: 422 on `duration` (saying the
     /// shortest that fits) or on `lyrics` (longer than the longest song).
     pub fn song_fit(e: &songforge_song::FitError) -> Self {
-        let field = match e {
-            songforge_song::FitError::TooShort { .. } => "duration",
-            songforge_song::FitError::TooLong { .. } => "lyrics",
-        };
-        Self::unprocessable(e.to_string()).with_field(field)
+        e.field_error().into()
     }
 
     /// Names the single input field at fault (`error.field`).

@@ -148,6 +148,18 @@ pub enum FitError {
     },
 }
 
+impl FitError {
+    /// The request field at fault: `duration` when it is too short, `lyrics` when they are
+    /// longer than the longest song; both 422.
+    pub fn field_error(&self) -> songforge_field_error::FieldError {
+        let field = match self {
+            Self::TooShort { .. } => "duration",
+            Self::TooLong { .. } => "lyrics",
+        };
+        songforge_field_error::FieldError::unacceptable(field, self.to_string())
+    }
+}
+
 /// A piece of the form while it is being fitted.
 #[derive(Debug, Clone)]
 struct Block {

@@ -1,10 +1,10 @@
-//! The `POST /api/songs/` request, validated before any work: every error names its field.
+//! The `POST /api/songs/` request, validated before any work: every refusal names its field,
+//! and lyrics that cannot fit the asked duration are refused before a minute is spent on them.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+pub use songforge_field_error::FieldError;
 use songforge_genre::Genre;
-use songforge_guest::ApiError;
-use songforge_guest::request::FormPart;
 use songforge_prosody::Dictionary;
 use songforge_song::plan::{MAX_SONG_S, Tempo, plan_song};
 use songforge_song::{MAX_LYRICS_CHARS, read_form};
@@ -80,35 +80,47 @@ pub struct Fields {
     cache: Option<bool>,
 }
 
-fn bad(field: &str, message: impl Into<String>) -> ApiError {
-    ApiError::bad_request(message).with_field(field)
+fn bad(field: &str, message: impl Into<String>) -> FieldError {
+    FieldError::malformed(field, message)
 }
 
-fn invalid(field: &str, message: impl Into<String>) -> ApiError {
-    ApiError::unprocessable(message).with_field(field)
+fn invalid(field: &str, message: impl Into<String>) -> FieldError {
+    FieldError::unacceptable(field, message)
 }
 
-/// The text fields of a multipart form, as JSON would give them.
-pub fn fields_from_form(parts: &[FormPart]) -> Result<Fields, ApiError> {
+/// Why a request was refused.
+#[derive(Debug)]
+pub enum Refusal<E> {
+    /// A field cannot be used.
+    Field(FieldError),
+    /// The dictionary that counts the lyrics' syllables could not be read (not the client's
+    /// fault).
+    Dictionary(E),
+}
+
+impl<E> From<FieldError> for Refusal<E> {
+    fn from(e: FieldError) -> Self {
+        Self::Field(e)
+    }
+}
+
+/// The text fields of a multipart form (`audio` and `melody_audio` are files and are not
+/// among them), as JSON would give them.
+pub fn fields_from_form<'a>(
+    parts: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> Result<Fields, FieldError> {
     let mut obj = Map::new();
-    for p in parts.iter().filter(|p| p.filename.is_none()) {
-        if matches!(p.name.as_str(), "audio" | "melody_audio") {
-            continue;
-        }
-        let text = p
-            .text()
-            .map_err(|e| bad(&p.name, e.to_string()))?
-            .trim()
-            .to_string();
-        let value = match p.name.as_str() {
+    for (name, text) in parts {
+        let text = text.trim().to_string();
+        let value = match name {
             "duration" | "bpm" | "seed" => serde_json::from_str(&text)
-                .map_err(|_| bad(&p.name, format!("`{text}` is not a number")))?,
+                .map_err(|_| bad(name, format!("`{text}` is not a number")))?,
             "stems" | "cache" => Value::Bool(matches!(text.as_str(), "true" | "1" | "yes")),
             "engines" => serde_json::from_str(&text)
                 .map_err(|e| bad("engines", format!("must be a JSON object: {e}")))?,
             _ => Value::String(text),
         };
-        obj.insert(p.name.clone(), value);
+        obj.insert(name.to_string(), value);
     }
     serde_json::from_value(Value::Object(obj)).map_err(|e| bad("body", e.to_string()))
 }
@@ -125,12 +137,12 @@ impl Fields {
     /// Checks every field. `dict` gives the dictionary that counts syllables for the early
     /// fit check of the user's lyrics (called only for them); `webhook_hosts` are the
     /// `scheme://host[:port]` patterns webhooks may go to.
-    pub fn validate(
+    pub fn validate<E>(
         self,
         seed: u64,
-        dict: impl FnOnce() -> Result<Dictionary, ApiError>,
+        dict: impl FnOnce() -> Result<Dictionary, E>,
         webhook_hosts: &[String],
-    ) -> Result<SongRequest, ApiError> {
+    ) -> Result<SongRequest, Refusal<E>> {
         let text = |v: Option<String>| v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
         let given = [
             ("input_text", text(self.input_text)),
@@ -144,7 +156,8 @@ impl Fields {
                 return Err(bad(
                     "input_text",
                     "send one of `input_text` (a theme), `lyrics` (your own) or `audio` (a spoken idea)",
-                ));
+                )
+                .into());
             }
             [(name, Some(v))] => match *name {
                 "input_text" => Source::InputText(v.clone()),
@@ -153,10 +166,7 @@ impl Fields {
             },
             more => {
                 let names: Vec<&str> = more.iter().map(|(n, _)| *n).collect();
-                return Err(bad(
-                    names[1],
-                    format!("send only one of {}", names.join(", ")),
-                ));
+                return Err(bad(names[1], format!("send only one of {}", names.join(", "))).into());
             }
         };
         match &source {
@@ -164,16 +174,18 @@ impl Fields {
                 return Err(invalid(
                     "input_text",
                     format!("is longer than {MAX_THEME_CHARS} characters"),
-                ));
+                )
+                .into());
             }
             Source::Lyrics(l) if l.chars().count() > MAX_LYRICS_CHARS => {
                 return Err(invalid(
                     "lyrics",
                     format!("is longer than {MAX_LYRICS_CHARS} characters"),
-                ));
+                )
+                .into());
             }
             Source::Audio(u) | Source::InputText(u) if u.is_empty() => {
-                return Err(bad("input_text", "must not be empty"));
+                return Err(bad("input_text", "must not be empty").into());
             }
             _ => {}
         }
@@ -183,12 +195,13 @@ impl Fields {
             return Err(invalid(
                 "duration",
                 format!("must be between {MIN_DURATION_S} and {MAX_SONG_S} seconds, not {d}"),
-            ));
+            )
+            .into());
         }
         if let Some(b) = self.bpm
             && !(40..=240).contains(&b)
         {
-            return Err(invalid("bpm", "must be between 40 and 240"));
+            return Err(invalid("bpm", "must be between 40 and 240").into());
         }
         let genre = text(self.genre).unwrap_or_else(|| "pop".into());
         let preset = Genre::from_text(&genre).preset;
@@ -196,8 +209,8 @@ impl Fields {
         if let Source::Lyrics(l) = &source {
             let (sections, _) = read_form(l);
             let tempo = self.bpm.map_or(Tempo::around(preset.tempo()), Tempo::fixed);
-            plan_song(&sections, &dict()?, tempo, self.duration)
-                .map_err(|e| ApiError::song_fit(&e))?;
+            let dict = dict().map_err(Refusal::Dictionary)?;
+            plan_song(&sections, &dict, tempo, self.duration).map_err(|e| e.field_error())?;
         }
         let engines = self.engines.unwrap_or_default();
         for (stage, engine) in &engines {
@@ -205,15 +218,16 @@ impl Fields {
                 return Err(invalid(
                     &format!("engines.{stage}"),
                     "stages with a choice of engine are lyrics, instrumental and vocals",
-                ));
+                )
+                .into());
             }
             if !engine.is_string() {
-                return Err(bad(&format!("engines.{stage}"), "must be an engine name"));
+                return Err(bad(&format!("engines.{stage}"), "must be an engine name").into());
             }
         }
         let format = text(self.format).unwrap_or_else(|| "wav".into());
         if !matches!(format.as_str(), "wav" | "flac") {
-            return Err(invalid("format", "must be `wav` or `flac`"));
+            return Err(invalid("format", "must be `wav` or `flac`").into());
         }
         let webhook_url = text(self.webhook_url);
         if let Some(url) = &webhook_url {
@@ -240,7 +254,7 @@ impl Fields {
 
 /// A webhook URL must be absolute http(s) and match one of the allowed host patterns
 /// (`http://127.0.0.1:*`, `https://hooks.example.com`, `https://*.example.com`).
-pub fn check_webhook(url: &str, allowed: &[String]) -> Result<(), ApiError> {
+pub fn check_webhook(url: &str, allowed: &[String]) -> Result<(), FieldError> {
     let uri: http::Uri = url
         .parse()
         .map_err(|_| invalid("webhook_url", format!("`{url}` is not a URL")))?;
@@ -276,5 +290,96 @@ pub fn check_webhook(url: &str, allowed: &[String]) -> Result<(), ApiError> {
                 allowed.join(", ")
             ),
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fields(json: serde_json::Value) -> Fields {
+        serde_json::from_value(json).unwrap()
+    }
+
+    fn refuse(json: serde_json::Value) -> FieldError {
+        match fields(json).validate(
+            7,
+            || Dictionary::parse(String::new()).map_err(|_| ()),
+            &hosts(),
+        ) {
+            Err(Refusal::Field(e)) => e,
+            other => panic!("expected a field refusal, got {other:?}"),
+        }
+    }
+
+    fn hosts() -> Vec<String> {
+        vec!["http://127.0.0.1:*".into(), "https://*.example.com".into()]
+    }
+
+    #[test]
+    fn exactly_one_source() {
+        let e = refuse(serde_json::json!({}));
+        assert_eq!((e.field.as_str(), e.status()), ("input_text", 400));
+        let e = refuse(serde_json::json!({"input_text": "rain", "lyrics": "la la"}));
+        assert_eq!((e.field.as_str(), e.status()), ("lyrics", 400));
+        let r = fields(serde_json::json!({"input_text": " rain ", "genre": "folk"}))
+            .validate(
+                7,
+                || Dictionary::parse(String::new()).map_err(|_| ()),
+                &hosts(),
+            )
+            .unwrap();
+        assert_eq!(r.source, Source::InputText("rain".into()));
+        assert_eq!((r.seed, r.seed_given, r.format.as_str()), (7, false, "wav"));
+    }
+
+    #[test]
+    fn lyrics_that_cannot_fit_are_refused_on_duration() {
+        let lyrics =
+            "Verse 1:\n".to_string() + &"we sing a very long line of words again\n".repeat(16);
+        let e = refuse(serde_json::json!({"lyrics": lyrics, "duration": 10}));
+        assert_eq!((e.field.as_str(), e.status()), ("duration", 422));
+        assert!(e.message.contains("too short"), "{}", e.message);
+    }
+
+    #[test]
+    fn ranges_engines_format_and_webhooks_are_checked() {
+        let base = |extra: serde_json::Value| {
+            let mut v = serde_json::json!({"input_text": "rain"});
+            v.as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
+            refuse(v)
+        };
+        assert_eq!(base(serde_json::json!({"duration": 5})).field, "duration");
+        assert_eq!(base(serde_json::json!({"bpm": 300})).field, "bpm");
+        assert_eq!(
+            base(serde_json::json!({"engines": {"mix": "x"}})).field,
+            "engines.mix"
+        );
+        assert_eq!(base(serde_json::json!({"format": "ogg"})).field, "format");
+        assert_eq!(
+            base(serde_json::json!({"webhook_url": "https://evil.test/hook"})).field,
+            "webhook_url"
+        );
+        assert!(check_webhook("https://hooks.example.com/a", &hosts()).is_ok());
+        assert!(check_webhook("http://127.0.0.1:9000/a", &hosts()).is_ok());
+        assert!(check_webhook("http://example.com/a", &hosts()).is_err());
+    }
+
+    #[test]
+    fn form_fields_read_numbers_and_flags() {
+        let f = fields_from_form([("input_text", "rain"), ("duration", "60"), ("stems", "yes")])
+            .unwrap();
+        let r = f
+            .validate(
+                1,
+                || Dictionary::parse(String::new()).map_err(|_| ()),
+                &hosts(),
+            )
+            .unwrap();
+        assert_eq!((r.duration, r.stems), (Some(60.0), true));
+        let e = fields_from_form([("duration", "a minute")]).unwrap_err();
+        assert_eq!((e.field.as_str(), e.status()), ("duration", 400));
     }
 }
