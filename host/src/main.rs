@@ -66,17 +66,24 @@ struct UpArgs {
     #[arg(long = "models", env = "SONGFORGE_MODELS")]
     models_dir: Option<PathBuf>,
     /// Largest request body in bytes (413 above).
-    #[arg(long, env = "SONGFORGE_MAX_BODY_BYTES", default_value_t = 100 * 1024 * 1024)]
+    #[arg(long, env = "SONGFORGE_MAX_BODY_BYTES", default_value_t = Limits::DEFAULT_MAX_BODY_BYTES)]
     max_body_bytes: u64,
     /// Linear memory per instance, MiB.
-    #[arg(long, env = "SONGFORGE_MAX_MEMORY_MIB", default_value_t = 2048)]
+    #[arg(long, env = "SONGFORGE_MAX_MEMORY_MIB", default_value_t = Limits::DEFAULT_MAX_MEMORY_BYTES >> 20)]
     max_memory_mib: usize,
     /// Request time limit in seconds (504 after).
-    #[arg(long, env = "SONGFORGE_REQUEST_TIMEOUT_SECS", default_value_t = 600.0)]
+    #[arg(long, env = "SONGFORGE_REQUEST_TIMEOUT_SECS", default_value_t = Limits::DEFAULT_REQUEST_TIMEOUT.as_secs_f64())]
     request_timeout_secs: f64,
     /// Requests served at once.
-    #[arg(long, env = "SONGFORGE_MAX_CONCURRENT", default_value_t = 256)]
+    #[arg(long, env = "SONGFORGE_MAX_CONCURRENT", default_value_t = Limits::DEFAULT_MAX_CONCURRENT)]
     max_concurrent: usize,
+    /// Seconds a request waits for a free slot when all are taken (503 after; 0: no wait).
+    #[arg(long, env = "SONGFORGE_QUEUE_TIMEOUT_SECS", default_value_t = Limits::DEFAULT_QUEUE_TIMEOUT.as_secs_f64())]
+    queue_timeout_secs: f64,
+    /// Seconds an instance may go on after its response has started (a streamed body, a song
+    /// job).
+    #[arg(long, env = "SONGFORGE_BACKGROUND_TIMEOUT_SECS", default_value_t = Limits::DEFAULT_BACKGROUND_TIMEOUT.as_secs_f64())]
+    background_timeout_secs: f64,
     /// Browser origins allowed by CORS: comma-separated, or `*`.
     #[arg(long, env = "CORS_ALLOWED_ORIGINS", default_value = "")]
     cors_allowed_origins: String,
@@ -133,15 +140,17 @@ fn up(args: UpArgs) -> Result<()> {
     if let Some(dir) = args.cache_dir {
         config.cache_dir = dir;
     }
-    if !args.request_timeout_secs.is_finite() || args.request_timeout_secs <= 0.0 {
-        bail!("--request-timeout-secs must be a positive number of seconds");
-    }
     config.limits = Limits {
         max_body_bytes: args.max_body_bytes,
         max_memory_bytes: args.max_memory_mib.saturating_mul(1024 * 1024),
-        request_timeout: Duration::from_secs_f64(args.request_timeout_secs),
+        request_timeout: seconds("--request-timeout-secs", args.request_timeout_secs, false)?,
         max_concurrent: args.max_concurrent.max(1),
-        ..Limits::default()
+        queue_timeout: seconds("--queue-timeout-secs", args.queue_timeout_secs, true)?,
+        background_timeout: seconds(
+            "--background-timeout-secs",
+            args.background_timeout_secs,
+            false,
+        )?,
     };
     config.cors = CorsPolicy::parse(&args.cors_allowed_origins);
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -154,4 +163,15 @@ fn up(args: UpArgs) -> Result<()> {
         server.run_until_signal().await;
         anyhow::Ok(())
     })
+}
+
+/// A duration flag: a finite number of seconds, positive (or zero when `zero_ok`).
+fn seconds(flag: &str, value: f64, zero_ok: bool) -> Result<Duration> {
+    let allowed = value > 0.0 || (zero_ok && value == 0.0);
+    match Duration::try_from_secs_f64(value) {
+        Ok(d) if allowed => Ok(d),
+        Err(_) if value > 0.0 && value.is_finite() => bail!("{flag}: {value} s is too long"),
+        _ if zero_ok => bail!("{flag} must be zero or a positive number of seconds"),
+        _ => bail!("{flag} must be a positive number of seconds"),
+    }
 }
