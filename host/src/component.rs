@@ -113,18 +113,13 @@ impl LoadedComponent {
             .collect();
         let mut env: Vec<(String, String)> = host_env.to_vec();
         env.extend(spec.environment.iter().map(|(k, v)| (k.clone(), v.clone())));
-        let outbound = spec
-            .allowed_outbound_hosts
-            .iter()
-            .filter_map(|r| OutboundRule::parse(r).ok())
-            .collect();
         Ok(Self {
             id: spec.id.clone(),
             pre,
             env,
             files,
             key_value_stores: spec.key_value_stores.clone().into(),
-            outbound,
+            outbound: spec.allowed_outbound_hosts.clone().into(),
             variables,
             cached,
         })

@@ -5,6 +5,7 @@
 //! refuses anything else with an error that names the file and the field, so a manifest never
 //! silently means less than it says.
 
+use crate::outbound::OutboundRule;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -155,8 +156,8 @@ pub struct ComponentSpec {
     pub files: Vec<(PathBuf, String)>,
     /// Key-value store labels the component may open.
     pub key_value_stores: Vec<String>,
-    /// Outbound HTTP destinations (`https://host:port`, `*` wildcards as in Spin).
-    pub allowed_outbound_hosts: Vec<String>,
+    /// Outbound HTTP destinations (`https://host:port`, `*` wildcards as in Spin), parsed.
+    pub allowed_outbound_hosts: Vec<OutboundRule>,
     /// Extra environment variables.
     pub environment: BTreeMap<String, String>,
     /// Component variables: name → template referring to application variables.
@@ -370,10 +371,12 @@ impl Manifest {
                     ));
                 }
             }
-            for host in &c.allowed_outbound_hosts {
-                crate::outbound::OutboundRule::parse(host)
-                    .map_err(|problem| field(&at("allowed_outbound_hosts"), problem))?;
-            }
+            let allowed_outbound_hosts = c
+                .allowed_outbound_hosts
+                .iter()
+                .map(|rule| OutboundRule::parse(rule))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|problem| field(&at("allowed_outbound_hosts"), problem))?;
             let mut vars = BTreeMap::new();
             for (name, value) in &c.variables {
                 let f = format!("{}.{name}", at("variables"));
@@ -412,7 +415,7 @@ impl Manifest {
                     source,
                     files,
                     key_value_stores: c.key_value_stores,
-                    allowed_outbound_hosts: c.allowed_outbound_hosts,
+                    allowed_outbound_hosts,
                     environment: c.environment,
                     variables: vars,
                     build,
@@ -524,6 +527,27 @@ greeting = "{{ greeting }}, world"
             (PathBuf::from("/srv/models/cmudict"), "/cmudict".to_string())
         );
         assert_eq!(files[1], (PathBuf::from("/app/data"), "/data".to_string()));
+    }
+
+    #[test]
+    fn outbound_rules_are_parsed_once_here() {
+        let text = GOOD.replace(
+            "key_value_stores = [\"default\"]",
+            "allowed_outbound_hosts = [\"http://*.spin.internal\", \"https://api.example.com\"]",
+        );
+        let m = parse(&text).unwrap();
+        let rules = &m.components["health"].allowed_outbound_hosts;
+        assert_eq!(rules.len(), 2);
+        assert!(rules[0].allows(&"http://media.spin.internal/x".parse().unwrap()));
+        assert!(rules[1].allows(&"https://api.example.com/v1".parse().unwrap()));
+
+        let err = parse(&text.replace("https://api.example.com", "api.example.com"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("field `component.health.allowed_outbound_hosts`: \"api.example.com\" needs a scheme"),
+            "{err}"
+        );
     }
 
     #[test]
