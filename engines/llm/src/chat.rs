@@ -2,16 +2,8 @@
 //! the way the model was fine-tuned to see conversations.
 
 use minijinja::{Environment, ErrorKind, Value};
-use serde::{Deserialize, Serialize};
 
-/// One turn of a conversation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Message {
-    /// `system`, `user` or `assistant`.
-    pub role: String,
-    /// What was said.
-    pub content: String,
-}
+pub use songforge_inference::contract::llm::Message;
 
 /// Why a conversation could not be rendered.
 #[derive(Debug, thiserror::Error)]

@@ -5,6 +5,7 @@ use crate::model::Llama;
 use crate::sampler::{Rng, SamplingParams, sample};
 use crate::tokenizer::GgufTokenizer;
 use candle_core::{Result, Tensor};
+use songforge_inference::contract::llm::FinishReason;
 use std::time::Instant;
 
 /// What to generate.
@@ -25,16 +26,15 @@ pub struct Generation {
 }
 
 /// One finished completion.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Completion {
     /// The generated text, without the stop string or end token.
     pub text: String,
-    /// `stop` (end token or stop string) or `length` (token budget spent).
-    pub finish_reason: &'static str,
+    /// End token or stop string, or the token budget spent.
+    pub finish_reason: FinishReason,
     /// Tokens generated.
     pub completion_tokens: usize,
     /// The token ids generated (the end token excluded).
-    #[serde(skip)]
     pub tokens: Vec<u32>,
 }
 
@@ -97,12 +97,12 @@ pub fn generate(
                 &mut seq.rng,
             );
             let finish = if end_tokens.contains(&token) {
-                Some("stop")
+                Some(FinishReason::Stop)
             } else {
                 seq.tokens.push(token);
                 seq.history.push(token);
                 if seq.tokens.len() >= request.max_tokens {
-                    Some("length")
+                    Some(FinishReason::Length)
                 } else {
                     None
                 }
@@ -121,7 +121,7 @@ pub fn generate(
                 .filter_map(|s| text.find(s.as_str()))
                 .min();
             let ended = match (stop_at, finish) {
-                (Some(at), _) => Some(("stop", text[..at].to_string())),
+                (Some(at), _) => Some((FinishReason::Stop, text[..at].to_string())),
                 (None, Some(reason)) => Some((reason, text)),
                 (None, None) => None,
             };
@@ -163,7 +163,7 @@ pub fn generate(
             .map(|c| {
                 c.unwrap_or(Completion {
                     text: String::new(),
-                    finish_reason: "length",
+                    finish_reason: FinishReason::Length,
                     completion_tokens: 0,
                     tokens: Vec::new(),
                 })

@@ -16,17 +16,17 @@ pub mod sampler;
 pub mod tokenizer;
 
 use candle_core::quantized::gguf_file::Content;
-use chat::{ChatTemplate, Message};
-use generate::{Completion, Generation};
+use chat::ChatTemplate;
+use generate::Generation;
 use model::Llama;
 use sampler::SamplingParams;
-use serde::{Deserialize, Serialize};
+use songforge_inference::contract::llm;
 use songforge_inference::{Device, Engine, EngineError, NamedTensor, Tensor, input};
 use std::path::{Path, PathBuf};
 use tokenizer::GgufTokenizer;
 
 /// Most candidates one request may ask for.
-pub const MAX_CANDIDATES: usize = 8;
+pub const MAX_CANDIDATES: usize = llm::MAX_CHOICES;
 /// Token budget when the request names none.
 pub const DEFAULT_MAX_TOKENS: usize = 256;
 
@@ -41,79 +41,7 @@ const END_OF_TURN: &[&str] = &[
     "</s>",
 ];
 
-/// A generation request as it arrives in the `request` tensor.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Request {
-    /// A conversation, rendered with the model's chat template.
-    #[serde(default)]
-    pub messages: Option<Vec<Message>>,
-    /// Raw text, used as is (no template).
-    #[serde(default)]
-    pub prompt: Option<String>,
-    /// Text the assistant's turn starts with (after the template's generation prompt): the
-    /// completion continues it, which steers small models toward a format.
-    #[serde(default)]
-    pub assistant_prefix: Option<String>,
-    /// Most new tokens (default 256).
-    #[serde(default)]
-    pub max_tokens: Option<usize>,
-    /// 0 = greedy (default 0.8).
-    #[serde(default)]
-    pub temperature: Option<f32>,
-    /// Nucleus sampling threshold (default 0.95).
-    #[serde(default)]
-    pub top_p: Option<f32>,
-    /// Keep the k most likely tokens (default 40; 0 = all).
-    #[serde(default)]
-    pub top_k: Option<usize>,
-    /// Penalty for recently used tokens (default 1.1; 1 = off).
-    #[serde(default)]
-    pub repeat_penalty: Option<f32>,
-    /// Seed; the same seed, request and build give the same text. Random when absent.
-    #[serde(default)]
-    pub seed: Option<u64>,
-    /// Strings that end the completion.
-    #[serde(default)]
-    pub stop: Vec<String>,
-    /// Independent completions sharing one prompt pass (default 1, at most 8).
-    #[serde(default)]
-    pub n: Option<usize>,
-}
-
-/// The `result` tensor's JSON.
-#[derive(Debug, Clone, Serialize)]
-pub struct Response {
-    /// The first completion's text.
-    pub text: String,
-    /// Why the first completion ended: `stop` or `length`.
-    pub finish_reason: &'static str,
-    /// Tokens in the prompt.
-    pub prompt_tokens: usize,
-    /// Tokens the first completion generated.
-    pub completion_tokens: usize,
-    /// The seed used (candidate `i` used `seed + i`).
-    pub seed: u64,
-    /// The model's catalog id.
-    pub model: String,
-    /// Every completion, first one included.
-    pub choices: Vec<Completion>,
-    /// Where the time went.
-    pub timings: Timings,
-}
-
-/// Speed figures for one request.
-#[derive(Debug, Clone, Serialize)]
-pub struct Timings {
-    /// Seconds for the prompt pass.
-    pub prompt_seconds: f64,
-    /// Seconds generating.
-    pub generation_seconds: f64,
-    /// Prompt tokens per second.
-    pub prompt_tokens_per_second: f64,
-    /// Generated tokens per second, all candidates together.
-    pub generation_tokens_per_second: f64,
-}
+pub use songforge_inference::contract::llm::{Choice, FinishReason, Request, Response, Timings};
 
 /// A GGUF model loaded for generation.
 pub struct LlmEngine {
@@ -246,6 +174,15 @@ impl LlmEngine {
 
     /// Runs one request.
     pub fn run(&self, request: &Request) -> Result<Response, EngineError> {
+        self.run_with_tokens(request).map(|(response, _)| response)
+    }
+
+    /// Runs one request; also returns each choice's token ids (the end token excluded), which
+    /// the contract leaves out, for comparisons with other implementations.
+    pub fn run_with_tokens(
+        &self,
+        request: &Request,
+    ) -> Result<(Response, Vec<Vec<u32>>), EngineError> {
         let text = self.prompt_text(request)?;
         let prompt = self
             .tokenizer
@@ -309,21 +246,31 @@ impl LlmEngine {
         let generated: usize = out.completions.iter().map(|c| c.completion_tokens).sum();
         let first = out.completions[0].clone();
         let prompt_tokens = generation.prompt.len();
-        Ok(Response {
+        let tokens = out.completions.iter().map(|c| c.tokens.clone()).collect();
+        let response = Response {
             text: first.text,
             finish_reason: first.finish_reason,
             prompt_tokens,
             completion_tokens: first.completion_tokens,
             seed,
             model: self.model_id.clone(),
-            choices: out.completions,
+            choices: out
+                .completions
+                .into_iter()
+                .map(|c| Choice {
+                    text: c.text,
+                    finish_reason: c.finish_reason,
+                    completion_tokens: c.completion_tokens,
+                })
+                .collect(),
             timings: Timings {
                 prompt_seconds: out.prompt_seconds,
                 generation_seconds: out.generation_seconds,
                 prompt_tokens_per_second: prompt_tokens as f64 / out.prompt_seconds.max(1e-9),
                 generation_tokens_per_second: generated as f64 / out.generation_seconds.max(1e-9),
             },
-        })
+        };
+        Ok((response, tokens))
     }
 }
 
@@ -346,11 +293,11 @@ impl Engine for LlmEngine {
     }
 
     fn compute(&self, inputs: Vec<NamedTensor>) -> Result<Vec<NamedTensor>, EngineError> {
-        let raw = input(&inputs, "request")?;
+        let raw = input(&inputs, llm::REQUEST)?;
         let request: Request = serde_json::from_slice(&raw.data)
             .map_err(|e| EngineError::InvalidInput(format!("request: {e}")))?;
         let response = self.run(&request)?;
         let json = Tensor::json(&response).map_err(|e| EngineError::Runtime(e.to_string()))?;
-        Ok(vec![NamedTensor::new("result", json)])
+        Ok(vec![NamedTensor::new(llm::RESULT, json)])
     }
 }

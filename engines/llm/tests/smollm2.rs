@@ -4,7 +4,7 @@
 
 use songforge_inference::Device;
 use songforge_llm::chat::Message;
-use songforge_llm::{LlmEngine, Request};
+use songforge_llm::{FinishReason, LlmEngine, Request};
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
@@ -85,8 +85,8 @@ fn greedy_decoding_reproduces_llama_cpp() {
         }
         // Free-running greedy decoding gives llama.cpp's tokens, all of them.
         let n = case.tokens.len();
-        let response = engine()
-            .run(&Request {
+        let (response, tokens) = engine()
+            .run_with_tokens(&Request {
                 prompt: Some(case.prompt.clone()),
                 max_tokens: Some(n),
                 temperature: Some(0.0),
@@ -94,7 +94,7 @@ fn greedy_decoding_reproduces_llama_cpp() {
                 ..Default::default()
             })
             .unwrap();
-        assert_eq!(response.choices[0].tokens, case.tokens);
+        assert_eq!(tokens[0], case.tokens);
         assert_eq!(response.text, case.text);
     }
 }
@@ -199,7 +199,7 @@ fn stop_strings_end_text_and_end_token_ends_turn() {
         })
         .unwrap();
     // llama.cpp continues ", seven, eight, and nine, …" on the same file.
-    assert_eq!(r.finish_reason, "stop");
+    assert_eq!(r.finish_reason, FinishReason::Stop);
     assert_eq!(r.text, ", seven,");
     let r = engine()
         .run(&Request {
@@ -212,7 +212,7 @@ fn stop_strings_end_text_and_end_token_ends_turn() {
             ..Default::default()
         })
         .unwrap();
-    assert_eq!(r.finish_reason, "stop", "{:?}", r.text);
+    assert_eq!(r.finish_reason, FinishReason::Stop, "{:?}", r.text);
     assert!(!r.text.contains("<|im_end|>"));
 }
 

@@ -32,7 +32,6 @@ use candle_transformers::models::{encodec, t5};
 use chroma::ChromaSettings;
 use config::{DEFAULT_CHROMA_LENGTH, DEFAULT_NUM_CHROMA};
 use decoder::Decoder;
-use serde::{Deserialize, Serialize};
 use songforge_inference::{Engine, EngineError, NamedTensor, required_json};
 use std::path::Path;
 use std::sync::Mutex;
@@ -54,43 +53,8 @@ struct MelodyCondition {
     settings: ChromaSettings,
 }
 
-/// The `request` input.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Request {
-    pub prompt: String,
-    #[serde(default = "default_duration")]
-    pub duration_s: f64,
-    #[serde(default)]
-    pub seed: u64,
-    /// Classifier-free guidance scale; 1 turns guidance off.
-    #[serde(default = "default_guidance")]
-    pub guidance: f64,
-    /// Tokens sampled from at each step (default 250, or the whole vocabulary if smaller).
-    pub top_k: Option<usize>,
-    #[serde(default = "default_temperature")]
-    pub temperature: f32,
-}
-
-fn default_duration() -> f64 {
-    10.0
-}
-fn default_guidance() -> f64 {
-    3.0
-}
-fn default_temperature() -> f32 {
-    1.0
-}
-
-#[derive(Debug, Serialize)]
-struct Meta {
-    sample_rate: usize,
-    frames: usize,
-    windows: usize,
-    codebooks: usize,
-    /// `text`, or `text+melody`.
-    conditioning: &'static str,
-}
+use songforge_inference::contract::musicgen;
+pub use songforge_inference::contract::musicgen::{Meta, Request};
 
 /// A loaded MusicGen.
 pub struct MusicGenEngine {
@@ -306,7 +270,7 @@ fn check(request: &Request, vocab: usize) -> Result<(), EngineError> {
 impl MusicGenEngine {
     /// The optional `melody` input: f32 [N] or [channels, N] at 32 kHz, averaged to mono.
     fn melody_input(&self, inputs: &[NamedTensor]) -> Result<Option<Vec<f32>>, EngineError> {
-        let Some(t) = inputs.iter().find(|t| t.name == "melody") else {
+        let Some(t) = inputs.iter().find(|t| t.name == musicgen::MELODY) else {
             return Ok(None);
         };
         let invalid = |m: String| EngineError::InvalidInput(format!("melody: {m}"));
@@ -358,7 +322,7 @@ impl Engine for MusicGenEngine {
     }
 
     fn compute(&self, inputs: Vec<NamedTensor>) -> Result<Vec<NamedTensor>, EngineError> {
-        let request: Request = required_json(&inputs, "request")?;
+        let request: Request = required_json(&inputs, musicgen::REQUEST)?;
         let k_count = self.decoder.config().num_codebooks;
         check(&request, self.decoder.config().vocab_size)?;
         let frames = ((request.duration_s * self.frame_rate()).round() as usize).max(1);
@@ -382,7 +346,8 @@ impl Engine for MusicGenEngine {
         let audio =
             songforge_inference::Tensor::from_f32(vec![channels as u32, want as u32], &samples)?;
         let meta = songforge_inference::Tensor::json(&Meta {
-            sample_rate: self.audio.sampling_rate,
+            sample_rate: u32::try_from(self.audio.sampling_rate)
+                .map_err(|e| EngineError::Runtime(format!("sample rate: {e}")))?,
             frames,
             windows,
             codebooks: k_count,
@@ -390,12 +355,13 @@ impl Engine for MusicGenEngine {
                 "text+melody"
             } else {
                 "text"
-            },
+            }
+            .to_string(),
         })
         .map_err(|e| EngineError::Runtime(e.to_string()))?;
         Ok(vec![
-            NamedTensor::new("audio", audio),
-            NamedTensor::new("meta", meta),
+            NamedTensor::new(musicgen::AUDIO, audio),
+            NamedTensor::new(musicgen::META, meta),
         ])
     }
 }
