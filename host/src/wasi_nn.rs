@@ -524,14 +524,7 @@ mod tests {
 
     #[test]
     fn kinds_travel_as_the_contract_spells_them() {
-        for kind in [
-            ErrorKind::InvalidInput,
-            ErrorKind::TooLarge,
-            ErrorKind::Unavailable,
-            ErrorKind::Busy,
-            ErrorKind::Timeout,
-            ErrorKind::Runtime,
-        ] {
+        for kind in ErrorKind::ALL {
             let e = NnError::of_kind(kind, "the cpu queue is full");
             assert_eq!(spelled(e.code), kind.wire_code());
             let (back, message) = ErrorKind::from_wire(spelled(e.code), &e.message);

@@ -25,6 +25,16 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
+    /// Every kind, for tables and tests.
+    pub const ALL: [Self; 6] = [
+        Self::InvalidInput,
+        Self::TooLarge,
+        Self::Unavailable,
+        Self::Busy,
+        Self::Timeout,
+        Self::Runtime,
+    ];
+
     /// The wasi-nn error code this kind travels as, spelled as the WIT spells it.
     pub fn wire_code(self) -> &'static str {
         match self {
@@ -70,14 +80,7 @@ mod tests {
 
     #[test]
     fn every_kind_survives_the_wire() {
-        for kind in [
-            ErrorKind::InvalidInput,
-            ErrorKind::TooLarge,
-            ErrorKind::Unavailable,
-            ErrorKind::Busy,
-            ErrorKind::Timeout,
-            ErrorKind::Runtime,
-        ] {
+        for kind in ErrorKind::ALL {
             let message = kind.wire_message("the cpu queue is full (16 waiting)");
             let (back, text) = ErrorKind::from_wire(kind.wire_code(), &message);
             assert_eq!(back, kind);
