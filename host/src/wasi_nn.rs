@@ -366,8 +366,8 @@ impl graph::Host for WasiNnView<'_> {
                 Ok(Ok(self.table.push(GraphHandle { name, graph })?))
             }
             Some(GraphEntry::Unavailable(reason)) => {
-                let message = format!("graph `{name}` is not available: {reason}");
-                self.fail(NnError::of_kind(ErrorKind::Unavailable, message))
+                // The guest names the graph; the reason says what to install.
+                self.fail(NnError::of_kind(ErrorKind::Unavailable, reason.clone()))
             }
             None => self.fail(NnError::of_kind(
                 ErrorKind::Unavailable,
