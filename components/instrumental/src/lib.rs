@@ -15,14 +15,13 @@ use songforge_arranger::compose::{ChordAt, PlacedSection};
 use songforge_arranger::{Arrangement, Instruments, Part, arrange, render, write_midi};
 use songforge_audio::resample::resample;
 use songforge_audio::{Audio, SampleFormat, db_to_gain, encode_flac, encode_wav};
-use songforge_guest::input::{decode_mono, load_stored, new_seed};
+use songforge_guest::input::{decode_mono, load_stored, new_seed, pronunciation};
 use songforge_guest::media::{StoredMedia, new_name, put_media_group};
 use songforge_guest::nn::{self, Graph, json_input};
 use songforge_guest::request::{parse_json, read_body, require_method};
 use songforge_guest::timing::StageTimes;
 use songforge_guest::{ApiError, Reply, success};
 use songforge_inference::contract::musicgen;
-use songforge_prosody::Dictionary;
 use spin_sdk::http::{Method, Request};
 use spin_sdk::http_service;
 use std::collections::BTreeMap;
@@ -150,8 +149,7 @@ async fn handle(req: Request) -> Result<Reply, ApiError> {
     };
     let mut timings = StageTimes::default();
     let t = Instant::now();
-    let (dict, _) =
-        Dictionary::mounted().map_err(|e| ApiError::internal(format!("CMUdict: {e}")))?;
+    let (dict, _) = pronunciation()?;
     let arrangement =
         arrange(&v.lyrics, &v.plan(seed), &dict).map_err(|e| ApiError::song_fit(&e))?;
     timings.add("compose", t);

@@ -8,7 +8,7 @@
 
 use serde::Serialize;
 use serde_json::Value;
-use songforge_guest::input::new_seed;
+use songforge_guest::input::{new_seed, pronunciation};
 use songforge_guest::nn::{self, Graph, json_input};
 use songforge_guest::request::{parse_json, read_body, require_method};
 use songforge_guest::settings;
@@ -16,7 +16,6 @@ use songforge_guest::{ApiError, Reply, success};
 use songforge_inference::contract::llm;
 use songforge_lyrics::write::SectionScore;
 use songforge_lyrics::{Candidate, Complete, LyricsRequest, WriteError, write_song};
-use songforge_prosody::Dictionary;
 use spin_sdk::http::{Method, Request};
 use spin_sdk::http_service;
 
@@ -70,12 +69,6 @@ impl Complete for Writer {
     }
 }
 
-/// The pronunciation dictionary, or an empty one (letter-to-sound rules only) when CMUdict is
-/// not mounted; the response names which was used.
-fn dictionary() -> Result<(Dictionary, &'static str), ApiError> {
-    Dictionary::mounted().map_err(|e| ApiError::internal(format!("CMUdict: {e}")))
-}
-
 /// Writes lyrics for the request's theme and genre.
 #[http_service]
 async fn handle(req: Request) -> Result<Reply, ApiError> {
@@ -88,7 +81,7 @@ async fn handle(req: Request) -> Result<Reply, ApiError> {
         Some(s) => s,
         None => new_seed()?,
     };
-    let (dict, rhyme_dictionary) = dictionary()?;
+    let (dict, rhyme_dictionary) = pronunciation()?;
     // Fewer lines and sections for a short song, decided before any model call.
     request.fit_duration(&dict)?;
     let mut writer = Writer {

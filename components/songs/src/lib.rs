@@ -20,14 +20,13 @@ use http_body_util::combinators::UnsyncBoxBody;
 use job::{Job, Status, cancel_key, recent, store};
 use serde_json::json;
 use sha2::{Digest, Sha256};
-use songforge_guest::input::{is_form, new_seed, read_form};
+use songforge_guest::input::{is_form, new_seed, pronunciation, read_form};
 use songforge_guest::media::{MediaFormat, put_media};
 use songforge_guest::request::{
     FormPart, header_str, parse_json, path_info, query_param, read_body,
 };
 use songforge_guest::settings;
 use songforge_guest::{ApiError, Reply, success, success_with_status};
-use songforge_prosody::Dictionary;
 use songforge_song_request::{Fields, Refusal, Source, fields_from_form};
 use spin_sdk::http::{IntoResponse, Method, Request, StatusCode};
 use spin_sdk::http_service;
@@ -123,12 +122,13 @@ async fn create(req: Request) -> Result<Reply, ApiError> {
     // Recordings are checked here but stored only once the whole request is valid, so a
     // refused request leaves nothing behind.
     let mut uploads = Vec::new();
-    let form = if is_form(&parts.headers) {
+    let sent_as_form = is_form(&parts.headers);
+    let form = if sent_as_form {
         read_form(&parts.headers, &body)?
     } else {
         Vec::new()
     };
-    let mut fields: Fields = if is_form(&parts.headers) {
+    let mut fields: Fields = if sent_as_form {
         let mut text = Vec::new();
         for p in &form {
             match (&p.filename, p.name.as_str()) {
@@ -152,18 +152,8 @@ async fn create(req: Request) -> Result<Reply, ApiError> {
     }
     let seed = new_seed()?;
     // Syllables matter only for the user's own lyrics: CMUdict is read only for them.
-    let dict = || {
-        Dictionary::mounted()
-            .map(|(d, _)| d)
-            .map_err(|e| ApiError::internal(format!("CMUdict: {e}")))
-    };
-    let hosts: Vec<String> =
-        settings::text_or("webhook_hosts", "http://127.0.0.1:*,http://localhost:*")
-            .await
-            .split(',')
-            .map(|h| h.trim().to_string())
-            .filter(|h| !h.is_empty())
-            .collect();
+    let dict = || pronunciation().map(|(d, _)| d);
+    let hosts = settings::list_or("webhook_hosts", "http://127.0.0.1:*,http://localhost:*").await;
     let mut request = fields.validate(seed, dict, &hosts).map_err(|r| match r {
         Refusal::Field(e) => ApiError::from(e),
         Refusal::Dictionary(e) => e,

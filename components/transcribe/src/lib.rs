@@ -142,7 +142,7 @@ async fn handle(req: Request) -> Result<Reply, ApiError> {
     let graph = match &upload.options.model {
         None => default_graph,
         Some(m) => {
-            let mut allowed = settings::list("transcribe_graphs").await;
+            let mut allowed = settings::list_or("transcribe_graphs", "").await;
             allowed.push(default_graph.clone());
             if !allowed.contains(m) {
                 return Err(ApiError::bad_request(format!(

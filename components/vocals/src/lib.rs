@@ -11,7 +11,9 @@
 use serde::Serialize;
 use songforge_arranger::{Plan, arrange};
 use songforge_audio::{Audio, SampleFormat, encode_wav, resample::resample};
-use songforge_guest::input::{decode_mono, is_form, load_stored, new_seed, read_form};
+use songforge_guest::input::{
+    decode_mono, is_form, load_stored, new_seed, pronunciation, read_form,
+};
 use songforge_guest::media::{StoredMedia, get_media, new_name, put_media_group};
 use songforge_guest::nn::{self, Graph, json_input};
 use songforge_guest::request::{parse_json, read_body, require_method};
@@ -129,7 +131,7 @@ async fn handle(req: Request) -> Result<Reply, ApiError> {
         None => new_seed()?,
     };
     let mut timings = StageTimes::default();
-    let (dict, pronunciation) = dictionary()?;
+    let (dict, pronunciation) = pronunciation()?;
     let (sections, _) = read_lyric_form(&v.lyrics);
     let score_error = |e: ScoreError| match e {
         ScoreError::TooLong { .. } => ApiError::unprocessable(e.to_string()).with_field("lyrics"),
@@ -372,11 +374,6 @@ async fn hear(source: &MelodySource) -> Result<(Vec<HeardNote>, f64), ApiError> 
         .with_field(field));
     }
     Ok((heard.notes, mono.seconds))
-}
-
-/// CMUdict, or letter-to-sound rules alone when it is not mounted (said in the response).
-fn dictionary() -> Result<(Dictionary, &'static str), ApiError> {
-    Dictionary::mounted().map_err(|e| ApiError::internal(format!("CMUdict: {e}")))
 }
 
 /// Every word spoken by the voice in one graph call, then cut into its syllables: one take

@@ -9,6 +9,7 @@ use bytes::Bytes;
 use http::HeaderMap;
 use songforge_audio::resample::resample;
 use songforge_audio::{Audio, DecodeError, decode};
+use songforge_prosody::Dictionary;
 
 /// The bytes of the stored file `url` names (`/media/<name>` or the bare name). A bad name
 /// is 400, a missing file 404, a store failure 500; every error names `field`.
@@ -75,6 +76,12 @@ pub fn read_form(headers: &HeaderMap, body: &Bytes) -> Result<Vec<FormPart>, Api
     let content_type = header_str(headers, "content-type").unwrap_or_default();
     let boundary = multipart_boundary(content_type)?;
     Ok(parse_multipart(body, &boundary)?)
+}
+
+/// CMUdict where the manifest mounts it, or letter-to-sound rules alone when it is not
+/// mounted, with the name of what was used; a mounted file that does not parse is 500.
+pub fn pronunciation() -> Result<(Dictionary, &'static str), ApiError> {
+    Dictionary::mounted().map_err(|e| ApiError::internal(format!("CMUdict: {e}")))
 }
 
 /// A fresh random seed, kept under 2^53 so JavaScript clients can send it back unchanged.

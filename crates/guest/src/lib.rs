@@ -4,7 +4,8 @@
 //!   handlers return.
 //! - [`request`]: method checks, path and query, JSON and `multipart/form-data` bodies.
 //! - [`media`]: the key-value media store behind `/media/<name>`.
-//! - [`input`]: stored media by URL, audio decoding with one length rule, forms, seeds.
+//! - [`input`]: stored media by URL, audio decoding with one length rule, forms, seeds, the
+//!   mounted pronunciation dictionary.
 //! - [`settings`]: Spin variables with defaults for blank or unusable values.
 //! - [`timing`]: where a request's time went, as `timings_ms` and `Server-Timing`.
 //! - [`conditional`]: `Range`, `If-None-Match` and `If-Range` decisions for serving media.

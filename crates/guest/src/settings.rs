@@ -16,9 +16,9 @@ pub async fn positive_or(name: &str, default: f64) -> f64 {
     positive(spin_sdk::variables::get(name).await.ok().as_deref()).unwrap_or(default)
 }
 
-/// Variable `name` as a comma-separated list, blanks dropped; empty when unset.
-pub async fn list(name: &str) -> Vec<String> {
-    split_list(&spin_sdk::variables::get(name).await.unwrap_or_default())
+/// Variable `name` (else `default`, as [`text_or`]) as a comma-separated list, blanks dropped.
+pub async fn list_or(name: &str, default: &str) -> Vec<String> {
+    split_list(&text_or(name, default).await)
 }
 
 fn positive(value: Option<&str>) -> Option<f64> {

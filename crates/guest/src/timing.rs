@@ -26,14 +26,6 @@ impl StageTimes {
         }
     }
 
-    /// Runs `work` as `stage`.
-    pub fn time<T>(&mut self, stage: &'static str, work: impl FnOnce() -> T) -> T {
-        let started = Instant::now();
-        let out = work();
-        self.add(stage, started);
-        out
-    }
-
     /// The `Server-Timing` value: `fetch;dur=12.5, mix;dur=130.0`.
     pub fn header(&self) -> String {
         self.stages
