@@ -47,6 +47,12 @@ impl ChatTemplate {
 
     /// The prompt text for `messages`, ending where the assistant's reply begins.
     pub fn render(&self, messages: &[Message]) -> Result<String, ChatError> {
+        self.render_turns(messages, true)
+    }
+
+    /// The text of `messages`, with the assistant's opening when `reply` is set; without it,
+    /// what a longer conversation's prompt starts with.
+    pub fn render_turns(&self, messages: &[Message], reply: bool) -> Result<String, ChatError> {
         let template = self
             .env
             .get_template("chat")
@@ -57,7 +63,7 @@ impl ChatTemplate {
                     .iter()
                     .map(|m| Value::from_pairs([("role", m.role.as_str()), ("content", m.content.as_str())]))
                     .collect::<Vec<Value>>(),
-                add_generation_prompt => true,
+                add_generation_prompt => reply,
                 bos_token => self.bos.as_str(),
                 eos_token => self.eos.as_str(),
             })

@@ -1,7 +1,9 @@
-//! The generation loop: one prompt pass shared by every candidate, then token by token until
-//! an end token, a stop string or the token budget.
+//! The generation loop: one prompt pass shared by every candidate (its opening turns reused
+//! from earlier requests when kept), then token by token until an end token, a stop string,
+//! the line limit or the token budget.
 
-use crate::model::Llama;
+use crate::model::{Cache, Llama};
+use crate::prefix::PrefixCache;
 use crate::sampler::{Rng, SamplingParams, sample};
 use crate::tokenizer::GgufTokenizer;
 use candle_core::{Result, Tensor};
@@ -21,8 +23,14 @@ pub struct Generation {
     pub seed: u64,
     /// Texts that end a candidate (not included in its text).
     pub stop: Vec<String>,
+    /// A candidate ends once it has written this many non-empty lines.
+    pub max_lines: Option<usize>,
     /// Independent completions of the same prompt.
     pub candidates: usize,
+    /// Leading prompt tokens computed as a pass of their own and kept for later requests
+    /// (0: none). At most the prompt's length less two, so the rest is computed as a prompt
+    /// pass (a single token would be summed as a generation step and round differently).
+    pub prefix: usize,
 }
 
 /// One finished completion.
@@ -45,6 +53,8 @@ pub struct Output {
     pub completions: Vec<Completion>,
     /// Seconds spent on the prompt pass.
     pub prompt_seconds: f64,
+    /// Prompt tokens whose keys and values came from an earlier request.
+    pub cached_prompt_tokens: usize,
     /// Seconds spent generating.
     pub generation_seconds: f64,
     /// Forward steps taken after the prompt (each advances every live candidate).
@@ -58,18 +68,62 @@ struct Live {
     history: Vec<u32>,
 }
 
-/// Runs `request` on `model`. `end_tokens` end a candidate when sampled.
+/// The prompt pass: the prefix from `prefixes` or computed (and kept), then the rest.
+/// Returns the last position's logits, the cache and how many tokens came from `prefixes`.
+fn prompt_pass(
+    model: &Llama,
+    request: &Generation,
+    prefixes: &PrefixCache,
+) -> Result<(Tensor, Cache, usize)> {
+    let capacity = request.prompt.len() + request.max_tokens;
+    let split = request.prefix;
+    if split == 0 || split + 2 > request.prompt.len() {
+        let mut cache = model.cache(1, capacity)?;
+        let logits = model.forward(std::slice::from_ref(&request.prompt), &mut cache)?;
+        return Ok((logits, cache, 0));
+    }
+    let (head, rest) = request.prompt.split_at(split);
+    let (mut cache, cached) = match prefixes.get(head) {
+        Some(kept) => (model.resized(&kept, capacity)?, split),
+        None => {
+            let mut cache = model.cache(1, capacity)?;
+            model.forward(&[head.to_vec()], &mut cache)?;
+            prefixes.put(head.to_vec(), model.resized(&cache, split)?);
+            (cache, 0)
+        }
+    };
+    let logits = model.forward(&[rest.to_vec()], &mut cache)?;
+    Ok((logits, cache, cached))
+}
+
+/// Where `text` ends after its `lines`-th non-empty line (the newline excluded).
+fn end_of_lines(text: &str, lines: usize) -> Option<usize> {
+    let mut seen = 0;
+    let mut start = 0;
+    for (at, _) in text.match_indices('\n') {
+        if !text[start..at].trim().is_empty() {
+            seen += 1;
+            if seen == lines {
+                return Some(at);
+            }
+        }
+        start = at + 1;
+    }
+    None
+}
+
+/// Runs `request` on `model`. `end_tokens` end a candidate when sampled; `prefixes` keeps
+/// prompt openings between requests.
 pub fn generate(
     model: &Llama,
     tokenizer: &GgufTokenizer,
     request: &Generation,
     end_tokens: &[u32],
+    prefixes: &PrefixCache,
 ) -> Result<Output> {
     let started = Instant::now();
     let n = request.candidates.max(1);
-    let capacity = request.prompt.len() + request.max_tokens;
-    let mut cache = model.cache(1, capacity)?;
-    let logits = model.forward(std::slice::from_ref(&request.prompt), &mut cache)?;
+    let (logits, cache, cached_prompt_tokens) = prompt_pass(model, request, prefixes)?;
     let prompt_seconds = started.elapsed().as_secs_f64();
     let started = Instant::now();
     let mut cache = if n > 1 { cache.fork(n)? } else { cache };
@@ -84,7 +138,7 @@ pub fn generate(
         })
         .collect();
     let mut done: Vec<Option<Completion>> = vec![None; n];
-    let watch_stops = request.stop.iter().any(|s| !s.is_empty());
+    let watch_stops = request.stop.iter().any(|s| !s.is_empty()) || request.max_lines.is_some();
     let mut steps = 0;
     while !live.is_empty() {
         let mut next_tokens = Vec::with_capacity(live.len());
@@ -119,6 +173,7 @@ pub fn generate(
                 .iter()
                 .filter(|s| !s.is_empty())
                 .filter_map(|s| text.find(s.as_str()))
+                .chain(request.max_lines.and_then(|k| end_of_lines(&text, k)))
                 .min();
             let ended = match (stop_at, finish) {
                 (Some(at), _) => Some((FinishReason::Stop, text[..at].to_string())),
@@ -170,6 +225,7 @@ pub fn generate(
             })
             .collect(),
         prompt_seconds,
+        cached_prompt_tokens,
         generation_seconds: started.elapsed().as_secs_f64(),
         steps,
     })
@@ -177,4 +233,17 @@ pub fn generate(
 
 fn rows(logits: &Tensor) -> Result<Vec<Vec<f32>>> {
     logits.to_vec2()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::end_of_lines;
+
+    #[test]
+    fn lines_are_counted_when_finished_and_blank_ones_skipped() {
+        assert_eq!(end_of_lines("one\ntwo\nthr", 2), Some(7));
+        assert_eq!(end_of_lines("\none\n  \ntwo\n", 2), Some(11));
+        assert_eq!(end_of_lines("one\ntwo", 2), None);
+        assert_eq!(end_of_lines("", 1), None);
+    }
 }

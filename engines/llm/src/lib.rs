@@ -2,15 +2,18 @@
 //! tensors, with the tokenizer and chat template read from the GGUF itself.
 //!
 //! Contract: input `request`, u8 JSON `{messages: [{role, content}] | prompt, assistant_prefix,
-//! max_tokens, temperature, top_p, top_k, repeat_penalty, seed, stop, n}`; output `result`, u8 JSON
-//! `{text, finish_reason, prompt_tokens, completion_tokens, seed, model, choices, timings}`.
-//! The model stays loaded; each request owns its key/value cache, so requests never see each
-//! other's state.
+//! max_tokens, temperature, top_p, top_k, repeat_penalty, seed, stop, max_lines, n}`; output
+//! `result`, u8 JSON `{text, finish_reason, prompt_tokens, cached_prompt_tokens,
+//! completion_tokens, seed, model, choices, timings}`.
+//! The model stays loaded; each request owns its key/value cache. Only a conversation's
+//! opening turns are kept between requests ([`prefix`]), computed so that a reply is the same
+//! whether they were kept or not.
 
 pub mod chat;
 pub mod generate;
 pub mod model;
 pub mod numerics;
+pub mod prefix;
 pub mod quant;
 pub mod sampler;
 pub mod tokenizer;
@@ -19,6 +22,7 @@ use candle_core::quantized::gguf_file::Content;
 use chat::ChatTemplate;
 use generate::Generation;
 use model::Llama;
+use prefix::PrefixCache;
 use sampler::SamplingParams;
 use songforge_inference::contract::llm;
 use songforge_inference::{Device, Engine, EngineError, NamedTensor, Tensor, input};
@@ -51,6 +55,7 @@ pub struct LlmEngine {
     template: ChatTemplate,
     end_tokens: Vec<u32>,
     pool: rayon::ThreadPool,
+    prefixes: PrefixCache,
 }
 
 /// The GGUF file in a model directory: `model.gguf`, else the only `*.gguf` there.
@@ -128,6 +133,7 @@ impl LlmEngine {
             template,
             end_tokens,
             pool,
+            prefixes: PrefixCache::default(),
         })
     }
 
@@ -170,6 +176,27 @@ impl LlmEngine {
                 "`messages` (non-empty) or `prompt` is required".into(),
             )),
         }
+    }
+
+    /// How many of `prompt`'s leading tokens are the conversation before its last turn, worth
+    /// keeping for the next request that opens the same way (0: no such split). Only a split
+    /// the tokenizer also makes counts, and the last turn must be two tokens or more.
+    fn prefix_len(&self, request: &Request, prompt: &[u32]) -> usize {
+        let Some(messages) = request.messages.as_deref().filter(|m| m.len() >= 2) else {
+            return 0;
+        };
+        let Ok(opening) = self
+            .template
+            .render_turns(&messages[..messages.len() - 1], false)
+        else {
+            return 0;
+        };
+        let Ok(tokens) = self.tokenizer.encode(&opening, false) else {
+            return 0;
+        };
+        let fits =
+            !tokens.is_empty() && tokens.len() + 2 <= prompt.len() && prompt.starts_with(&tokens);
+        if fits { tokens.len() } else { 0 }
     }
 
     /// Runs one request.
@@ -228,19 +255,32 @@ impl LlmEngine {
                 "repeat_penalty must be positive".into(),
             ));
         }
+        if request.max_lines == Some(0) {
+            return Err(EngineError::InvalidInput(
+                "max_lines must be at least 1".into(),
+            ));
+        }
         let seed = request.seed.unwrap_or_else(random_seed);
         let generation = Generation {
+            prefix: self.prefix_len(request, &prompt),
             prompt,
             max_tokens,
             sampling,
             seed,
             stop: request.stop.clone(),
+            max_lines: request.max_lines,
             candidates,
         };
         let out = self
             .pool
             .install(|| {
-                generate::generate(&self.model, &self.tokenizer, &generation, &self.end_tokens)
+                generate::generate(
+                    &self.model,
+                    &self.tokenizer,
+                    &generation,
+                    &self.end_tokens,
+                    &self.prefixes,
+                )
             })
             .map_err(|e| EngineError::Runtime(e.to_string()))?;
         let generated: usize = out.completions.iter().map(|c| c.completion_tokens).sum();
@@ -251,6 +291,7 @@ impl LlmEngine {
             text: first.text,
             finish_reason: first.finish_reason,
             prompt_tokens,
+            cached_prompt_tokens: out.cached_prompt_tokens,
             completion_tokens: first.completion_tokens,
             seed,
             model: self.model_id.clone(),

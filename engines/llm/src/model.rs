@@ -441,6 +441,71 @@ impl Llama {
         })
     }
 
+    /// A copy of `cache` with room for `capacity` positions (at least its filled ones): a
+    /// kept prompt prefix is stored tight and grown again for the request that reuses it.
+    pub fn resized(&self, cache: &Cache, capacity: usize) -> Result<Cache> {
+        let c = &self.config;
+        let capacity = capacity.min(c.context).max(1);
+        if capacity < cache.len {
+            candle_core::bail!(
+                "a cache of {} positions does not fit in {capacity}",
+                cache.len
+            );
+        }
+        let store = match &cache.store {
+            Store::Rows {
+                keys,
+                values,
+                stride,
+            } => {
+                let old_capacity = stride / (c.kv_heads * c.head_dim);
+                let new_stride = c.kv_heads * capacity * c.head_dim;
+                let filled = cache.len * c.head_dim;
+                let copy = |layer: &Vec<f32>| {
+                    let mut out = vec![0.0; cache.batch * new_stride];
+                    for b in 0..cache.batch {
+                        for kh in 0..c.kv_heads {
+                            let from = b * stride + kh * old_capacity * c.head_dim;
+                            let to = b * new_stride + kh * capacity * c.head_dim;
+                            out[to..to + filled].copy_from_slice(&layer[from..from + filled]);
+                        }
+                    }
+                    out
+                };
+                Store::Rows {
+                    keys: keys.iter().map(copy).collect(),
+                    values: values.iter().map(copy).collect(),
+                    stride: new_stride,
+                }
+            }
+            Store::Tensors { keys, values } => {
+                let (b, kvh, hd) = (cache.batch, c.kv_heads, c.head_dim);
+                let mut new_keys = Vec::with_capacity(keys.len());
+                let mut new_values = Vec::with_capacity(values.len());
+                for (k, v) in keys.iter().zip(values) {
+                    let nk = Tensor::zeros((b, kvh, hd, capacity), DType::F32, &self.device)?;
+                    let nv = Tensor::zeros((b, kvh, capacity, hd), DType::F32, &self.device)?;
+                    if cache.len > 0 {
+                        nk.slice_set(&k.narrow(3, 0, cache.len)?.contiguous()?, 3, 0)?;
+                        nv.slice_set(&v.narrow(2, 0, cache.len)?.contiguous()?, 2, 0)?;
+                    }
+                    new_keys.push(nk);
+                    new_values.push(nv);
+                }
+                Store::Tensors {
+                    keys: new_keys,
+                    values: new_values,
+                }
+            }
+        };
+        Ok(Cache {
+            store,
+            len: cache.len,
+            capacity,
+            batch: cache.batch,
+        })
+    }
+
     /// Runs `tokens` (`[batch, t]`, all rows at the same positions) through the network,
     /// appending to `cache`; returns the logits of the last position, `[batch, vocab]`.
     pub fn forward(&self, tokens: &[Vec<u32>], cache: &mut Cache) -> Result<Tensor> {
@@ -608,8 +673,9 @@ impl Llama {
             SumOrder::Tiled
         };
         let (keys, values) = (&*keys, &*values);
-        // One task per query row and head; a prompt's rows spread over the threads, a single
-        // step's few heads are too little work to hand out.
+        // One task per query row and head, spread over the threads once there are enough of
+        // them: a prompt's rows, or several candidates' steps; one sequence's single step (a
+        // few heads) is too little work to hand out.
         let head = |(n, o): (usize, &mut [f32])| {
             let (r, qh) = (n / h, n % h);
             let (b, i) = (r / t, r % t);
@@ -626,7 +692,7 @@ impl Llama {
             );
         };
         let mut out = vec![0f32; batch * t * h * hd];
-        if t > 1 {
+        if t > 1 || batch > 1 {
             out.par_chunks_exact_mut(hd).enumerate().for_each(head);
         } else {
             out.chunks_exact_mut(hd).enumerate().for_each(head);

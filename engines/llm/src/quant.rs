@@ -36,6 +36,12 @@ pub trait WeightBlock: Copy + Send + Sync + std::fmt::Debug {
     fn quantize(x: &[f32]) -> Self::Activation;
     /// Σ w·x over a row of blocks.
     fn dot(w: &[Self], x: &[Self::Activation]) -> f32;
+    /// [`WeightBlock::dot`] for four weight rows against one activation row, each to the bit.
+    /// A kernel overriding it runs the four sums side by side: one sum is a chain of dependent
+    /// multiply-adds that leaves the vector unit waiting, four keep it busy.
+    fn dot4(w: [&[Self]; 4], x: &[Self::Activation]) -> [f32; 4] {
+        w.map(|row| Self::dot(row, x))
+    }
 }
 
 /// A `[rows, cols]` weight matrix in a GGUF block format, row-major.
@@ -106,6 +112,18 @@ impl WeightBlock for Q41Block {
     fn dot(w: &[Self], x: &[Q81Block]) -> f32 {
         dot(w, x)
     }
+
+    fn dot4(w: [&[Self]; 4], x: &[Q81Block]) -> [f32; 4] {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if has_avx2_fma() && w.iter().all(|row| row.len() == x.len()) {
+                // SAFETY: the CPU reports AVX2 and FMA, which is all `dot4_avx2` uses, and
+                // every row is as long as `x`.
+                return unsafe { dot4_avx2(w, x) };
+            }
+        }
+        w.map(|row| dot(row, x))
+    }
 }
 
 impl WeightBlock for Q80Block {
@@ -133,6 +151,17 @@ impl WeightBlock for Q80Block {
 
     fn dot(w: &[Self], x: &[Q80Block]) -> f32 {
         dot_q8_0(w, x)
+    }
+
+    fn dot4(w: [&[Self]; 4], x: &[Q80Block]) -> [f32; 4] {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if has_avx2_fma() && w.iter().all(|row| row.len() == x.len()) {
+                // SAFETY: as for `Q41Block::dot4`.
+                return unsafe { dot4_q8_0_avx2(w, x) };
+            }
+        }
+        w.map(|row| dot_q8_0(row, x))
     }
 }
 
@@ -213,16 +242,14 @@ impl<B: WeightBlock> QuantMatrix<B> {
     pub fn matmul(&self, x: &[f32], batch: usize) -> Result<Vec<f32>, QuantError> {
         check_width(self.cols, x.len(), batch)?;
         let xq: Vec<B::Activation> = x.chunks_exact(BLOCK).map(B::quantize).collect();
+        let per_row = self.cols / BLOCK;
+        let row = |r: usize| &self.blocks[r * per_row..(r + 1) * per_row];
+        let act = |b: usize| &xq[b * per_row..(b + 1) * per_row];
         Ok(matmul_rows(
             self.rows,
-            self.cols / BLOCK,
             batch,
-            |r, b, per_row| {
-                B::dot(
-                    &self.blocks[r * per_row..(r + 1) * per_row],
-                    &xq[b * per_row..(b + 1) * per_row],
-                )
-            },
+            |r, b| B::dot(row(r), act(b)),
+            |r, b| B::dot4([row(r), row(r + 1), row(r + 2), row(r + 3)], act(b)),
         ))
     }
 }
@@ -255,11 +282,13 @@ fn check_width(cols: usize, len: usize, batch: usize) -> Result<(), QuantError> 
     Ok(())
 }
 
-/// Runs `dot(row, batch_row, blocks_per_row)` for every output in parallel over weight rows
-/// (each weight row is read once for every activation row), returning `[batch, rows]`.
-fn matmul_rows<F>(rows: usize, per_row: usize, batch: usize, dot: F) -> Vec<f32>
+/// Runs `dot(row, batch_row)` for every output in parallel over weight rows, four weight
+/// rows at a time through `dot4(first_row, batch_row)` (each weight row is read once for every
+/// activation row), returning `[batch, rows]`.
+fn matmul_rows<F, G>(rows: usize, batch: usize, dot: F, dot4: G) -> Vec<f32>
 where
-    F: Fn(usize, usize, usize) -> f32 + Sync,
+    F: Fn(usize, usize) -> f32 + Sync,
+    G: Fn(usize, usize) -> [f32; 4] + Sync,
 {
     const ROWS_PER_TASK: usize = 32;
     let mut yt = vec![0f32; rows * batch];
@@ -267,9 +296,18 @@ where
         .enumerate()
         .for_each(|(task, out)| {
             let first = task * ROWS_PER_TASK;
-            for (i, row_out) in out.chunks_exact_mut(batch).enumerate() {
-                for (b, slot) in row_out.iter_mut().enumerate() {
-                    *slot = dot(first + i, b, per_row);
+            let n = out.len() / batch;
+            let fours = n / 4 * 4;
+            for i in (0..fours).step_by(4) {
+                for b in 0..batch {
+                    for (k, v) in dot4(first + i, b).into_iter().enumerate() {
+                        out[(i + k) * batch + b] = v;
+                    }
+                }
+            }
+            for i in fours..n {
+                for b in 0..batch {
+                    out[i * batch + b] = dot(first + i, b);
                 }
             }
         });
@@ -350,10 +388,8 @@ unsafe fn dot_q8_0_avx2(w: &[Q80Block], x: &[Q80Block]) -> f32 {
         let quads = _mm256_madd_epi16(pairs, ones);
         acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(quads), _mm256_set1_ps(wb.d * xb.d), acc);
     }
-    let half = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
-    let quarter = _mm_add_ps(half, _mm_movehl_ps(half, half));
-    let single = _mm_add_ss(quarter, _mm_shuffle_ps(quarter, quarter, 1));
-    _mm_cvtss_f32(single)
+    // SAFETY: same features as this function.
+    unsafe { hsum_lanes(acc) }
 }
 
 /// Quantizes 32 activations as ggml's `Q8_1` does: scale from the absolute maximum, rounded
@@ -434,10 +470,80 @@ unsafe fn dot_avx2(w: &[Q41Block], x: &[Q81Block]) -> f32 {
         acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(quads), _mm256_set1_ps(wb.d * xb.d), acc);
         mins += wb.m * xb.s;
     }
+    // SAFETY: same features as this function.
+    (unsafe { hsum_lanes(acc) }) + mins
+}
+
+/// Sums a vector accumulator's lanes in the order the one-row kernels do.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn hsum_lanes(acc: std::arch::x86_64::__m256) -> f32 {
+    use std::arch::x86_64::*;
     let half = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
     let quarter = _mm_add_ps(half, _mm_movehl_ps(half, half));
     let single = _mm_add_ss(quarter, _mm_shuffle_ps(quarter, quarter, 1));
-    _mm_cvtss_f32(single) + mins
+    _mm_cvtss_f32(single)
+}
+
+/// [`dot_avx2`] for four weight rows at once: each row's operations, in its order, so every
+/// result is the one-row kernel's to the bit. Rows must be as long as `x`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn dot4_avx2(w: [&[Q41Block]; 4], x: &[Q81Block]) -> [f32; 4] {
+    use std::arch::x86_64::*;
+    let low = _mm_set1_epi8(0x0f);
+    let ones = _mm256_set1_epi16(1);
+    let mut acc = [_mm256_setzero_ps(); 4];
+    let mut mins = [0f32; 4];
+    for (i, xb) in x.iter().enumerate() {
+        // SAFETY: `qs` is 32 bytes.
+        let xq = unsafe { _mm256_loadu_si256(xb.qs.as_ptr().cast()) };
+        for k in 0..4 {
+            let wb = &w[k][i];
+            // SAFETY: `qs` is 16 bytes.
+            let packed = unsafe { _mm_loadu_si128(wb.qs.as_ptr().cast()) };
+            let lo = _mm_and_si128(packed, low);
+            let hi = _mm_and_si128(_mm_srli_epi16(packed, 4), low);
+            let pairs = _mm256_maddubs_epi16(_mm256_set_m128i(hi, lo), xq);
+            let quads = _mm256_madd_epi16(pairs, ones);
+            acc[k] = _mm256_fmadd_ps(
+                _mm256_cvtepi32_ps(quads),
+                _mm256_set1_ps(wb.d * xb.d),
+                acc[k],
+            );
+            mins[k] += wb.m * xb.s;
+        }
+    }
+    // SAFETY: same features as this function.
+    std::array::from_fn(|k| unsafe { hsum_lanes(acc[k]) } + mins[k])
+}
+
+/// [`dot_q8_0_avx2`] for four weight rows at once, each to the bit. Rows must be as long as
+/// `x`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn dot4_q8_0_avx2(w: [&[Q80Block]; 4], x: &[Q80Block]) -> [f32; 4] {
+    use std::arch::x86_64::*;
+    let ones = _mm256_set1_epi16(1);
+    let mut acc = [_mm256_setzero_ps(); 4];
+    for (i, xb) in x.iter().enumerate() {
+        // SAFETY: `qs` is 32 bytes.
+        let xq = unsafe { _mm256_loadu_si256(xb.qs.as_ptr().cast()) };
+        for k in 0..4 {
+            let wb = &w[k][i];
+            // SAFETY: `qs` is 32 bytes.
+            let wq = unsafe { _mm256_loadu_si256(wb.qs.as_ptr().cast()) };
+            let pairs = _mm256_maddubs_epi16(_mm256_sign_epi8(wq, wq), _mm256_sign_epi8(xq, wq));
+            let quads = _mm256_madd_epi16(pairs, ones);
+            acc[k] = _mm256_fmadd_ps(
+                _mm256_cvtepi32_ps(quads),
+                _mm256_set1_ps(wb.d * xb.d),
+                acc[k],
+            );
+        }
+    }
+    // SAFETY: same features as this function.
+    std::array::from_fn(|k| unsafe { hsum_lanes(acc[k]) })
 }
 
 #[cfg(test)]
@@ -536,6 +642,53 @@ mod tests {
         let a = dot_q8_0(&w.blocks[..3], &xq);
         let p = dot_q8_0_portable(&w.blocks[..3], &xq);
         assert_eq!(a.to_bits(), p.to_bits(), "{a} vs {p}");
+    }
+
+    #[test]
+    fn four_row_kernels_give_each_rows_sum_to_the_bit() {
+        // 7 rows: one group of four and three single rows, in every task.
+        let (rows, cols, batch) = (7, 160, 3);
+        let w = Q41Matrix::from_gguf_bytes(rows, cols, &q4_1_bytes(&pseudo_random(rows * cols, 8)))
+            .unwrap();
+        let x = pseudo_random(batch * cols, 9);
+        let y = w.matmul(&x, batch).unwrap();
+        let per_row = cols / BLOCK;
+        for b in 0..batch {
+            let xq: Vec<Q81Block> = x[b * cols..(b + 1) * cols]
+                .chunks_exact(BLOCK)
+                .map(quantize_q8_1)
+                .collect();
+            for r in 0..rows {
+                let one = dot_portable(&w.blocks[r * per_row..(r + 1) * per_row], &xq);
+                assert_eq!(
+                    y[b * rows + r].to_bits(),
+                    one.to_bits(),
+                    "row {r} batch {b}"
+                );
+            }
+        }
+        let mut bytes = Vec::new();
+        for block in pseudo_random(rows * cols, 10).chunks_exact(BLOCK) {
+            let q = quantize_q8_0(block);
+            bytes.extend_from_slice(&f16::from_f32(q.d).to_le_bytes());
+            bytes.extend(q.qs.iter().map(|v| *v as u8));
+        }
+        let w = Q80Matrix::from_gguf_bytes(rows, cols, &bytes).unwrap();
+        let y = w.matmul(&x, batch).unwrap();
+        for b in 0..batch {
+            let xq: Vec<Q80Block> = x[b * cols..(b + 1) * cols]
+                .chunks_exact(BLOCK)
+                .map(quantize_q8_0)
+                .collect();
+            for r in 0..rows {
+                let one = dot_q8_0_portable(&w.blocks[r * per_row..(r + 1) * per_row], &xq);
+                assert_eq!(
+                    y[b * rows + r].to_bits(),
+                    one.to_bits(),
+                    "row {r} batch {b}"
+                );
+            }
+        }
     }
 
     #[test]

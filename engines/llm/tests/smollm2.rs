@@ -4,7 +4,7 @@
 
 use songforge_inference::Device;
 use songforge_llm::chat::Message;
-use songforge_llm::{FinishReason, LlmEngine, Request};
+use songforge_llm::{FinishReason, LlmEngine, Request, Response};
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
@@ -186,6 +186,110 @@ fn a_seed_reproduces_the_completion_and_candidates_differ() {
     assert!(many.choices.iter().all(|c| c.completion_tokens <= 24));
 }
 
+/// A conversation whose opening (system turn, worked example) is shared by every request,
+/// ending with `last`.
+fn opened(last: &str, seed: u64) -> Request {
+    let turn = |role: &str, content: &str| Message {
+        role: role.into(),
+        content: content.into(),
+    };
+    Request {
+        messages: Some(vec![
+            turn(
+                "system",
+                "You are a songwriter. You reply with lyric lines only.",
+            ),
+            turn("user", "Write 2 short lines about rain."),
+            turn("assistant", "Rain on the window\nI hear it fall"),
+            turn("user", last),
+        ]),
+        max_tokens: Some(24),
+        temperature: Some(0.9),
+        seed: Some(seed),
+        n: Some(2),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn a_conversation_opening_is_computed_once_and_changes_nothing() {
+    let load = || {
+        LlmEngine::load_on("smollm2-135m-instruct", &model_dir(), Device::Cpu, 0)
+            .expect("load SmolLM2")
+    };
+    let warm = load();
+    let first = warm
+        .run(&opened("Write 2 short lines about the sea.", 3))
+        .unwrap();
+    assert_eq!(first.cached_prompt_tokens, 0, "nothing was kept yet");
+    let second = warm
+        .run(&opened("Write 2 short lines about a mountain road.", 4))
+        .unwrap();
+    assert!(
+        second.cached_prompt_tokens >= 30
+            && second.cached_prompt_tokens + 2 <= second.prompt_tokens,
+        "the opening turns are reused: {} of {}",
+        second.cached_prompt_tokens,
+        second.prompt_tokens
+    );
+    // An engine that kept nothing writes the very same candidates.
+    let cold = load()
+        .run(&opened("Write 2 short lines about a mountain road.", 4))
+        .unwrap();
+    assert_eq!(cold.cached_prompt_tokens, 0);
+    assert_eq!(cold.choices, second.choices);
+    // Bit for bit: a prompt computed as opening then rest gives the logits of one pass.
+    let model = warm.model();
+    let text = warm
+        .prompt_text(&opened("Write 2 short lines about snow.", 5))
+        .unwrap();
+    let tokens = warm.tokenizer().encode(&text, false).unwrap();
+    let whole = {
+        let mut cache = model.cache(1, tokens.len()).unwrap();
+        model.forward(std::slice::from_ref(&tokens), &mut cache).unwrap()
+    };
+    let split = {
+        let mut cache = model.cache(1, tokens.len()).unwrap();
+        model.forward(&[tokens[..40].to_vec()], &mut cache).unwrap();
+        let kept = model.resized(&cache, 40).unwrap();
+        let mut cache = model.resized(&kept, tokens.len()).unwrap();
+        model.forward(&[tokens[40..].to_vec()], &mut cache).unwrap()
+    };
+    assert_eq!(
+        whole.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+        split.flatten_all().unwrap().to_vec1::<f32>().unwrap()
+    );
+}
+
+#[test]
+fn a_line_limit_ends_each_candidate_after_its_lines() {
+    let ask = |max_lines| Request {
+        max_tokens: Some(60),
+        max_lines,
+        n: Some(3),
+        ..opened("Write 6 short lines about a summer night.", 21)
+    };
+    let free = engine().run(&ask(None)).unwrap();
+    let limited = engine().run(&ask(Some(2))).unwrap();
+    for (l, f) in limited.choices.iter().zip(&free.choices) {
+        let lines = l.text.lines().filter(|x| !x.trim().is_empty()).count();
+        assert!(lines <= 2, "{:?}", l.text);
+        // The same seed draws the same tokens up to the limit.
+        assert!(f.text.starts_with(&l.text), "{:?} / {:?}", l.text, f.text);
+        if l.finish_reason == FinishReason::Stop && f.text.len() > l.text.len() {
+            assert_eq!(lines, 2, "{:?}", l.text);
+            assert!(l.completion_tokens < f.completion_tokens);
+        }
+    }
+    let spent = |r: &Response| r.choices.iter().map(|c| c.completion_tokens).sum::<usize>();
+    assert!(
+        spent(&limited) < spent(&free),
+        "{} vs {}",
+        spent(&limited),
+        spent(&free)
+    );
+}
+
 #[test]
 fn stop_strings_end_text_and_end_token_ends_turn() {
     let r = engine()
@@ -239,6 +343,14 @@ fn bad_requests_are_rejected_with_the_reason() {
         })
         .unwrap_err();
     assert!(err.to_string().contains("n must be"), "{err}");
+    let err = engine()
+        .run(&Request {
+            prompt: Some("x".into()),
+            max_lines: Some(0),
+            ..Default::default()
+        })
+        .unwrap_err();
+    assert!(err.to_string().contains("max_lines"), "{err}");
 }
 
 #[derive(serde::Deserialize)]
