@@ -63,6 +63,10 @@ pub struct Request {
     /// Strings that end the completion.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub stop: Vec<String>,
+    /// A completion ends once it has written this many non-empty lines (finish reason
+    /// `stop`, the last line's newline left out): no tokens are spent on lines nobody reads.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_lines: Option<usize>,
     /// Independent completions sharing one prompt pass (default 1, at most [`MAX_CHOICES`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub n: Option<usize>,
@@ -111,6 +115,10 @@ pub struct Response {
     pub finish_reason: FinishReason,
     /// Tokens in the prompt.
     pub prompt_tokens: usize,
+    /// Prompt tokens not computed again: the conversation before its last turn, kept from an
+    /// earlier request that opened the same way.
+    #[serde(default)]
+    pub cached_prompt_tokens: usize,
     /// Tokens the first completion generated.
     pub completion_tokens: usize,
     /// The seed used (choice `i` used `seed + i`).
