@@ -12,6 +12,7 @@ use songforge_guest::input::{new_seed, pronunciation};
 use songforge_guest::nn::{self, Graph, json_input};
 use songforge_guest::request::{parse_json, read_body, require_method};
 use songforge_guest::settings;
+use songforge_guest::timing::StageTimes;
 use songforge_guest::{ApiError, Reply, success};
 use songforge_inference::contract::llm;
 use songforge_lyrics::write::SectionScore;
@@ -41,12 +42,27 @@ struct LyricsResponse<'a> {
     rhyme_dictionary: &'static str,
     scores: &'a [SectionScore],
     model_calls: usize,
+    /// Tokens the model read and wrote over all calls.
+    usage: Usage,
+    /// The model's time: prompt passes and generation.
+    timings_ms: &'a StageTimes,
 }
 
-/// The `llm` graph, loaded once, remembering which model answered.
+/// Token counts over every model call, as OpenAI-style APIs report them.
+#[derive(Serialize, Default, Clone, Copy)]
+struct Usage {
+    prompt_tokens: usize,
+    /// Prompt tokens whose computation was kept from an earlier call.
+    cached_prompt_tokens: usize,
+    completion_tokens: usize,
+}
+
+/// The `llm` graph, loaded once, remembering which model answered and what it cost.
 struct Writer {
     graph: Graph,
     model: Option<String>,
+    usage: Usage,
+    times: StageTimes,
 }
 
 impl Complete for Writer {
@@ -58,6 +74,17 @@ impl Complete for Writer {
             .compute(vec![(llm::REQUEST, json_input(request)?)])?
             .json(llm::RESULT)?;
         self.model = Some(response.model);
+        self.usage.prompt_tokens += response.prompt_tokens;
+        self.usage.cached_prompt_tokens += response.cached_prompt_tokens;
+        self.usage.completion_tokens += response
+            .choices
+            .iter()
+            .map(|c| c.completion_tokens)
+            .sum::<usize>();
+        let t = &response.timings;
+        self.times.add_ms("model_prompt", t.prompt_seconds * 1000.0);
+        self.times
+            .add_ms("model_generation", t.generation_seconds * 1000.0);
         Ok(response
             .choices
             .into_iter()
@@ -87,13 +114,15 @@ async fn handle(req: Request) -> Result<Reply, ApiError> {
     let mut writer = Writer {
         graph: nn::load(&graph_name)?,
         model: None,
+        usage: Usage::default(),
+        times: StageTimes::default(),
     };
     let song = write_song(&request, seed, &dict, &mut writer).map_err(|e| match e {
         WriteError::Model(api) => api,
         other => ApiError::service_unavailable(other.to_string()),
     })?;
     let lyrics = song.text();
-    Ok(success(&LyricsResponse {
+    Ok(writer.times.on(success(&LyricsResponse {
         lyrics,
         genre: &request.genre,
         genre_preset: request.preset.preset.name(),
@@ -115,5 +144,7 @@ async fn handle(req: Request) -> Result<Reply, ApiError> {
         rhyme_dictionary,
         scores: &song.scores,
         model_calls: song.model_calls,
-    }))
+        usage: writer.usage,
+        timings_ms: &writer.times,
+    })))
 }

@@ -1,7 +1,7 @@
 //! Writing a whole song section by section with a language model: a brief per section with
 //! one worked example (so even a 135M-parameter model answers in lines), several sampled
-//! candidates, the best kept by score, regeneration with new seeds when none is usable, and
-//! repeats (choruses) copied word for word.
+//! candidates, the best kept by score, more attempts with new seeds for the weakest sections
+//! within a budget per song, and repeats (choruses) copied word for word.
 
 use crate::clean::lyric_lines;
 use crate::request::LyricsRequest;
@@ -14,8 +14,10 @@ use songforge_prosody::Dictionary;
 
 /// Candidates sampled per attempt.
 pub const CANDIDATES: usize = 5;
-/// Attempts, each with fresh seeds, while nothing is good enough.
+/// Most model calls one section gets, each with fresh seeds.
 pub const ATTEMPTS: usize = 3;
+/// Calls a whole song may spend beyond one per section, on sections not good enough yet.
+pub const EXTRA_ATTEMPTS: usize = 2;
 /// A section scoring at least this (and rhyming, in English) is kept without further attempts.
 pub const GOOD_ENOUGH: f32 = 0.6;
 /// The rhyme score a kept-early English section needs: at least one true rhyme pair.
@@ -197,12 +199,51 @@ pub fn section_request(
         repeat_penalty: Some(1.15),
         seed: Some(seed),
         stop: vec!["\n\n".to_string()],
+        // Not a token on lines past the section's: a candidate one line short still gives
+        // its lines to the pool.
+        max_lines: Some(lines),
         n: Some(CANDIDATES),
         ..llm::Request::default()
     }
 }
 
+/// One sung section being written: what it needs, its best lines so far and every usable
+/// line the model offered for it.
+struct Draft {
+    /// Index of its slot in the structure.
+    slot: usize,
+    /// Lines it needs.
+    needed: usize,
+    /// Model calls spent on it.
+    attempts: usize,
+    /// The best lines yet, their score and where they came from.
+    best: Option<(Score, Vec<String>, &'static str)>,
+    /// Usable lines across every candidate.
+    pool: Vec<String>,
+}
+
+impl Draft {
+    fn good_enough(&self, english: bool) -> bool {
+        self.best.as_ref().is_some_and(|(b, _, _)| {
+            b.total >= GOOD_ENOUGH && (b.rhyme >= RHYMES_ENOUGH || !english)
+        })
+    }
+
+    /// How much another attempt is worth: a section with nothing usable comes first, then
+    /// the lowest score.
+    fn weakness(&self) -> f32 {
+        self.best
+            .as_ref()
+            .map_or(f32::INFINITY, |(b, _, _)| -b.total)
+    }
+}
+
 /// Writes the song. `seed` makes it reproducible with the same model and build.
+///
+/// Every sung section gets one model call first; then the song's [`EXTRA_ATTEMPTS`] go to
+/// the weakest sections that are not good enough yet, and a section with nothing usable gets
+/// up to [`ATTEMPTS`] whatever the budget. The time a song takes is then bounded by its
+/// sections, not by how often a small model misses.
 pub fn write_song<M: Complete>(
     request: &LyricsRequest,
     seed: u64,
@@ -215,106 +256,63 @@ pub fn write_song<M: Complete>(
         None => request.theme.clone(),
     };
     let scorer = Scorer::new(dict, style, &theme, request.is_english());
-    let mut sections: Vec<Section> = Vec::new();
-    let mut scores = Vec::new();
+    let slots = request.structure.sections();
+    let mut drafts: Vec<Draft> = slots
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.repeat_of.is_none() && s.kind != SectionKind::Instrumental)
+        .map(|(slot, s)| Draft {
+            slot,
+            needed: request.lines_for(s.kind),
+            attempts: 0,
+            best: None,
+            pool: Vec::new(),
+        })
+        .collect();
     let mut calls = 0;
-    for (index, slot) in request.structure.sections().iter().enumerate() {
-        if let Some(first) = slot.repeat_of {
-            let lines = sections[first].lines.clone();
-            sections.push(Section {
-                name: slot.name.clone(),
-                kind: slot.kind,
-                lines,
-            });
-            continue;
-        }
-        if slot.kind == SectionKind::Instrumental {
-            // A break in the form: a heading with no lines, played by the band.
-            sections.push(Section {
-                name: slot.name.clone(),
-                kind: slot.kind,
-                lines: Vec::new(),
-            });
-            continue;
-        }
-        let needed = request.lines_for(slot.kind);
-        let earlier: Vec<String> = sections.iter().flat_map(|s| s.lines.clone()).collect();
-        // Lines a candidate must not copy: earlier sections, and the brief's worked example.
-        let copied: Vec<String> = earlier
+    for d in 0..drafts.len() {
+        attempt(request, seed, &scorer, &mut drafts, d, model)?;
+        calls += 1;
+    }
+    let mut extra = 0;
+    loop {
+        let next = drafts
             .iter()
-            .cloned()
-            .chain(EXAMPLE_ANSWER.lines().map(str::to_string))
-            .collect();
-        let mut best: Option<(Score, Vec<String>, &'static str)> = None;
-        let mut pool: Vec<String> = Vec::new();
-        for attempt in 0..ATTEMPTS {
-            let attempt_seed = seed
-                .wrapping_add(index as u64 * 7919)
-                .wrapping_add(attempt as u64 * 1_000_003);
-            let req = section_request(
-                request,
-                slot.kind,
-                &slot.name,
-                needed,
-                attempt,
-                attempt_seed,
-            );
-            calls += 1;
-            for candidate in model.complete(&req).map_err(WriteError::Model)? {
-                let mut lines = lyric_lines(&candidate.text);
-                if !candidate.finished {
-                    lines.pop();
-                }
-                // Prose-length lines are broken at their clauses (which also drops pieces too
-                // long or too short to sing); lines that trail off or copy an earlier section
-                // are dropped.
-                let lines: Vec<String> = scorer
-                    .fit_lines(lines)
-                    .into_iter()
-                    .filter(|l| !trails_off(l) && !scorer.echoes(l, &copied))
-                    .collect();
-                for l in &lines {
-                    if !pool.contains(l) {
-                        pool.push(l.clone());
-                    }
-                }
-                if lines.len() < needed {
-                    continue;
-                }
-                let chosen = lines[..needed].to_vec();
-                let score = scorer.score(&chosen, &earlier);
-                if best.as_ref().is_none_or(|(b, _, _)| score.total > b.total) {
-                    best = Some((score, chosen, "candidate"));
-                }
-            }
-            // Lines pooled across the candidates, paired by rhyme, compete with the best
-            // whole candidate.
-            if let Some(lines) = pool_lines(&scorer, &pool, needed, &earlier) {
-                let score = scorer.score(&lines, &earlier);
-                let beats = best
-                    .as_ref()
-                    .is_none_or(|(b, _, _)| score.total > b.total + COHERENCE_BONUS);
-                if beats {
-                    best = Some((score, lines, "pooled"));
-                }
-            }
-            if best.as_ref().is_some_and(|(b, _, _)| {
-                b.total >= GOOD_ENOUGH && (b.rhyme >= RHYMES_ENOUGH || !request.is_english())
-            }) {
-                break;
-            }
+            .enumerate()
+            .filter(|(_, d)| d.attempts < ATTEMPTS && !d.good_enough(request.is_english()))
+            .filter(|(_, d)| d.best.is_none() || extra < EXTRA_ATTEMPTS)
+            .max_by(|(_, a), (_, b)| a.weakness().total_cmp(&b.weakness()))
+            .map(|(d, _)| d);
+        let Some(d) = next else { break };
+        if drafts[d].best.is_some() {
+            extra += 1;
         }
-        let (score, lines, source) = best.ok_or_else(|| WriteError::TooFewLines {
-            section: slot.name.clone(),
-            got: pool.len(),
-            needed,
-            attempts: ATTEMPTS,
-        })?;
-        scores.push(SectionScore {
-            section: slot.name.clone(),
-            score,
-            source,
-        });
+        attempt(request, seed, &scorer, &mut drafts, d, model)?;
+        calls += 1;
+    }
+    let mut sections: Vec<Section> = Vec::with_capacity(slots.len());
+    let mut scores = Vec::new();
+    for (index, slot) in slots.iter().enumerate() {
+        let lines = if let Some(first) = slot.repeat_of {
+            sections[first].lines.clone()
+        } else if let Some(draft) = drafts.iter_mut().find(|d| d.slot == index) {
+            let (score, lines, source) =
+                draft.best.take().ok_or_else(|| WriteError::TooFewLines {
+                    section: slot.name.clone(),
+                    got: draft.pool.len(),
+                    needed: draft.needed,
+                    attempts: draft.attempts,
+                })?;
+            scores.push(SectionScore {
+                section: slot.name.clone(),
+                score,
+                source,
+            });
+            lines
+        } else {
+            // A break in the form: a heading with no lines, played by the band.
+            Vec::new()
+        };
         sections.push(Section {
             name: slot.name.clone(),
             kind: slot.kind,
@@ -327,6 +325,97 @@ pub fn write_song<M: Complete>(
         scores,
         model_calls: calls,
     })
+}
+
+/// One model call for `drafts[d]`: its candidates' usable lines join its pool, and the best
+/// whole candidate or pooled set replaces its best when it scores higher.
+fn attempt<M: Complete>(
+    request: &LyricsRequest,
+    seed: u64,
+    scorer: &Scorer,
+    drafts: &mut [Draft],
+    d: usize,
+    model: &mut M,
+) -> Result<(), WriteError<M::Error>> {
+    // The other sections' lines so far: freshness is scored against them, and a candidate
+    // copying them (or the brief's worked example) is refused.
+    let others: Vec<String> = drafts
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != d)
+        .filter_map(|(_, o)| o.best.as_ref())
+        .flat_map(|(_, lines, _)| lines.clone())
+        .collect();
+    let copied: Vec<String> = others
+        .iter()
+        .cloned()
+        .chain(EXAMPLE_ANSWER.lines().map(str::to_string))
+        .collect();
+    let slot = &request.structure.sections()[drafts[d].slot];
+    let draft = &mut drafts[d];
+    let needed = draft.needed;
+    // The lines kept so far were scored beside other sections than there are now.
+    if let Some((score, lines, _)) = &mut draft.best {
+        *score = scorer.score(lines, &others);
+    }
+    // The user's seed is scrambled first: candidate i draws from seed + i, and unscrambled
+    // seeds 11 and 12 would share four of their five candidates.
+    let attempt_seed = songforge_rng::Rng::new(seed)
+        .next_u64()
+        .wrapping_add(draft.slot as u64 * 7919)
+        .wrapping_add(draft.attempts as u64 * 1_000_003);
+    let req = section_request(
+        request,
+        slot.kind,
+        &slot.name,
+        needed,
+        draft.attempts,
+        attempt_seed,
+    );
+    draft.attempts += 1;
+    for candidate in model.complete(&req).map_err(WriteError::Model)? {
+        let mut lines = lyric_lines(&candidate.text);
+        if !candidate.finished {
+            lines.pop();
+        }
+        // Prose-length lines are broken at their clauses (which also drops pieces too long or
+        // too short to sing); lines that trail off or copy another section are dropped.
+        let lines: Vec<String> = scorer
+            .fit_lines(lines)
+            .into_iter()
+            .filter(|l| !trails_off(l) && !scorer.echoes(l, &copied))
+            .collect();
+        for l in &lines {
+            if !draft.pool.contains(l) {
+                draft.pool.push(l.clone());
+            }
+        }
+        if lines.len() < needed {
+            continue;
+        }
+        let chosen = lines[..needed].to_vec();
+        let score = scorer.score(&chosen, &others);
+        if draft
+            .best
+            .as_ref()
+            .is_none_or(|(b, _, _)| score.total > b.total)
+        {
+            draft.best = Some((score, chosen, "candidate"));
+        }
+    }
+    // Lines pooled across the candidates, paired by rhyme, compete with the best whole
+    // candidate.
+    if let Some(lines) = pool_lines(scorer, &draft.pool, needed, &others) {
+        let score = scorer.score(&lines, &others);
+        let beats = draft
+            .best
+            .as_ref()
+            .is_none_or(|(b, _, _)| score.total > b.total + COHERENCE_BONUS);
+        if beats {
+            draft.best = Some((score, lines, "pooled"));
+        }
+    }
+    Ok(())
 }
 
 /// Builds a section from the best lines of every candidate: lines in pairs, each pair chosen
@@ -552,6 +641,48 @@ mod tests {
         assert_eq!(model.seen.len(), 2);
         assert_eq!(song.scores[0].source, "pooled");
         assert_eq!(song.sections[0].lines.len(), 4);
+    }
+
+    #[test]
+    fn extra_attempts_stop_at_the_songs_budget() {
+        let dict = Dictionary::parse(DICT.to_string()).unwrap();
+        // Usable but rhymeless everywhere: never good enough, so only the budget stops it.
+        let mut model = Scripted {
+            answers: vec![
+                (
+                    "verse 2",
+                    vec!["The bus is late\nMy shoes are wet\nThe town is gray\nI wait for you"],
+                ),
+                (
+                    "verse",
+                    vec!["The cars go by\nA dog is loud\nMy coffee is cold\nThe road is long"],
+                ),
+                (
+                    "chorus",
+                    vec!["We run tonight\nThe night is young\nWe hold the wheel\nThe sky is red"],
+                ),
+                (
+                    "bridge",
+                    vec!["A door is open\nThe wind is cold\nI hear a song\nThe lights go down"],
+                ),
+            ],
+            seen: Vec::new(),
+            later: None,
+        };
+        let song = write_song(
+            &request(&["verse", "chorus", "verse", "chorus", "bridge"]),
+            3,
+            &dict,
+            &mut model,
+        )
+        .unwrap();
+        assert_eq!(song.model_calls, 4 + EXTRA_ATTEMPTS);
+        assert_eq!(model.seen.len(), 4 + EXTRA_ATTEMPTS);
+        assert_eq!(song.scores.len(), 4);
+        assert_eq!(song.sections[1].lines, song.sections[3].lines);
+        assert_eq!(song.sections[2].lines[0], "The bus is late");
+        // Every call asked for the lines it needed, no more.
+        assert!(model.seen.iter().all(|r| r.max_lines == Some(4)));
     }
 
     #[test]
