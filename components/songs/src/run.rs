@@ -390,7 +390,13 @@ impl Runner {
                 let _ = self.save().await;
             }
         };
-        let (result, ()) = futures::join!(work, beat);
+        // The heartbeat stops with the work: waiting for its sleep to end (a join) held every
+        // finished song back by up to one heartbeat.
+        let result = match futures::future::select(std::pin::pin!(work), std::pin::pin!(beat)).await
+        {
+            futures::future::Either::Left((result, _)) => result,
+            futures::future::Either::Right(((), work)) => work.await,
+        };
         match result {
             Ok(output) => {
                 self.update(|j| {

@@ -246,7 +246,9 @@ fn a_conversation_opening_is_computed_once_and_changes_nothing() {
     let tokens = warm.tokenizer().encode(&text, false).unwrap();
     let whole = {
         let mut cache = model.cache(1, tokens.len()).unwrap();
-        model.forward(std::slice::from_ref(&tokens), &mut cache).unwrap()
+        model
+            .forward(std::slice::from_ref(&tokens), &mut cache)
+            .unwrap()
     };
     let split = {
         let mut cache = model.cache(1, tokens.len()).unwrap();
