@@ -297,6 +297,54 @@ async fn user_lyrics_are_cached_canceled_and_bad_input_is_refused() {
     let transcript = spoken["output"]["transcript"].as_str().unwrap_or("");
     assert!(transcript.to_lowercase().contains("rain"), "{transcript}");
 
+    // A song from a hum: the vocal follows the hummed tune (A3 C4 D4 E4 D4), an octave down
+    // where it is above the baritone's range, every interval kept.
+    let tune = [
+        (57.0, 0.5, 0.9),
+        (60.0, 1.0, 1.4),
+        (62.0, 1.5, 1.9),
+        (64.0, 2.0, 2.4),
+        (62.0, 2.5, 3.3),
+    ];
+    let hum = http.upload_wav(hum_wav(&tune, 4.0)).await;
+    let r = http
+        .send(
+            Method::POST,
+            "/api/songs/",
+            &[("content-type", "application/json"), ("prefer", "wait=300")],
+            json!({"lyrics": "Hold me close and stay", "melody_audio": hum, "genre": "folk",
+                   "seed": 13})
+            .to_string(),
+        )
+        .await;
+    let hummed = r.json();
+    assert_eq!(hummed["status"], "succeeded", "{hummed}");
+    let score = http
+        .get(
+            hummed["output"]["score_json_url"]
+                .as_str()
+                .expect("score_json_url"),
+        )
+        .await
+        .json();
+    let sung: Vec<f64> = score["notes"]
+        .as_array()
+        .expect("the score's notes")
+        .iter()
+        .map(|n| n["midi"].as_f64().unwrap_or(0.0))
+        .collect();
+    let shift = sung.first().copied().unwrap_or(0.0) - tune[0].0;
+    assert!(shift == 0.0 || shift == -12.0, "{sung:?}");
+    assert_eq!(
+        sung,
+        tune.iter().map(|t| t.0 + shift).collect::<Vec<_>>(),
+        "the vocal sings the hummed tune"
+    );
+    let mix = http
+        .get(hummed["output"]["mix_url"].as_str().unwrap())
+        .await;
+    assert_eq!(mix.status, StatusCode::OK);
+
     // Cancel a running job: it stays canceled and makes no song.
     let r = http
         .post_json(

@@ -456,28 +456,6 @@ async fn without_the_voice_installed_the_answer_says_how_to_install_it() {
     server.shutdown().await;
 }
 
-/// A hum: each note a few harmonics under a soft attack and release, silence between.
-fn hum_wav(notes: &[(f64, f64, f64)], seconds: f64) -> Vec<u8> {
-    let rate = 44_100.0;
-    let mut x = vec![0f32; (seconds * rate) as usize];
-    for &(midi, start, end) in notes {
-        let f = 440.0 * 2f64.powf((midi - 69.0) / 12.0);
-        let (a, b) = ((start * rate) as usize, (end * rate) as usize);
-        for (i, s) in x[a..b].iter_mut().enumerate() {
-            let t = i as f64 / rate;
-            let env = (t / 0.03).min(1.0).min((end - start - t) / 0.05).max(0.0);
-            let w = std::f64::consts::TAU * f * t;
-            *s = (env * (0.5 * w.sin() + 0.25 * (2.0 * w).sin() + 0.12 * (3.0 * w).sin()) * 0.6)
-                as f32;
-        }
-    }
-    let audio = Audio {
-        sample_rate: 44_100,
-        channels: vec![x],
-    };
-    encode_wav(&audio, SampleFormat::Int16).expect("encode the hum")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hummed_melody_comes_back_as_its_notes_and_is_sung_to() {
     let state = scratch_dir("vocals-hum");

@@ -36,9 +36,20 @@ pub fn stages(request: &SongRequest) -> Vec<&'static str> {
     if !matches!(request.source, Source::Lyrics(_)) {
         s.push("lyrics");
     }
-    s.extend(["instrumental", "vocals", "mix"]);
+    // A hum sets the song's timing: the vocal is sung to it first, then the band is fitted
+    // to the vocal's length and key.
+    if request.melody_audio.is_some() {
+        s.extend(["vocals", "instrumental", "mix"]);
+    } else {
+        s.extend(["instrumental", "vocals", "mix"]);
+    }
     s
 }
+
+/// The shortest instrumental the arranger writes, in seconds.
+const MIN_INSTRUMENTAL_S: f64 = 5.0;
+/// The form of a band under a hummed vocal: sections without lines are played, not sung.
+const BAND_ONLY_FORM: &str = "Intro:\n\nOutro:";
 
 /// A stage that answered with an error.
 struct StageFailure {
@@ -281,35 +292,84 @@ impl Runner {
             }
             (_, None) => unreachable_source()?,
         };
-        let mut body = json!({
-            "lyrics": lyrics, "genre": r.genre, "mood": r.mood, "duration": r.duration,
-            "bpm": r.bpm, "key": r.key, "seed": r.seed, "stems": r.stems,
-        });
-        if let Some(e) = engine("instrumental") {
-            body["engine"] = e;
-        }
-        let instrumental = self
-            .stage(
-                "instrumental",
-                "instrumental",
-                "/api/generate-instrumental/",
-                body,
-            )
-            .await?;
+        let instrumental_body = |lyrics: &str, duration: Option<f64>, key: Option<Value>| {
+            let mut body = json!({
+                "lyrics": lyrics, "genre": r.genre, "mood": r.mood, "duration": duration,
+                "bpm": r.bpm, "key": key, "seed": r.seed, "stems": r.stems,
+            });
+            if let Some(e) = engine("instrumental") {
+                body["engine"] = e;
+            }
+            body
+        };
+        let vocals_body = |instrumental_url: Option<&Value>| {
+            let mut body = json!({"lyrics": lyrics, "genre": r.genre, "seed": r.seed});
+            if let Some(url) = instrumental_url {
+                body["instrumental_url"] = url.clone();
+            }
+            if let Some(m) = &r.melody_audio {
+                body["melody_audio"] = json!(m);
+            }
+            if let Some(e) = engine("vocals") {
+                body["engine"] = e;
+            }
+            body
+        };
+        let (instrumental, vocals) = if r.melody_audio.is_some() {
+            // The hum is the timing: the vocal first, then a band as long as it (at least the
+            // arranger's shortest), in the key the hum is in unless the request names one.
+            let vocals = self
+                .stage(
+                    "vocals",
+                    "vocals",
+                    "/api/generate-vocals/",
+                    vocals_body(None),
+                )
+                .await?;
+            let length = vocals.get("duration").and_then(Value::as_f64);
+            let key = r
+                .key
+                .clone()
+                .map(Value::from)
+                .or_else(|| vocals.get("key").cloned().filter(|k| !k.is_null()));
+            // The vocal follows the hum's own timing, not a bar grid, so the band plays a form
+            // with no sung lines (two instrumental sections) of the vocal's length.
+            let body = instrumental_body(
+                BAND_ONLY_FORM,
+                length.map(|d| d.max(MIN_INSTRUMENTAL_S)),
+                key,
+            );
+            let instrumental = self
+                .stage(
+                    "instrumental",
+                    "instrumental",
+                    "/api/generate-instrumental/",
+                    body,
+                )
+                .await?;
+            (instrumental, vocals)
+        } else {
+            let body = instrumental_body(&lyrics, r.duration, r.key.clone().map(Value::from));
+            let instrumental = self
+                .stage(
+                    "instrumental",
+                    "instrumental",
+                    "/api/generate-instrumental/",
+                    body,
+                )
+                .await?;
+            let url = instrumental.get("url").cloned().unwrap_or(Value::Null);
+            let vocals = self
+                .stage(
+                    "vocals",
+                    "vocals",
+                    "/api/generate-vocals/",
+                    vocals_body(Some(&url)),
+                )
+                .await?;
+            (instrumental, vocals)
+        };
         let instrumental_url = instrumental.get("url").cloned().unwrap_or(Value::Null);
-        let mut body = json!({
-            "lyrics": lyrics, "genre": r.genre, "seed": r.seed,
-            "instrumental_url": instrumental_url,
-        });
-        if let Some(m) = &r.melody_audio {
-            body["melody_audio"] = json!(m);
-        }
-        if let Some(e) = engine("vocals") {
-            body["engine"] = e;
-        }
-        let vocals = self
-            .stage("vocals", "vocals", "/api/generate-vocals/", body)
-            .await?;
         let vocals_url = vocals.get("url").cloned().unwrap_or(Value::Null);
         let mix = self
             .stage(

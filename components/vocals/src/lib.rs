@@ -211,7 +211,19 @@ async fn handle(req: Request) -> Result<Reply, ApiError> {
         pronunciation,
         arrangement_source,
         bpm: grid.as_ref().map(|g| g.bpm),
-        key: grid.as_ref().map(|g| g.key.to_string()),
+        // A hum has no arrangement: its key is read from the notes heard, so a band can be
+        // put under it in the same key.
+        key: match (&grid, &heard) {
+            (Some(g), _) => Some(g.key.to_string()),
+            (None, Some(notes)) => songforge_arranger::theory::Key::estimate(
+                &notes
+                    .iter()
+                    .map(|n| (n.midi, (n.end_s - n.start_s) as f32))
+                    .collect::<Vec<_>>(),
+            )
+            .map(|k| k.to_string()),
+            (None, None) => None,
+        },
         heard_notes: heard.as_deref(),
         seed,
         range: score.voice,

@@ -43,6 +43,48 @@ impl Key {
         }
     }
 
+    /// The key a tune is most likely in: its pitch classes, weighted by how long each sounds,
+    /// correlated with the Krumhansl-Kessler major and minor key profiles in all twelve
+    /// transpositions (the standard key-finding method). `None` for silence.
+    pub fn estimate(notes: &[(u8, f32)]) -> Option<Key> {
+        const MAJOR: [f32; 12] = [
+            6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88,
+        ];
+        const MINOR: [f32; 12] = [
+            6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17,
+        ];
+        let mut weight = [0f32; 12];
+        for &(midi, seconds) in notes {
+            weight[usize::from(midi % 12)] += seconds.max(0.0);
+        }
+        if weight.iter().sum::<f32>() <= 0.0 {
+            return None;
+        }
+        let correlation = |profile: &[f32; 12], tonic: usize| {
+            let n = 12.0;
+            let (mw, mp) = (
+                weight.iter().sum::<f32>() / n,
+                profile.iter().sum::<f32>() / n,
+            );
+            let (mut num, mut dw, mut dp) = (0f32, 0f32, 0f32);
+            for pc in 0..12 {
+                let (w, p) = (weight[pc] - mw, profile[(pc + 12 - tonic) % 12] - mp);
+                num += w * p;
+                dw += w * w;
+                dp += p * p;
+            }
+            num / (dw * dp).sqrt().max(f32::MIN_POSITIVE)
+        };
+        (0..12)
+            .flat_map(|t| [(t, Mode::Major), (t, Mode::Minor)])
+            .map(|(t, mode)| {
+                let profile = if mode == Mode::Major { &MAJOR } else { &MINOR };
+                (Key::new(t as u8, mode), correlation(profile, t))
+            })
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+            .map(|(key, _)| key)
+    }
+
     /// Parses `C`, `C major`, `Cmaj`, `A minor`, `Am`, `F#m`, `Bb`, `E♭ min`, `c#` (lowercase
     /// tonic alone means minor only when spelled with `m`/`minor`: `c` is C major).
     pub fn parse(text: &str) -> Result<Key, KeyError> {
@@ -282,6 +324,17 @@ pub fn progression(text: &str) -> Vec<Chord> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_tune_is_placed_in_its_key() {
+        let long = |midis: &[u8]| midis.iter().map(|&m| (m, 0.5)).collect::<Vec<_>>();
+        // A D major scale and arpeggio, and an A minor one (with its tonic held).
+        let d_major = long(&[62, 64, 66, 67, 69, 71, 73, 74, 66, 69, 62, 62]);
+        assert_eq!(Key::estimate(&d_major), Some(Key::new(2, Mode::Major)));
+        let a_minor = long(&[57, 59, 60, 62, 64, 65, 67, 69, 60, 64, 57, 57]);
+        assert_eq!(Key::estimate(&a_minor), Some(Key::new(9, Mode::Minor)));
+        assert_eq!(Key::estimate(&[]), None);
+    }
+
     use super::*;
 
     #[test]

@@ -13,7 +13,7 @@ use songforge_inference::contract::llm;
 use songforge_prosody::Dictionary;
 
 /// Candidates sampled per attempt.
-pub const CANDIDATES: usize = 5;
+pub const CANDIDATES: usize = 4;
 /// Most model calls one section gets, each with fresh seeds.
 pub const ATTEMPTS: usize = 3;
 /// Calls a whole song may spend beyond one per section, on sections not good enough yet.

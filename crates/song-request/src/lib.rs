@@ -65,7 +65,11 @@ pub struct SongRequest {
 pub struct Fields {
     input_text: Option<String>,
     lyrics: Option<String>,
+    /// A stored recording's URL; `audio` is the name `/api/transcribe/` clients know.
+    #[serde(alias = "audio")]
     audio_url: Option<String>,
+    /// A stored hum's URL; `melody_audio` is the name `/api/generate-vocals/` takes.
+    #[serde(alias = "melody_audio")]
     melody_url: Option<String>,
     genre: Option<String>,
     mood: Option<String>,
@@ -202,6 +206,13 @@ impl Fields {
             && !(40..=240).contains(&b)
         {
             return Err(invalid("bpm", "must be between 40 and 240").into());
+        }
+        if self.duration.is_some() && self.melody_url.is_some() {
+            return Err(bad(
+                "duration",
+                "a hummed melody sets the song's length; leave `duration` out",
+            )
+            .into());
         }
         let genre = text(self.genre).unwrap_or_else(|| "pop".into());
         let preset = Genre::from_text(&genre).preset;
@@ -352,6 +363,13 @@ mod tests {
             refuse(v)
         };
         assert_eq!(base(serde_json::json!({"duration": 5})).field, "duration");
+        let hum_and_length = refuse(
+            serde_json::json!({"lyrics": "la la", "melody_audio": "/media/h.wav", "duration": 30}),
+        );
+        assert_eq!(
+            (hum_and_length.field.as_str(), hum_and_length.status()),
+            ("duration", 400)
+        );
         assert_eq!(base(serde_json::json!({"bpm": 300})).field, "bpm");
         assert_eq!(
             base(serde_json::json!({"engines": {"mix": "x"}})).field,
