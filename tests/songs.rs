@@ -13,14 +13,15 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// The LLM, the voice and Whisper base, on the CPU, with the host's default memory per
+/// The LLM, the voice, Whisper base and the note reader (for hums), on the CPU, with the host's default memory per
 /// instance (a three-minute instrumental renders its mix and four stems in memory).
 fn song_config(state: &Path) -> songforge::ServerConfig {
     let mut c = config_with_graphs(
         state,
         "[wasi_nn.graphs.llm]\nengine = \"llm\"\nmodel = \"smollm2-135m-instruct\"\ntarget = \"cpu\"\n\n\
          [wasi_nn.graphs.tts]\nengine = \"piper\"\nmodel = \"piper-en-us-joe-medium\"\ntarget = \"cpu\"\n\n\
-         [wasi_nn.graphs.whisper]\nengine = \"whisper\"\nmodel = \"whisper-base\"\ntarget = \"cpu\"\n",
+         [wasi_nn.graphs.whisper]\nengine = \"whisper\"\nmodel = \"whisper-base\"\ntarget = \"cpu\"\n\n\
+         [wasi_nn.graphs.pitch]\nengine = \"basic-pitch\"\nmodel = \"basic-pitch\"\ntarget = \"cpu\"\n",
         models_dir(),
     );
     c.limits.max_memory_bytes = songforge::Limits::default().max_memory_bytes;

@@ -179,7 +179,9 @@ impl Runner {
             .iter()
             .filter(|s| s.status == "succeeded")
             .map(|s| weight(&s.name))
-            .sum();
+            // An empty f64 sum is -0.0: a job that failed in its first stage reported
+            // `"progress": -0.0`.
+            .fold(0.0, |a, w| a + w);
         let total: f64 = job.stages.iter().map(|s| weight(&s.name)).sum();
         job.progress = if job.status == Status::Succeeded {
             1.0
