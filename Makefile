@@ -7,14 +7,17 @@ RUNTIME_CONFIG ?= runtime-config.toml
 WASM_TARGET := wasm32-wasip2
 WASM_DIR := target/$(WASM_TARGET)/release
 # The app's components (spin.toml) and the test-only probe component.
-COMPONENTS := health media transcribe lyrics instrumental vocals mixer songs
+COMPONENTS := health media transcribe lyrics instrumental vocals mixer songs front
 TEST_COMPONENTS := probe hello
 # Models `up` and `test` install first (from models/catalog.toml; installed ones are skipped).
 PULL_MODELS ?= whisper-tiny-en whisper-base smollm2-135m-instruct cmudict timgm6mb onnxruntime piper-en-us-joe-medium basic-pitch
-# Debian packages the tests use as independent judges (aubio's beat tracker).
-TEST_TOOLS ?= aubio-tools
-# Python packages the tests write tiny ONNX models with, installed into target/pytools.
-TEST_PYTHON ?= onnx==1.23.2
+# Debian packages the tests use: aubio's beat tracker as an independent judge, Chromium for
+# the studio's browser test.
+TEST_TOOLS ?= aubio-tools chromium
+# Python packages the tests use, installed into target/pytools: onnx writes tiny ONNX models,
+# schemathesis checks the running app against its OpenAPI document, playwright drives Chromium
+# through the studio.
+TEST_PYTHON ?= onnx==1.23.2 schemathesis==4.32.5 playwright==1.65.2
 
 .PHONY: up test build host components test-components models test-tools setup lint fmt bench clean-state
 
@@ -44,8 +47,8 @@ test-components: setup
 
 ## The test suite's outside judges, from Debian, and its Python helpers (skipped when present).
 test-tools:
-	@command -v aubio >/dev/null || { apt-get install -y -q --no-install-recommends $(TEST_TOOLS) || { apt-get update -q && apt-get install -y -q --no-install-recommends $(TEST_TOOLS); }; }
-	@PYTHONPATH=target/pytools python3 -c "import onnx" 2>/dev/null || python3 -m pip install -q --disable-pip-version-check --target target/pytools $(TEST_PYTHON)
+	@{ command -v aubio && command -v chromium; } >/dev/null || { apt-get install -y -q --no-install-recommends $(TEST_TOOLS) || { apt-get update -q && apt-get install -y -q --no-install-recommends $(TEST_TOOLS); }; }
+	@PYTHONPATH=target/pytools python3 -c "import onnx, schemathesis, playwright" 2>/dev/null || python3 -m pip install -q --disable-pip-version-check --target target/pytools $(TEST_PYTHON)
 
 ## Install what a fresh machine lacks.
 setup:

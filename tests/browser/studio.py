@@ -1,0 +1,202 @@
+"""The studio in a real browser: Playwright drives Debian's Chromium through the page.
+
+Run by tests/front.rs against a live host:
+    python3 tests/browser/studio.py BASE_URL HUM_WAV OUT_DIR
+It makes a song from a theme and one from a hum (Chromium's fake microphone plays HUM_WAV),
+follows the progress events, plays the mix, fetches every download, and checks the error
+shown for a bad request. Screenshots of each state go to OUT_DIR. Prints one JSON line of
+what it saw; exits non-zero on the first broken expectation.
+"""
+
+import json
+import os
+import sys
+
+from playwright.sync_api import expect, sync_playwright
+
+BASE, HUM, OUT = sys.argv[1], sys.argv[2], sys.argv[3]
+CHROMIUM = os.environ.get("SONGFORGE_CHROMIUM", "/usr/bin/chromium")
+SONG_TIMEOUT_MS = 300_000
+# The type each download must be served with, by extension.
+TYPES = {
+    "wav": "audio/wav",
+    "flac": "audio/flac",
+    "mid": "audio/midi",
+    "txt": "text/plain",
+    "json": "application/json",
+}
+seen = {}
+
+
+def check(cond, what):
+    if not cond:
+        raise AssertionError(what)
+
+
+def shot(page, name):
+    page.screenshot(path=os.path.join(OUT, name + ".png"), full_page=True)
+
+
+def events(page):
+    return page.eval_on_selector_all(
+        "#events li",
+        "els => els.map(e => ({event: e.dataset.event, stage: e.dataset.stage,"
+        " progress: Number(e.dataset.progress)}))",
+    )
+
+
+def finished_song(page, label, expected_stages):
+    """Waits for the job to end, then checks its events, player and downloads."""
+    page.wait_for_function(
+        "() => ['succeeded', 'failed', 'canceled']"
+        ".includes(document.querySelector('#job').dataset.status)",
+        timeout=SONG_TIMEOUT_MS,
+    )
+    status = page.get_attribute("#job", "data-status")
+    if status != "succeeded":
+        shot(page, f"{label}-{status}")
+    check(
+        status == "succeeded",
+        f"{label}: the job {status}: {page.text_content('#job-error')}",
+    )
+    evs = events(page)
+    check(evs and evs[-1]["event"] == "succeeded", f"{label}: last event {evs[-1:]}")
+    progress = [e["progress"] for e in evs]
+    check(progress == sorted(progress), f"{label}: progress went back: {progress}")
+    check(progress[-1] == 1.0, f"{label}: final progress {progress[-1]}")
+    stages = [e["stage"] for e in evs if e["stage"]]
+    order = [s for i, s in enumerate(stages) if i == 0 or stages[i - 1] != s]
+    # The events name the stages in the job's order (a stage shorter than the stream's
+    # polling may pass unseen), and the job lists every stage as done.
+    rest = iter(expected_stages)
+    check(all(s in rest for s in order), f"{label}: stages seen in order {order}")
+    stage_list = page.eval_on_selector_all(
+        "#stages li", "els => els.map(e => [e.dataset.stage, e.dataset.status])"
+    )
+    check(
+        stage_list == [[s, "succeeded"] for s in expected_stages],
+        f"{label}: stages {stage_list}",
+    )
+    # The audio element loads the mix and knows its length.
+    page.wait_for_function(
+        "() => { const a = document.querySelector('#mix');"
+        " return a.readyState >= 1 && a.duration > 0; }",
+        timeout=30_000,
+    )
+    duration = page.eval_on_selector("#mix", "a => a.duration")
+    expect(page.locator("#waveform")).to_have_attribute(
+        "data-ready", "true", timeout=30_000
+    )
+    lyric_lines = page.locator("#lyrics-view p").count()
+    check(lyric_lines > 0, f"{label}: no lyrics beside the player")
+    links = page.eval_on_selector_all(
+        "#downloads a", "els => els.map(a => [a.textContent, a.getAttribute('href')])"
+    )
+    check(
+        any(t == "Mix" for t, _ in links) and any(t == "Lyrics" for t, _ in links),
+        f"{label}: downloads {links}",
+    )
+    check(any(t.startswith("MIDI") for t, _ in links), f"{label}: no MIDI in {links}")
+    for text, href in links:
+        r = page.request.get(BASE + href)
+        check(r.status == 200, f"{label}: {text} {href} answered {r.status}")
+        ext = href.rsplit(".", 1)[-1].lower()
+        ctype = r.headers.get("content-type", "")
+        check(
+            ctype.startswith(TYPES.get(ext, "?")),
+            f"{label}: {text} {href} has type {ctype}",
+        )
+    seen[label] = {
+        "events": len(evs),
+        "stages": order,
+        "duration_s": round(duration, 2),
+        "downloads": len(links),
+        "lyric_lines": lyric_lines,
+    }
+    return duration
+
+
+with sync_playwright() as pw:
+    browser = pw.chromium.launch(
+        executable_path=CHROMIUM,
+        args=[
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--use-fake-ui-for-media-stream",
+            "--use-fake-device-for-media-stream",
+            "--use-file-for-fake-audio-capture=" + HUM,
+            "--autoplay-policy=no-user-gesture-required",
+        ],
+    )
+    context = browser.new_context(viewport={"width": 1100, "height": 900})
+    context.grant_permissions(["microphone"], origin=BASE)
+    page = context.new_page()
+    page_errors = []
+    page.on("pageerror", lambda e: page_errors.append(str(e)))
+    page.goto(BASE + "/")
+    expect(page).to_have_title("SongForge studio")
+    shot(page, "01-start")
+
+    # A bad request: no theme. The server's message is shown and the field is marked.
+    page.click("#start")
+    error = page.locator("#form-error")
+    expect(error).to_be_visible()
+    expect(error).to_contain_text("input_text")
+    expect(page.locator("#input_text")).to_have_attribute("aria-invalid", "true")
+    seen["bad_request"] = error.text_content()
+    shot(page, "02-missing-theme")
+
+    # A song from a theme, end to end.
+    page.fill("#input_text", "a lantern walk along the river at night")
+    page.select_option("#genre", "folk")
+    page.fill("#duration", "30")
+    page.fill("#seed", "41")
+    page.click("#start")
+    expect(error).to_be_hidden()
+    page.locator("#job").wait_for(state="visible")
+    finished_song(page, "theme", ["lyrics", "instrumental", "vocals", "mix"])
+    page.click("#mix")  # focus
+    page.eval_on_selector("#mix", "a => { a.currentTime = a.duration / 2; }")
+    shot(page, "03-theme-song")
+
+    # A song from a hum, recorded from Chromium's fake microphone.
+    page.check("input[name=source][value=hum]")
+    expect(page.locator("#duration")).to_be_disabled()
+    page.fill("#hum_lyrics", "Hold me close and stay")
+    recorder = page.locator(".recorder[data-for=melody_url]")
+    recorder.locator(".record").click()
+    expect(recorder.locator(".record")).to_have_attribute("aria-pressed", "true")
+    page.wait_for_timeout(4500)
+    recorder.locator(".record").click()
+    expect(recorder).to_have_attribute("data-ready", "true", timeout=30_000)
+    seen["take"] = recorder.locator(".rec-state").text_content()
+    take = page.request.get(BASE + recorder.locator(".take").get_attribute("src"))
+    with open(os.path.join(OUT, "hum-take.wav"), "wb") as f:
+        f.write(take.body())
+    shot(page, "04-hum-recorded")
+    page.click("#start")
+    finished_song(page, "hum", ["vocals", "instrumental", "mix"])
+    shot(page, "05-hum-song")
+
+    # Earlier songs are listed, and one opens again.
+    page.click("#refresh")
+    expect(page.locator("#history-list li button")).to_have_count(2, timeout=10_000)
+    page.locator("#history-list li button").last.click()
+    expect(page.locator("#job")).to_have_attribute("data-status", "succeeded")
+
+    # A phone-width screen: one column, nothing wider than the screen.
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.wait_for_timeout(200)
+    wide = page.evaluate("() => document.documentElement.scrollWidth")
+    check(wide <= 391, f"the page is {wide}px wide on a 390px screen")
+    shot(page, "06-phone")
+
+    check(not page_errors, f"script errors on the page: {page_errors}")
+    browser.close()
+
+print(json.dumps(seen))

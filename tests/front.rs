@@ -1,0 +1,243 @@
+//! The front door over real HTTP: the studio's files (types, ETags, 304, no path escapes)
+//! and the OpenAPI document, which must describe every route of `spin.toml` and be what the
+//! running app does. Schemathesis (installed by `make test`) checks that last part against
+//! the live host: the document's examples, then generated requests on the routes that answer
+//! at once, with no 5xx and no response that departs from the schema.
+
+use http::{Method, StatusCode};
+use serde_json::Value;
+use songforge_e2e::*;
+use std::process::Command;
+
+/// The app with the graphs its examples reach (a song from a theme runs every stage).
+fn app_config(state: &std::path::Path) -> songforge::ServerConfig {
+    let mut c = config_with_graphs(
+        state,
+        "[wasi_nn.graphs.llm]\nengine = \"llm\"\nmodel = \"smollm2-135m-instruct\"\ntarget = \"cpu\"\n\n\
+         [wasi_nn.graphs.tts]\nengine = \"piper\"\nmodel = \"piper-en-us-joe-medium\"\ntarget = \"cpu\"\n\n\
+         [wasi_nn.graphs.whisper]\nengine = \"whisper\"\nmodel = \"whisper-base\"\ntarget = \"cpu\"\n\n\
+         [wasi_nn.graphs.pitch]\nengine = \"basic-pitch\"\nmodel = \"basic-pitch\"\ntarget = \"cpu\"\n",
+        models_dir(),
+    );
+    c.limits.max_memory_bytes = songforge::Limits::default().max_memory_bytes;
+    c
+}
+
+/// The routes `spin.toml` declares, as written (`/api/health`, `/media/...`).
+fn manifest_routes() -> Vec<String> {
+    let text = std::fs::read_to_string(app_manifest()).expect("read spin.toml");
+    text.lines()
+        .filter_map(|l| l.trim().strip_prefix("route = \""))
+        .filter_map(|r| r.strip_suffix('"'))
+        .map(str::to_string)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_studio_files_are_served_with_types_etags_and_no_escapes() {
+    let state = scratch_dir("front-files");
+    let server = start(config(app_manifest(), &state)).await;
+    let http = Http::new(server.addr);
+    let page = http.get("/").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert_eq!(
+        page.header("content-type"),
+        Some("text/html; charset=utf-8")
+    );
+    let on_disk = std::fs::read(repo().join("studio/index.html")).expect("studio/index.html");
+    assert_eq!(page.body.as_ref(), on_disk.as_slice());
+    let etag = page.header("etag").expect("an ETag").to_string();
+    assert_eq!(page.header("cache-control"), Some("no-cache"));
+    let again = http
+        .send(Method::GET, "/", &[("if-none-match", etag.as_str())], "")
+        .await;
+    assert_eq!(again.status, StatusCode::NOT_MODIFIED);
+    assert!(again.body.is_empty());
+    for escape in [
+        "/../spin.toml",
+        "/%2e%2e/spin.toml",
+        "/a/../../Cargo.toml",
+        "/.git/config",
+    ] {
+        let r = http.get(escape).await;
+        expect_error(&r, StatusCode::BAD_REQUEST, Some("path"));
+    }
+    expect_error(
+        &http.get("/no-such-page.html").await,
+        StatusCode::NOT_FOUND,
+        Some("path"),
+    );
+    let script = http.get("/studio.js").await;
+    assert_eq!(script.status, StatusCode::OK);
+    assert_eq!(
+        script.header("content-type"),
+        Some("text/javascript; charset=utf-8")
+    );
+    assert_eq!(script.header("x-content-type-options"), Some("nosniff"));
+    let r = http.send(Method::POST, "/", &[], "x").await;
+    assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED);
+    // The routes of the API are not shadowed by the front's catch-all.
+    assert_eq!(http.get("/api/health/").await.json()["status"], "ok");
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_document_covers_every_route_and_matches_the_running_app() {
+    let state = scratch_dir("front-openapi");
+    let server = start(app_config(&state)).await;
+    let http = Http::new(server.addr);
+    let r = http.get("/api/openapi.json").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    let doc: Value = r.json();
+    assert_eq!(doc["openapi"], "3.1.0");
+    let paths = doc["paths"].as_object().expect("paths");
+    for route in manifest_routes() {
+        let prefix = route.trim_end_matches("...").trim_end_matches('/');
+        let documented = paths.keys().any(|p| {
+            p == &route
+                || p.trim_end_matches('/') == prefix
+                || (route.ends_with("...") && p.starts_with(prefix))
+        });
+        assert!(
+            documented,
+            "spin.toml route {route} is not in the OpenAPI document"
+        );
+    }
+    // Every operation names its error answers with the shared error envelope.
+    for (path, item) in paths {
+        for (method, op) in item.as_object().expect("path item") {
+            if method == "parameters" {
+                continue;
+            }
+            assert!(
+                op["operationId"].is_string(),
+                "{method} {path} has no operationId"
+            );
+            assert!(
+                op["responses"].as_object().is_some_and(|r| !r.is_empty()),
+                "{method} {path}"
+            );
+        }
+    }
+
+    // Schemathesis against the live host.
+    let base = format!("http://{}", server.addr);
+    let schema = format!("{base}/api/openapi.json");
+    let pytools = repo().join("target/pytools");
+    let hooks = repo().join("tests/openapi/hooks.py").display().to_string();
+    let settings = repo()
+        .join("tests/openapi/schemathesis.toml")
+        .display()
+        .to_string();
+    let schemathesis = |args: &[&str]| {
+        let out = Command::new("python3")
+            .env("PYTHONPATH", &pytools)
+            .env("SCHEMATHESIS_HOOKS", &hooks)
+            .args([
+                "-c",
+                "import sys; from schemathesis.cli import schemathesis; sys.argv[0] = 'schemathesis'; sys.exit(schemathesis())",
+                "--config-file",
+                &settings,
+                "run",
+                &schema,
+                "--url",
+                &base,
+                "--request-timeout",
+                "180",
+                "--max-response-time",
+                "180",
+                "--no-color",
+            ])
+            .args(args)
+            .current_dir(&state)
+            .output()
+            .expect("run schemathesis (make test installs it into target/pytools)");
+        let text = String::from_utf8_lossy(&out.stdout).to_string()
+            + &String::from_utf8_lossy(&out.stderr);
+        eprintln!("{text}");
+        assert!(
+            out.status.success(),
+            "schemathesis {args:?} found failures:\n{text}"
+        );
+    };
+    // Every example in the document, on every route (a whole song included).
+    schemathesis(&["--phases", "examples"]);
+    // Generated requests, valid and not, on the routes that answer without model work.
+    schemathesis(&[
+        "--phases",
+        "coverage,fuzzing",
+        "-n",
+        "40",
+        "--include-operation-id",
+        "health",
+        "--include-operation-id",
+        "openapi",
+        "--include-operation-id",
+        "uploadMedia",
+        "--include-operation-id",
+        "getMedia",
+        "--include-operation-id",
+        "listSongs",
+        "--include-operation-id",
+        "getSong",
+        "--include-operation-id",
+        "cancelSong",
+        "--include-operation-id",
+        "studio",
+    ]);
+    server.shutdown().await;
+}
+
+/// Where the browser test leaves its screenshots (kept after the run, for people to look at).
+fn artefacts() -> std::path::PathBuf {
+    let dir = repo().join("target/artefacts/studio");
+    std::fs::create_dir_all(&dir).expect("create target/artefacts/studio");
+    dir
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_studio_makes_songs_in_a_real_browser() {
+    let state = scratch_dir("front-browser");
+    let server = start(app_config(&state)).await;
+    // Chromium's fake microphone plays this hum (A3 C4 D4 E4 D4) over and over.
+    let tune = [
+        (57.0, 0.3, 0.7),
+        (60.0, 0.8, 1.2),
+        (62.0, 1.3, 1.7),
+        (64.0, 1.8, 2.2),
+        (62.0, 2.3, 3.1),
+    ];
+    let hum = state.join("hum.wav");
+    std::fs::write(&hum, hum_wav(&tune, 3.6)).expect("write the hum");
+    // Chromium plays silence from a path with `..` in it.
+    let hum = hum.canonicalize().expect("the hum's path");
+    let out = Command::new("python3")
+        .env("PYTHONPATH", repo().join("target/pytools"))
+        .arg(repo().join("tests/browser/studio.py"))
+        .arg(format!("http://{}", server.addr))
+        .arg(&hum)
+        .arg(artefacts())
+        .output()
+        .expect("run tests/browser/studio.py (make test installs playwright and chromium)");
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    eprintln!("{text}");
+    assert!(out.status.success(), "the studio test failed:\n{text}");
+    let seen: Value = serde_json::from_str(
+        text.lines()
+            .rev()
+            .find(|l| l.starts_with('{'))
+            .expect("the browser test's summary"),
+    )
+    .expect("a JSON summary");
+    assert!(
+        seen["theme"]["duration_s"].as_f64().unwrap_or(0.0) > 20.0,
+        "{seen}"
+    );
+    assert!(
+        seen["hum"]["duration_s"].as_f64().unwrap_or(0.0) > 2.0,
+        "{seen}"
+    );
+    server.shutdown().await;
+}
