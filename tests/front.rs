@@ -9,20 +9,6 @@ use serde_json::Value;
 use songforge_e2e::*;
 use std::process::Command;
 
-/// The app with the graphs its examples reach (a song from a theme runs every stage).
-fn app_config(state: &std::path::Path) -> songforge::ServerConfig {
-    let mut c = config_with_graphs(
-        state,
-        "[wasi_nn.graphs.llm]\nengine = \"llm\"\nmodel = \"smollm2-135m-instruct\"\ntarget = \"cpu\"\n\n\
-         [wasi_nn.graphs.tts]\nengine = \"piper\"\nmodel = \"piper-en-us-joe-medium\"\ntarget = \"cpu\"\n\n\
-         [wasi_nn.graphs.whisper]\nengine = \"whisper\"\nmodel = \"whisper-base\"\ntarget = \"cpu\"\n\n\
-         [wasi_nn.graphs.pitch]\nengine = \"basic-pitch\"\nmodel = \"basic-pitch\"\ntarget = \"cpu\"\n",
-        models_dir(),
-    );
-    c.limits.max_memory_bytes = songforge::Limits::default().max_memory_bytes;
-    c
-}
-
 /// The routes `spin.toml` declares, as written (`/api/health`, `/media/...`).
 fn manifest_routes() -> Vec<String> {
     let text = std::fs::read_to_string(app_manifest()).expect("read spin.toml");
@@ -84,7 +70,7 @@ async fn the_studio_files_are_served_with_types_etags_and_no_escapes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_openapi_document_covers_every_route_and_matches_the_running_app() {
     let state = scratch_dir("front-openapi");
-    let server = start(app_config(&state)).await;
+    let server = start(song_config(&state)).await;
     let http = Http::new(server.addr);
     let r = http.get("/api/openapi.json").await;
     assert_eq!(r.status, StatusCode::OK);
@@ -192,6 +178,8 @@ async fn the_openapi_document_covers_every_route_and_matches_the_running_app() {
 /// Where the browser test leaves its screenshots (kept after the run, for people to look at).
 fn artefacts() -> std::path::PathBuf {
     let dir = repo().join("target/artefacts/studio");
+    // Only this run's pictures: a failure's screenshot from an earlier run would mislead.
+    let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("create target/artefacts/studio");
     dir
 }
@@ -199,24 +187,23 @@ fn artefacts() -> std::path::PathBuf {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_studio_makes_songs_in_a_real_browser() {
     let state = scratch_dir("front-browser");
-    let server = start(app_config(&state)).await;
-    // Chromium's fake microphone plays this hum (A3 C4 D4 E4 D4) over and over.
-    let tune = [
-        (57.0, 0.3, 0.7),
-        (60.0, 0.8, 1.2),
-        (62.0, 1.3, 1.7),
-        (64.0, 1.8, 2.2),
-        (62.0, 2.3, 3.1),
-    ];
+    let server = start(song_config(&state)).await;
+    // Chromium's fake microphone plays this hum over and over.
     let hum = state.join("hum.wav");
-    std::fs::write(&hum, hum_wav(&tune, 3.6)).expect("write the hum");
+    std::fs::write(&hum, hum_wav(&HUM_TUNE, 4.0)).expect("write the hum");
     // Chromium plays silence from a path with `..` in it.
     let hum = hum.canonicalize().expect("the hum's path");
+    // …then a spoken idea: "Music gives a soul to the universe and wings to the mind."
+    let speech = repo()
+        .join("tests/fixtures/speech/clip3.wav")
+        .canonicalize()
+        .expect("the speech clip's path");
     let out = Command::new("python3")
         .env("PYTHONPATH", repo().join("target/pytools"))
         .arg(repo().join("tests/browser/studio.py"))
         .arg(format!("http://{}", server.addr))
         .arg(&hum)
+        .arg(speech)
         .arg(artefacts())
         .output()
         .expect("run tests/browser/studio.py (make test installs playwright and chromium)");

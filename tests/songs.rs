@@ -9,24 +9,8 @@ use http::{Method, StatusCode};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use songforge_e2e::*;
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-/// The LLM, the voice, Whisper base and the note reader (for hums), on the CPU, with the host's default memory per
-/// instance (a three-minute instrumental renders its mix and four stems in memory).
-fn song_config(state: &Path) -> songforge::ServerConfig {
-    let mut c = config_with_graphs(
-        state,
-        "[wasi_nn.graphs.llm]\nengine = \"llm\"\nmodel = \"smollm2-135m-instruct\"\ntarget = \"cpu\"\n\n\
-         [wasi_nn.graphs.tts]\nengine = \"piper\"\nmodel = \"piper-en-us-joe-medium\"\ntarget = \"cpu\"\n\n\
-         [wasi_nn.graphs.whisper]\nengine = \"whisper\"\nmodel = \"whisper-base\"\ntarget = \"cpu\"\n\n\
-         [wasi_nn.graphs.pitch]\nengine = \"basic-pitch\"\nmodel = \"basic-pitch\"\ntarget = \"cpu\"\n",
-        models_dir(),
-    );
-    c.limits.max_memory_bytes = songforge::Limits::default().max_memory_bytes;
-    c
-}
 
 const LYRICS: &str = "Intro:\nHere we go tonight\n\nVerse 1:\nI walk along the river in the rain\n\
 The city lights are calling out my name\n\nChorus:\nSummer rain, wash it all away\n\
@@ -300,13 +284,7 @@ async fn user_lyrics_are_cached_canceled_and_bad_input_is_refused() {
 
     // A song from a hum: the vocal follows the hummed tune (A3 C4 D4 E4 D4), an octave down
     // where it is above the baritone's range, every interval kept.
-    let tune = [
-        (57.0, 0.5, 0.9),
-        (60.0, 1.0, 1.4),
-        (62.0, 1.5, 1.9),
-        (64.0, 2.0, 2.4),
-        (62.0, 2.5, 3.3),
-    ];
+    let tune = HUM_TUNE;
     let hum = http.upload_wav(hum_wav(&tune, 4.0)).await;
     let r = http
         .send(

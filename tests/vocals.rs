@@ -462,13 +462,7 @@ async fn a_hummed_melody_comes_back_as_its_notes_and_is_sung_to() {
     let server = start(voice_config(&state, models_dir())).await;
     let http = Http::new(server.addr);
     // A3 C4 D4 E4 D4, as a baritone might hum them.
-    let tune = [
-        (57.0, 0.5, 0.9),
-        (60.0, 1.0, 1.4),
-        (62.0, 1.5, 1.9),
-        (64.0, 2.0, 2.4),
-        (62.0, 2.5, 3.3),
-    ];
+    let tune = HUM_TUNE;
     let hum = http.upload_wav(hum_wav(&tune, 4.0)).await;
     let r = http
         .post_json(

@@ -397,6 +397,30 @@ fn parse_aubio_tempo(text: &str) -> Option<f64> {
         .next_back()
 }
 
+/// The LLM, the voice, Whisper base and the note reader (for hums), on the CPU, with the host's default memory per
+/// instance (a three-minute instrumental renders its mix and four stems in memory).
+pub fn song_config(state: &Path) -> ServerConfig {
+    let mut c = config_with_graphs(
+        state,
+        "[wasi_nn.graphs.llm]\nengine = \"llm\"\nmodel = \"smollm2-135m-instruct\"\ntarget = \"cpu\"\n\n\
+         [wasi_nn.graphs.tts]\nengine = \"piper\"\nmodel = \"piper-en-us-joe-medium\"\ntarget = \"cpu\"\n\n\
+         [wasi_nn.graphs.whisper]\nengine = \"whisper\"\nmodel = \"whisper-base\"\ntarget = \"cpu\"\n\n\
+         [wasi_nn.graphs.pitch]\nengine = \"basic-pitch\"\nmodel = \"basic-pitch\"\ntarget = \"cpu\"\n",
+        models_dir(),
+    );
+    c.limits.max_memory_bytes = songforge::Limits::default().max_memory_bytes;
+    c
+}
+
+/// A tune as a baritone might hum it, A3 C4 D4 E4 D4, as `(midi, start_s, end_s)`; 4 s long.
+pub const HUM_TUNE: [(f64, f64, f64); 5] = [
+    (57.0, 0.5, 0.9),
+    (60.0, 1.0, 1.4),
+    (62.0, 1.5, 1.9),
+    (64.0, 2.0, 2.4),
+    (62.0, 2.5, 3.3),
+];
+
 /// A hum of `(midi, start_s, end_s)` notes: each note a few harmonics under a soft attack and release, silence between.
 pub fn hum_wav(notes: &[(f64, f64, f64)], seconds: f64) -> Vec<u8> {
     let rate = 44_100.0;

@@ -193,6 +193,17 @@ impl Runner {
             .then(|| (elapsed * (1.0 - job.progress) / job.progress).round());
     }
 
+    /// The instrumental stage; a song from a hum calls it after the vocal, any other before.
+    async fn instrumental(&self, body: Value) -> Result<Value, Stop> {
+        self.stage(
+            "instrumental",
+            "instrumental",
+            "/api/generate-instrumental/",
+            body,
+        )
+        .await
+    }
+
     /// Runs one stage: marks it, calls it, times it.
     async fn stage(
         &self,
@@ -341,25 +352,10 @@ impl Runner {
                 length.map(|d| d.max(MIN_INSTRUMENTAL_S)),
                 key,
             );
-            let instrumental = self
-                .stage(
-                    "instrumental",
-                    "instrumental",
-                    "/api/generate-instrumental/",
-                    body,
-                )
-                .await?;
-            (instrumental, vocals)
+            (self.instrumental(body).await?, vocals)
         } else {
             let body = instrumental_body(&lyrics, r.duration, r.key.clone().map(Value::from));
-            let instrumental = self
-                .stage(
-                    "instrumental",
-                    "instrumental",
-                    "/api/generate-instrumental/",
-                    body,
-                )
-                .await?;
+            let instrumental = self.instrumental(body).await?;
             let url = instrumental.get("url").cloned().unwrap_or(Value::Null);
             let vocals = self
                 .stage(
