@@ -197,6 +197,7 @@ function request() {
   if (v("mood")) body.mood = v("mood");
   if (v("duration") && source() !== "hum") body.duration = Number(v("duration"));
   if (v("seed")) body.seed = Number(v("seed"));
+  if (form.elements.stems.checked) body.stems = true;
   return body;
 }
 
@@ -351,6 +352,9 @@ function renderSong(job) {
   if (out.loudness_lufs != null) meta.push(`${out.loudness_lufs} LUFS`);
   if (out.engines) meta.push(Object.entries(out.engines).filter(([, v]) => v).map(([k, v]) => `${k}: ${v}`).join(", "));
   $("#song-meta").textContent = meta.join(" · ");
+  const heard = $("#song-transcript");
+  heard.hidden = !out.transcript;
+  heard.textContent = out.transcript ? `From your idea, heard as: “${out.transcript.trim()}”` : "";
   const audio = $("#mix");
   audio.src = out.mix_url || out.url || "";
   renderLyrics(out);

@@ -1,8 +1,9 @@
 """The studio in a real browser: Playwright drives Debian's Chromium through the page.
 
 Run by tests/front.rs against a live host:
-    python3 tests/browser/studio.py BASE_URL HUM_WAV OUT_DIR
-It makes a song from a theme and one from a hum (Chromium's fake microphone plays HUM_WAV),
+    python3 tests/browser/studio.py BASE_URL HUM_WAV SPEECH_WAV OUT_DIR
+It makes a song from a theme, one from a hum and one from a spoken idea (Chromium's fake
+microphone plays HUM_WAV, then SPEECH_WAV),
 follows the progress events, plays the mix, fetches every download, and checks the error
 shown for a bad request. Screenshots of each state go to OUT_DIR. Prints one JSON line of
 what it saw; exits non-zero on the first broken expectation.
@@ -14,7 +15,7 @@ import sys
 
 from playwright.sync_api import expect, sync_playwright
 
-BASE, HUM, OUT = sys.argv[1], sys.argv[2], sys.argv[3]
+BASE, HUM, SPEECH, OUT = sys.argv[1:5]
 CHROMIUM = os.environ.get("SONGFORGE_CHROMIUM", "/usr/bin/chromium")
 SONG_TIMEOUT_MS = 300_000
 # The type each download must be served with, by extension.
@@ -97,6 +98,8 @@ def finished_song(page, label, expected_stages):
         f"{label}: downloads {links}",
     )
     check(any(t.startswith("MIDI") for t, _ in links), f"{label}: no MIDI in {links}")
+    if page.is_checked("#stems"):
+        check(any(t.startswith("Stem:") for t, _ in links), f"{label}: no stems in {links}")
     for text, href in links:
         r = page.request.get(BASE + href)
         check(r.status == 200, f"{label}: {text} {href} answered {r.status}")
@@ -116,7 +119,8 @@ def finished_song(page, label, expected_stages):
     return duration
 
 
-with sync_playwright() as pw:
+def open_studio(pw, microphone):
+    """Chromium with `microphone` (a WAV file) as its microphone, on the studio page."""
     browser = pw.chromium.launch(
         executable_path=CHROMIUM,
         args=[
@@ -129,16 +133,34 @@ with sync_playwright() as pw:
             "--disable-sync",
             "--use-fake-ui-for-media-stream",
             "--use-fake-device-for-media-stream",
-            "--use-file-for-fake-audio-capture=" + HUM,
-            "--autoplay-policy=no-user-gesture-required",
+            "--use-file-for-fake-audio-capture=" + microphone,
         ],
     )
     context = browser.new_context(viewport={"width": 1100, "height": 900})
     context.grant_permissions(["microphone"], origin=BASE)
     page = context.new_page()
-    page_errors = []
     page.on("pageerror", lambda e: page_errors.append(str(e)))
     page.goto(BASE + "/")
+    return browser, page
+
+
+def record(page, field, seconds, take_name):
+    """Records `seconds` from the microphone into the recorder for `field`; keeps the take."""
+    recorder = page.locator(f".recorder[data-for={field}]")
+    recorder.locator(".record").click()
+    expect(recorder.locator(".record")).to_have_attribute("aria-pressed", "true")
+    page.wait_for_timeout(int(seconds * 1000))
+    recorder.locator(".record").click()
+    expect(recorder).to_have_attribute("data-ready", "true", timeout=30_000)
+    take = page.request.get(BASE + recorder.locator(".take").get_attribute("src"))
+    with open(os.path.join(OUT, take_name), "wb") as f:
+        f.write(take.body())
+    return recorder.locator(".rec-state").text_content()
+
+
+page_errors = []
+with sync_playwright() as pw:
+    browser, page = open_studio(pw, HUM)
     expect(page).to_have_title("SongForge studio")
     shot(page, "01-start")
 
@@ -156,11 +178,11 @@ with sync_playwright() as pw:
     page.select_option("#genre", "folk")
     page.fill("#duration", "30")
     page.fill("#seed", "41")
+    page.check("#stems")
     page.click("#start")
     expect(error).to_be_hidden()
     page.locator("#job").wait_for(state="visible")
     finished_song(page, "theme", ["lyrics", "instrumental", "vocals", "mix"])
-    page.click("#mix")  # focus
     page.eval_on_selector("#mix", "a => { a.currentTime = a.duration / 2; }")
     shot(page, "03-theme-song")
 
@@ -168,16 +190,7 @@ with sync_playwright() as pw:
     page.check("input[name=source][value=hum]")
     expect(page.locator("#duration")).to_be_disabled()
     page.fill("#hum_lyrics", "Hold me close and stay")
-    recorder = page.locator(".recorder[data-for=melody_url]")
-    recorder.locator(".record").click()
-    expect(recorder.locator(".record")).to_have_attribute("aria-pressed", "true")
-    page.wait_for_timeout(4500)
-    recorder.locator(".record").click()
-    expect(recorder).to_have_attribute("data-ready", "true", timeout=30_000)
-    seen["take"] = recorder.locator(".rec-state").text_content()
-    take = page.request.get(BASE + recorder.locator(".take").get_attribute("src"))
-    with open(os.path.join(OUT, "hum-take.wav"), "wb") as f:
-        f.write(take.body())
+    seen["hum_take"] = record(page, "melody_url", 4.5, "hum-take.wav")
     shot(page, "04-hum-recorded")
     page.click("#start")
     finished_song(page, "hum", ["vocals", "instrumental", "mix"])
@@ -195,8 +208,23 @@ with sync_playwright() as pw:
     wide = page.evaluate("() => document.documentElement.scrollWidth")
     check(wide <= 391, f"the page is {wide}px wide on a 390px screen")
     shot(page, "06-phone")
+    browser.close()
+
+    # A song from a spoken idea: the recording is transcribed and its words are the theme.
+    browser, page = open_studio(pw, SPEECH)
+    page.check("input[name=source][value=idea]")
+    page.select_option("#genre", "folk")
+    page.fill("#duration", "30")
+    seen["idea_take"] = record(page, "audio_url", 4.5, "idea-take.wav")
+    page.click("#start")
+    finished_song(page, "idea", ["transcribe", "lyrics", "instrumental", "vocals", "mix"])
+    heard = page.text_content("#song-transcript").lower()
+    words = [w for w in ("music", "soul", "universe", "wings", "mind") if w in heard]
+    check(len(words) >= 3, f"the idea was heard as {heard!r}")
+    seen["idea"]["heard"] = heard
+    shot(page, "07-idea-song")
+    browser.close()
 
     check(not page_errors, f"script errors on the page: {page_errors}")
-    browser.close()
 
 print(json.dumps(seen))
