@@ -16,6 +16,39 @@ use std::time::{Duration, Instant};
 /// How often a running job writes its heartbeat.
 const HEARTBEAT: Duration = Duration::from_secs(5);
 
+/// A stage of the chain: its name in the job, the component that runs it, and its route.
+struct Stage {
+    name: &'static str,
+    component: &'static str,
+    path: &'static str,
+}
+
+const TRANSCRIBE: Stage = Stage {
+    name: "transcribe",
+    component: "transcribe",
+    path: "/api/transcribe/",
+};
+const LYRICS: Stage = Stage {
+    name: "lyrics",
+    component: "lyrics",
+    path: "/api/generate-lyrics/",
+};
+const INSTRUMENTAL: Stage = Stage {
+    name: "instrumental",
+    component: "instrumental",
+    path: "/api/generate-instrumental/",
+};
+const VOCALS: Stage = Stage {
+    name: "vocals",
+    component: "vocals",
+    path: "/api/generate-vocals/",
+};
+const MIX: Stage = Stage {
+    name: "mix",
+    component: "mixer",
+    path: "/api/mix-audio/",
+};
+
 /// The share of the whole job each stage usually takes (measured on a 2-core CPU host).
 fn weight(stage: &str) -> f64 {
     match stage {
@@ -31,17 +64,17 @@ fn weight(stage: &str) -> f64 {
 pub fn stages(request: &SongRequest) -> Vec<&'static str> {
     let mut s = Vec::new();
     if matches!(request.source, Source::Audio(_)) {
-        s.push("transcribe");
+        s.push(TRANSCRIBE.name);
     }
     if !matches!(request.source, Source::Lyrics(_)) {
-        s.push("lyrics");
+        s.push(LYRICS.name);
     }
     // A hum sets the song's timing: the vocal is sung to it first, then the band is fitted
     // to the vocal's length and key.
     if request.melody_audio.is_some() {
-        s.extend(["vocals", "instrumental", "mix"]);
+        s.extend([VOCALS.name, INSTRUMENTAL.name, MIX.name]);
     } else {
-        s.extend(["instrumental", "vocals", "mix"]);
+        s.extend([INSTRUMENTAL.name, VOCALS.name, MIX.name]);
     }
     s
 }
@@ -193,25 +226,9 @@ impl Runner {
             .then(|| (elapsed * (1.0 - job.progress) / job.progress).round());
     }
 
-    /// The instrumental stage; a song from a hum calls it after the vocal, any other before.
-    async fn instrumental(&self, body: Value) -> Result<Value, Stop> {
-        self.stage(
-            "instrumental",
-            "instrumental",
-            "/api/generate-instrumental/",
-            body,
-        )
-        .await
-    }
-
     /// Runs one stage: marks it, calls it, times it.
-    async fn stage(
-        &self,
-        name: &str,
-        component: &str,
-        path: &str,
-        body: Value,
-    ) -> Result<Value, Stop> {
+    async fn stage(&self, stage: &Stage, body: Value) -> Result<Value, Stop> {
+        let name = stage.name;
         let reuse = {
             let j = self.job.borrow();
             j.input.cache && j.input.seed_given
@@ -225,7 +242,7 @@ impl Runner {
         });
         self.save().await?;
         let t = Instant::now();
-        let result = cached_call(&self.store, reuse, component, path, &body).await;
+        let result = cached_call(&self.store, reuse, stage.component, stage.path, &body).await;
         let ms = t.elapsed().as_millis() as u64;
         match result {
             Ok((value, cached)) => {
@@ -259,14 +276,7 @@ impl Runner {
         };
         let mut transcript = None;
         if let Source::Audio(url) = &r.source {
-            let heard = self
-                .stage(
-                    "transcribe",
-                    "transcribe",
-                    "/api/transcribe/",
-                    json!({"audio_url": url}),
-                )
-                .await?;
+            let heard = self.stage(&TRANSCRIBE, json!({"audio_url": url})).await?;
             let text = heard
                 .get("transcribed_text")
                 .and_then(Value::as_str)
@@ -292,9 +302,7 @@ impl Runner {
                 if let Some(e) = engine("lyrics") {
                     body["engine"] = e;
                 }
-                let a = self
-                    .stage("lyrics", "lyrics", "/api/generate-lyrics/", body)
-                    .await?;
+                let a = self.stage(&LYRICS, body).await?;
                 let text = a
                     .get("lyrics")
                     .and_then(Value::as_str)
@@ -331,14 +339,7 @@ impl Runner {
         let (instrumental, vocals) = if r.melody_audio.is_some() {
             // The hum is the timing: the vocal first, then a band as long as it (at least the
             // arranger's shortest), in the key the hum is in unless the request names one.
-            let vocals = self
-                .stage(
-                    "vocals",
-                    "vocals",
-                    "/api/generate-vocals/",
-                    vocals_body(None),
-                )
-                .await?;
+            let vocals = self.stage(&VOCALS, vocals_body(None)).await?;
             let length = vocals.get("duration").and_then(Value::as_f64);
             let key = r
                 .key
@@ -352,28 +353,19 @@ impl Runner {
                 length.map(|d| d.max(MIN_INSTRUMENTAL_S)),
                 key,
             );
-            (self.instrumental(body).await?, vocals)
+            (self.stage(&INSTRUMENTAL, body).await?, vocals)
         } else {
             let body = instrumental_body(&lyrics, r.duration, r.key.clone().map(Value::from));
-            let instrumental = self.instrumental(body).await?;
+            let instrumental = self.stage(&INSTRUMENTAL, body).await?;
             let url = instrumental.get("url").cloned().unwrap_or(Value::Null);
-            let vocals = self
-                .stage(
-                    "vocals",
-                    "vocals",
-                    "/api/generate-vocals/",
-                    vocals_body(Some(&url)),
-                )
-                .await?;
+            let vocals = self.stage(&VOCALS, vocals_body(Some(&url))).await?;
             (instrumental, vocals)
         };
         let instrumental_url = instrumental.get("url").cloned().unwrap_or(Value::Null);
         let vocals_url = vocals.get("url").cloned().unwrap_or(Value::Null);
         let mix = self
             .stage(
-                "mix",
-                "mixer",
-                "/api/mix-audio/",
+                &MIX,
                 json!({
                     "instrumental_url": instrumental_url, "vocals_url": vocals_url,
                     "genre": r.genre, "format": r.format, "stems": r.stems,
