@@ -13,7 +13,7 @@ use http::header::{self, HeaderValue};
 use sha2::{Digest, Sha256};
 use songforge_guest::conditional::if_none_match;
 use songforge_guest::envelope::bytes_reply;
-use songforge_guest::request::{header_str, percent_decode, require_method};
+use songforge_guest::request::{header_str, percent_decode_text, require_method};
 use songforge_guest::{ApiError, Reply};
 use spin_sdk::http::{Method, Request, StatusCode};
 use spin_sdk::http_service;
@@ -69,8 +69,7 @@ fn file_name(path: &str) -> Result<String, ApiError> {
         ))
         .with_field("path")
     };
-    let decoded = percent_decode(path).map_err(|_| invalid("it has a malformed % escape"))?;
-    let decoded = String::from_utf8(decoded).map_err(|_| invalid("it is not UTF-8"))?;
+    let decoded = percent_decode_text(path).map_err(|e| invalid(&e.to_string()))?;
     let mut segments = Vec::new();
     for segment in decoded.trim_start_matches('/').split('/') {
         match segment {

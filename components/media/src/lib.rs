@@ -13,7 +13,7 @@ use songforge_guest::conditional::{
 use songforge_guest::envelope::bytes_reply;
 use songforge_guest::media::{self, MediaFormat, MediaMeta, validate_name};
 use songforge_guest::request::{
-    self, header_str, multipart_boundary, parse_multipart, path_info, percent_decode,
+    self, header_str, multipart_boundary, parse_multipart, path_info, percent_decode_text,
     require_method,
 };
 use songforge_guest::{ApiError, Reply, success_with_status};
@@ -52,8 +52,7 @@ fn decode_name(raw: &str) -> Result<String, ApiError> {
         ))
         .with_field("name")
     };
-    let bytes = percent_decode(raw).map_err(|_| invalid("it has a malformed % escape"))?;
-    let name = String::from_utf8(bytes).map_err(|_| invalid("it is not UTF-8"))?;
+    let name = percent_decode_text(raw).map_err(|e| invalid(&e.to_string()))?;
     validate_name(&name)?;
     Ok(name)
 }

@@ -212,6 +212,22 @@ pub fn percent_decode(s: &str) -> Result<Vec<u8>, InvalidPercentEncoding> {
     Ok(out)
 }
 
+/// Why a percent-encoded name or path is not text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TextDecodeError {
+    #[error("it has a malformed % escape")]
+    MalformedEscape,
+    #[error("it is not UTF-8")]
+    NotUtf8,
+}
+
+/// Strictly percent-decodes `s` into UTF-8 text: media names, file paths and RFC 8187 values,
+/// whose bytes must be text.
+pub fn percent_decode_text(s: &str) -> Result<String, TextDecodeError> {
+    let bytes = percent_decode(s).map_err(|_| TextDecodeError::MalformedEscape)?;
+    String::from_utf8(bytes).map_err(|_| TextDecodeError::NotUtf8)
+}
+
 fn decode_hex_pair(pair: Option<&[u8]>) -> Option<u8> {
     let &[hi, lo] = pair? else {
         return None;
@@ -480,6 +496,12 @@ mod tests {
         assert!(percent_decode("%4").is_err());
         assert!(percent_decode("%g0").is_err());
         assert_eq!(percent_decode("plain").unwrap(), b"plain");
+        assert_eq!(percent_decode_text("caf%C3%A9").unwrap(), "café");
+        assert_eq!(
+            percent_decode_text("%4"),
+            Err(TextDecodeError::MalformedEscape)
+        );
+        assert_eq!(percent_decode_text("%FF"), Err(TextDecodeError::NotUtf8));
     }
 
     #[test]

@@ -7,7 +7,7 @@
 
 use bytes::Bytes;
 
-use super::{HeaderParams, percent_decode};
+use super::{HeaderParams, percent_decode_text};
 use crate::envelope::ApiError;
 
 /// The longest boundary RFC 2046 allows.
@@ -220,7 +220,7 @@ fn decode_ext_value(value: &str) -> Option<String> {
     if !charset.eq_ignore_ascii_case("utf-8") {
         return None;
     }
-    String::from_utf8(percent_decode(encoded).ok()?).ok()
+    percent_decode_text(encoded).ok()
 }
 
 /// Skips transport padding and one line end (`\r\n` or `\n`) after a delimiter.
