@@ -550,6 +550,17 @@ unsafe fn dot4_q8_0_avx2(w: [&[Q80Block]; 4], x: &[Q80Block]) -> [f32; 4] {
 mod tests {
     use super::*;
 
+    /// Quantizes f32 rows to Q8_0 bytes (f16 scale, 32 signed bytes per block).
+    fn q8_0_bytes(values: &[f32]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for block in values.chunks_exact(BLOCK) {
+            let q = quantize_q8_0(block);
+            out.extend_from_slice(&f16::from_f32(q.d).to_le_bytes());
+            out.extend(q.qs.iter().map(|v| *v as u8));
+        }
+        out
+    }
+
     /// Quantizes f32 rows to Q4_1 bytes the way ggml does, to build test matrices.
     fn q4_1_bytes(values: &[f32]) -> Vec<u8> {
         let mut out = Vec::new();
@@ -617,14 +628,8 @@ mod tests {
     #[test]
     fn q8_0_matmul_matches_dequantized_reference() {
         let (rows, cols) = (40, 96);
-        let w_f = pseudo_random(rows * cols, 5);
-        let mut bytes = Vec::new();
-        for block in w_f.chunks_exact(BLOCK) {
-            let b = quantize_q8_0(block);
-            bytes.extend_from_slice(&f16::from_f32(b.d).to_le_bytes());
-            bytes.extend(b.qs.iter().map(|q| *q as u8));
-        }
-        let w = Q80Matrix::from_gguf_bytes(rows, cols, &bytes).unwrap();
+        let w = Q80Matrix::from_gguf_bytes(rows, cols, &q8_0_bytes(&pseudo_random(rows * cols, 5)))
+            .unwrap();
         let x = pseudo_random(2 * cols, 6);
         let y = w.matmul(&x, 2).unwrap();
         for b in 0..2 {
@@ -667,13 +672,9 @@ mod tests {
                 );
             }
         }
-        let mut bytes = Vec::new();
-        for block in pseudo_random(rows * cols, 10).chunks_exact(BLOCK) {
-            let q = quantize_q8_0(block);
-            bytes.extend_from_slice(&f16::from_f32(q.d).to_le_bytes());
-            bytes.extend(q.qs.iter().map(|v| *v as u8));
-        }
-        let w = Q80Matrix::from_gguf_bytes(rows, cols, &bytes).unwrap();
+        let w =
+            Q80Matrix::from_gguf_bytes(rows, cols, &q8_0_bytes(&pseudo_random(rows * cols, 10)))
+                .unwrap();
         let y = w.matmul(&x, batch).unwrap();
         for b in 0..batch {
             let xq: Vec<Q80Block> = x[b * cols..(b + 1) * cols]
