@@ -143,7 +143,10 @@ async fn handle(req: Request) -> Result<Reply, ApiError> {
         None => default_graph,
         Some(m) => {
             let mut allowed = settings::list_or("transcribe_graphs", "").await;
-            allowed.push(default_graph.clone());
+            // The default is always allowed; named once in the refusal's list.
+            if !allowed.contains(&default_graph) {
+                allowed.push(default_graph.clone());
+            }
             if !allowed.contains(m) {
                 return Err(ApiError::bad_request(format!(
                     "model {m:?} is not one of {}",
