@@ -5,10 +5,8 @@ use crate::outbound::OutboundRule;
 use crate::variables::VariablesView;
 use crate::wasi_nn::{WasiNnCtx, WasiNnView};
 use bytes::Bytes;
-use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full};
 use std::collections::BTreeMap;
-use std::convert::Infallible;
 use std::pin::Pin;
 use std::sync::{Arc, Weak};
 use wasmtime::ResourceLimiter;
@@ -133,7 +131,7 @@ impl ResourceLimiter for MemoryLimit {
 }
 
 /// A response body the host hands on: whole, or streamed from a guest as it writes it.
-pub type HostBody = UnsyncBoxBody<Bytes, Infallible>;
+pub type HostBody = wasmtime_wasi_http::WasiBody;
 
 /// A boxed future of a local call's response.
 pub type LocalResponse = Pin<Box<dyn Future<Output = http::Response<HostBody>> + Send>>;
@@ -198,10 +196,7 @@ impl WasiHttpHooks for OutboundPolicy {
                     .ok_or(wasmtime_wasi_http::Error::DestinationNotFound)?;
                 let response = call.await;
                 let done: ErrorFuture = Box::new(async { Ok(()) });
-                Ok((
-                    response.map(|b| b.map_err(|e| match e {}).boxed_unsync()),
-                    done,
-                ))
+                Ok((response, done))
             });
         }
         Box::new(async move {

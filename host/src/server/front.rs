@@ -81,7 +81,7 @@ pub fn json_error(status: StatusCode, code: &str, message: &str) -> Response<Ful
 
 /// A whole body as the host's body type.
 pub(super) fn whole(res: Response<Full<Bytes>>) -> Response<HostBody> {
-    res.map(|b| b.boxed_unsync())
+    res.map(|b| b.map_err(|e| match e {}).boxed_unsync())
 }
 
 /// Why a request body was not read.

@@ -12,7 +12,7 @@ use crate::state::{HostBody, HostState, LocalServices};
 use crate::wasi_nn::WasiNnCtx;
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Instant;
 use wasmtime::{Store, UpdateDeadline};
@@ -151,26 +151,15 @@ impl App {
                         };
                         let res =
                             accessor.with(|access| res.into_http(access, async { Ok(()) }))?;
-                        let (parts, mut body) = res.into_parts();
-                        let (mut tx, channel) = http_body_util::channel::Channel::<Bytes>::new(4);
+                        // The guest's body goes to the client as it is written; when the
+                        // client goes away it is dropped, so the guest's writes fail and it
+                        // can stop.
                         if let Some(h) = head.lock().ok().and_then(|mut h| h.take()) {
-                            let _ = h.send(Ok(Response::from_parts(parts, channel.boxed_unsync())));
+                            let _ = h.send(Ok(res));
                         }
                         if let Ok(mut d) = deadline.lock() {
                             *d = Instant::now() + background;
                         }
-                        // Forward the body while the client reads; once it has gone, the
-                        // guest's body is dropped so its writes fail and it can stop.
-                        while let Some(frame) = body.frame().await {
-                            let frame = frame.map_err(|e| {
-                                wasmtime::format_err!("the response body failed: {e:?}")
-                            })?;
-                            if tx.send(frame).await.is_err() {
-                                break;
-                            }
-                        }
-                        drop(body);
-                        drop(tx);
                         std::future::poll_fn(|cx| accessor.poll_no_interesting_tasks(cx)).await;
                         Ok(())
                     })
