@@ -63,6 +63,6 @@ lint: setup
 fmt:
 	$(CARGO) fmt --all
 
-## Throughput and latency of /api/health, and start-up times (see bench/README.md).
+## The host against `wasmtime serve`: throughput, latency, CPU per request, start-up (README: Benchmarks).
 bench: components
 	bash bench/http.sh
