@@ -42,6 +42,12 @@ pub trait WeightBlock: Copy + Send + Sync + std::fmt::Debug {
     fn dot4(w: [&[Self]; 4], x: &[Self::Activation]) -> [f32; 4] {
         w.map(|row| Self::dot(row, x))
     }
+    /// [`WeightBlock::dot4`] against two activation rows, each result to the bit. A kernel
+    /// overriding it unpacks each weight block once for both rows: in batched decoding and
+    /// in prompts, unpacking and loading weights was as much work as the products.
+    fn dot4x2(w: [&[Self]; 4], x: [&[Self::Activation]; 2]) -> [[f32; 4]; 2] {
+        x.map(|x| Self::dot4(w, x))
+    }
 }
 
 /// A `[rows, cols]` weight matrix in a GGUF block format, row-major.
@@ -124,6 +130,20 @@ impl WeightBlock for Q41Block {
         }
         w.map(|row| dot(row, x))
     }
+
+    fn dot4x2(w: [&[Self]; 4], x: [&[Q81Block]; 2]) -> [[f32; 4]; 2] {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if has_avx2_fma()
+                && w.iter()
+                    .all(|row| row.len() == x[0].len() && row.len() == x[1].len())
+            {
+                // SAFETY: as for `dot4`, with both activation rows as long as every weight row.
+                return unsafe { dot4x2_avx2(w, x) };
+            }
+        }
+        x.map(|x| Self::dot4(w, x))
+    }
 }
 
 impl WeightBlock for Q80Block {
@@ -162,6 +182,20 @@ impl WeightBlock for Q80Block {
             }
         }
         w.map(|row| dot_q8_0(row, x))
+    }
+
+    fn dot4x2(w: [&[Self]; 4], x: [&[Q80Block]; 2]) -> [[f32; 4]; 2] {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if has_avx2_fma()
+                && w.iter()
+                    .all(|row| row.len() == x[0].len() && row.len() == x[1].len())
+            {
+                // SAFETY: as for `Q41Block::dot4x2`.
+                return unsafe { dot4x2_q8_0_avx2(w, x) };
+            }
+        }
+        x.map(|x| Self::dot4(w, x))
     }
 }
 
@@ -250,6 +284,12 @@ impl<B: WeightBlock> QuantMatrix<B> {
             batch,
             |r, b| B::dot(row(r), act(b)),
             |r, b| B::dot4([row(r), row(r + 1), row(r + 2), row(r + 3)], act(b)),
+            |r, b| {
+                B::dot4x2(
+                    [row(r), row(r + 1), row(r + 2), row(r + 3)],
+                    [act(b), act(b + 1)],
+                )
+            },
         ))
     }
 }
@@ -283,12 +323,13 @@ fn check_width(cols: usize, len: usize, batch: usize) -> Result<(), QuantError> 
 }
 
 /// Runs `dot(row, batch_row)` for every output in parallel over weight rows, four weight
-/// rows at a time through `dot4(first_row, batch_row)` (each weight row is read once for every
-/// activation row), returning `[batch, rows]`.
-fn matmul_rows<F, G>(rows: usize, batch: usize, dot: F, dot4: G) -> Vec<f32>
+/// rows at a time through `dot4x2(first_row, first_batch_row)` for two activation rows and
+/// `dot4(first_row, batch_row)` for an odd last one, returning `[batch, rows]`.
+fn matmul_rows<F, G, H>(rows: usize, batch: usize, dot: F, dot4: G, dot4x2: H) -> Vec<f32>
 where
     F: Fn(usize, usize) -> f32 + Sync,
     G: Fn(usize, usize) -> [f32; 4] + Sync,
+    H: Fn(usize, usize) -> [[f32; 4]; 2] + Sync,
 {
     const ROWS_PER_TASK: usize = 32;
     let mut yt = vec![0f32; rows * batch];
@@ -298,8 +339,16 @@ where
             let first = task * ROWS_PER_TASK;
             let n = out.len() / batch;
             let fours = n / 4 * 4;
+            let pairs = batch / 2 * 2;
             for i in (0..fours).step_by(4) {
-                for b in 0..batch {
+                for b in (0..pairs).step_by(2) {
+                    for (j, four) in dot4x2(first + i, b).into_iter().enumerate() {
+                        for (k, v) in four.into_iter().enumerate() {
+                            out[(i + k) * batch + b + j] = v;
+                        }
+                    }
+                }
+                for b in pairs..batch {
                     for (k, v) in dot4(first + i, b).into_iter().enumerate() {
                         out[(i + k) * batch + b] = v;
                     }
@@ -546,6 +595,86 @@ unsafe fn dot4_q8_0_avx2(w: [&[Q80Block]; 4], x: &[Q80Block]) -> [f32; 4] {
     std::array::from_fn(|k| unsafe { hsum_lanes(acc[k]) })
 }
 
+/// [`dot4_avx2`] against two activation rows: each weight block is unpacked once and
+/// multiplied into both, every result still the one-row kernel's to the bit. Rows must be as
+/// long as the activations.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn dot4x2_avx2(w: [&[Q41Block]; 4], x: [&[Q81Block]; 2]) -> [[f32; 4]; 2] {
+    use std::arch::x86_64::*;
+    let low = _mm_set1_epi8(0x0f);
+    let ones = _mm256_set1_epi16(1);
+    let mut acc = [[_mm256_setzero_ps(); 4]; 2];
+    let mut mins = [[0f32; 4]; 2];
+    for (i, (xa, xb)) in x[0].iter().zip(x[1]).enumerate() {
+        // SAFETY: `qs` is 32 bytes.
+        let xq = unsafe {
+            [
+                _mm256_loadu_si256(xa.qs.as_ptr().cast()),
+                _mm256_loadu_si256(xb.qs.as_ptr().cast()),
+            ]
+        };
+        let xs = [xa, xb];
+        for k in 0..4 {
+            let wb = &w[k][i];
+            // SAFETY: `qs` is 16 bytes.
+            let packed = unsafe { _mm_loadu_si128(wb.qs.as_ptr().cast()) };
+            let lo = _mm_and_si128(packed, low);
+            let hi = _mm_and_si128(_mm_srli_epi16(packed, 4), low);
+            let wq = _mm256_set_m128i(hi, lo);
+            for j in 0..2 {
+                let pairs = _mm256_maddubs_epi16(wq, xq[j]);
+                let quads = _mm256_madd_epi16(pairs, ones);
+                acc[j][k] = _mm256_fmadd_ps(
+                    _mm256_cvtepi32_ps(quads),
+                    _mm256_set1_ps(wb.d * xs[j].d),
+                    acc[j][k],
+                );
+                mins[j][k] += wb.m * xs[j].s;
+            }
+        }
+    }
+    // SAFETY: same features as this function.
+    std::array::from_fn(|j| std::array::from_fn(|k| unsafe { hsum_lanes(acc[j][k]) } + mins[j][k]))
+}
+
+/// [`dot4_q8_0_avx2`] against two activation rows, each result to the bit. Rows must be as
+/// long as the activations.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn dot4x2_q8_0_avx2(w: [&[Q80Block]; 4], x: [&[Q80Block]; 2]) -> [[f32; 4]; 2] {
+    use std::arch::x86_64::*;
+    let ones = _mm256_set1_epi16(1);
+    let mut acc = [[_mm256_setzero_ps(); 4]; 2];
+    for (i, (xa, xb)) in x[0].iter().zip(x[1]).enumerate() {
+        // SAFETY: `qs` is 32 bytes.
+        let xq = unsafe {
+            [
+                _mm256_loadu_si256(xa.qs.as_ptr().cast()),
+                _mm256_loadu_si256(xb.qs.as_ptr().cast()),
+            ]
+        };
+        let xs = [xa, xb];
+        for k in 0..4 {
+            let wb = &w[k][i];
+            // SAFETY: `qs` is 32 bytes.
+            let wq = unsafe { _mm256_loadu_si256(wb.qs.as_ptr().cast()) };
+            let magnitude = _mm256_sign_epi8(wq, wq);
+            for j in 0..2 {
+                let pairs = _mm256_maddubs_epi16(magnitude, _mm256_sign_epi8(xq[j], wq));
+                let quads = _mm256_madd_epi16(pairs, ones);
+                acc[j][k] = _mm256_fmadd_ps(
+                    _mm256_cvtepi32_ps(quads),
+                    _mm256_set1_ps(wb.d * xs[j].d),
+                    acc[j][k],
+                );
+            }
+        }
+    }
+    // SAFETY: same features as this function.
+    std::array::from_fn(|j| std::array::from_fn(|k| unsafe { hsum_lanes(acc[j][k]) }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -651,7 +780,8 @@ mod tests {
 
     #[test]
     fn four_row_kernels_give_each_rows_sum_to_the_bit() {
-        // 7 rows: one group of four and three single rows, in every task.
+        // 7 rows: one group of four and three single rows, in every task; 3 activation rows:
+        // a pair (the four-by-two kernels) and an odd one (the four-row kernels).
         let (rows, cols, batch) = (7, 160, 3);
         let w = Q41Matrix::from_gguf_bytes(rows, cols, &q4_1_bytes(&pseudo_random(rows * cols, 8)))
             .unwrap();
