@@ -673,19 +673,21 @@ impl Llama {
             SumOrder::Tiled
         };
         let (keys, values) = (&*keys, &*values);
-        // One task per query row and head, spread over the threads once there are enough of
-        // them: a prompt's rows, or several candidates' steps; one sequence's single step (a
-        // few heads) is too little work to hand out.
-        let head = |(n, o): (usize, &mut [f32])| {
-            let (r, qh) = (n / h, n % h);
+        // One task per query row and key/value head (its group of query heads read each
+        // cached row once), spread over the threads once there are enough of them: a
+        // prompt's rows, or several candidates' steps; one sequence's single step (a few
+        // heads) is too little work to hand out.
+        let group = |(n, o): (usize, &mut [f32])| {
+            let (r, kh) = (n / kvh, n % kvh);
             let (b, i) = (r / t, r % t);
             let len = pos + i + 1;
-            let at = b * stride + (qh / groups) * capacity * hd;
-            let q = &qkv_rows[r * width + qh * hd..r * width + (qh + 1) * hd];
-            numerics::attend(
-                q,
+            let at = b * stride + kh * capacity * hd;
+            let first = r * width + kh * groups * hd;
+            numerics::attend_group(
+                &qkv_rows[first..first + groups * hd],
                 &keys[at..at + len * hd],
                 &values[at..at + len * hd],
+                hd,
                 scale,
                 order,
                 o,
@@ -693,9 +695,13 @@ impl Llama {
         };
         let mut out = vec![0f32; batch * t * h * hd];
         if t > 1 || batch > 1 {
-            out.par_chunks_exact_mut(hd).enumerate().for_each(head);
+            out.par_chunks_exact_mut(groups * hd)
+                .enumerate()
+                .for_each(group);
         } else {
-            out.chunks_exact_mut(hd).enumerate().for_each(head);
+            out.chunks_exact_mut(groups * hd)
+                .enumerate()
+                .for_each(group);
         }
         Tensor::from_vec(out, (batch, t, h * hd), qkv.device())
     }

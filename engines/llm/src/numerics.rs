@@ -167,11 +167,27 @@ with_fma! {
         scale: f32,
         order: SumOrder,
         out: &mut [f32]
+    ) = attend_one;
+}
+
+with_fma! {
+    /// [`attend`] for the query heads that share one key/value head (grouped-query
+    /// attention): `q` and `out` hold `q.len() / keys_width` heads side by side. Each key and
+    /// value row is read once for all of them, and each head's result is [`attend`]'s to the
+    /// bit.
+    pub fn attend_group(
+        q: &[f32],
+        keys: &[f32],
+        values: &[f32],
+        head_dim: usize,
+        scale: f32,
+        order: SumOrder,
+        out: &mut [f32]
     ) = attend_body;
 }
 
 #[inline(always)]
-fn attend_body(
+fn attend_one(
     q: &[f32],
     keys: &[f32],
     values: &[f32],
@@ -179,37 +195,58 @@ fn attend_body(
     order: SumOrder,
     out: &mut [f32],
 ) {
-    let hd = q.len();
-    let mut qh = vec![0f32; hd];
-    for d in 0..hd {
-        qh[d] = to_half(q[d]);
-    }
+    attend_body(q, keys, values, q.len(), scale, order, out);
+}
+
+#[inline(always)]
+fn attend_body(
+    q: &[f32],
+    keys: &[f32],
+    values: &[f32],
+    hd: usize,
+    scale: f32,
+    order: SumOrder,
+    out: &mut [f32],
+) {
+    let heads = q.len() / hd;
+    let qh: Vec<f32> = q.iter().map(|&v| to_half(v)).collect();
     let len = keys.len() / hd;
-    let mut probs = vec![0f32; len];
+    let mut probs = vec![0f32; heads * len];
     for p in 0..len {
-        probs[p] = dot(&keys[p * hd..(p + 1) * hd], &qh, order) * scale;
+        let k = &keys[p * hd..(p + 1) * hd];
+        for g in 0..heads {
+            probs[g * len + p] = dot(k, &qh[g * hd..(g + 1) * hd], order) * scale;
+        }
     }
-    softmax_body(&mut probs);
+    for g in 0..heads {
+        softmax_body(&mut probs[g * len..(g + 1) * len]);
+    }
     // One accumulator row per summation slot: position p goes to slot p % 8 in the tiled
     // order and p % 32 in the stepwise one, the same slot its lane would be in.
     let slots = match order {
         SumOrder::Tiled => 8,
         SumOrder::Stepwise => 32,
     };
-    let mut acc = vec![0f32; slots * hd];
+    let mut acc = vec![0f32; heads * slots * hd];
     for p in 0..len {
-        let w = to_half(probs[p]);
-        let row = &mut acc[(p % slots) * hd..(p % slots + 1) * hd];
         let v = &values[p * hd..(p + 1) * hd];
-        for d in 0..hd {
-            row[d] = v[d].mul_add(w, row[d]);
+        for g in 0..heads {
+            let w = to_half(probs[g * len + p]);
+            let at = (g * slots + p % slots) * hd;
+            let row = &mut acc[at..at + hd];
+            for d in 0..hd {
+                row[d] = v[d].mul_add(w, row[d]);
+            }
         }
     }
-    for (d, o) in out.iter_mut().enumerate() {
-        *o = match order {
-            SumOrder::Tiled => hsum_tiled(&std::array::from_fn(|s| acc[s * hd + d])),
-            SumOrder::Stepwise => hsum_stepwise(&std::array::from_fn(|s| acc[s * hd + d])),
-        };
+    for g in 0..heads {
+        let acc = &acc[g * slots * hd..(g + 1) * slots * hd];
+        for (d, o) in out[g * hd..(g + 1) * hd].iter_mut().enumerate() {
+            *o = match order {
+                SumOrder::Tiled => hsum_tiled(&std::array::from_fn(|s| acc[s * hd + d])),
+                SumOrder::Stepwise => hsum_stepwise(&std::array::from_fn(|s| acc[s * hd + d])),
+            };
+        }
     }
 }
 
@@ -370,5 +407,35 @@ mod tests {
             tiled, stepwise,
             "the two orders should round differently somewhere"
         );
+        // Three heads sharing these keys and values, in one pass: each head's result is the
+        // single-head one to the bit, in both orders.
+        let heads: Vec<f32> = (0..3 * hd)
+            .map(|i| ((i * 11) as f32 * 0.07).cos())
+            .collect();
+        for order in [SumOrder::Tiled, SumOrder::Stepwise] {
+            let mut grouped = vec![0f32; 3 * hd];
+            attend_group(
+                &heads,
+                &keys,
+                &values,
+                hd,
+                scale as f32,
+                order,
+                &mut grouped,
+            );
+            for g in 0..3 {
+                let mut one = vec![0f32; hd];
+                attend(
+                    &heads[g * hd..(g + 1) * hd],
+                    &keys,
+                    &values,
+                    scale as f32,
+                    order,
+                    &mut one,
+                );
+                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&grouped[g * hd..(g + 1) * hd]), bits(&one), "head {g}");
+            }
+        }
     }
 }
