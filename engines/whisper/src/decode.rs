@@ -94,6 +94,17 @@ pub struct Decoder<'a> {
     pub suppress: &'a SuppressLists,
 }
 
+/// Text that compresses better than this (zlib) is a repetition loop: decode again warmer.
+const COMPRESSION_RATIO_LIMIT: f64 = 2.4;
+
+/// How a result that fell short ranks against others: not a loop first, then log-prob.
+fn fallback_rank(r: &WindowResult) -> (bool, f64) {
+    (
+        r.compression_ratio <= COMPRESSION_RATIO_LIMIT,
+        r.avg_logprob,
+    )
+}
+
 fn compression_ratio(text: &str) -> f64 {
     let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
     let _ = z.write_all(text.as_bytes());
@@ -350,7 +361,7 @@ impl Decoder<'_> {
             let text = self.tokens.decode(&cand.tokens);
             let ratio = compression_ratio(&text);
             let avg_logprob = cand.sum_logprob / (cand.tokens.len() + 1) as f64;
-            let mut needs_fallback = ratio > 2.4 || avg_logprob < -1.0;
+            let mut needs_fallback = ratio > COMPRESSION_RATIO_LIMIT || avg_logprob < -1.0;
             if no_speech_prob > 0.6 && avg_logprob < -1.0 {
                 needs_fallback = false;
             }
@@ -364,9 +375,12 @@ impl Decoder<'_> {
             if !needs_fallback {
                 return Ok(result);
             }
+            // When every temperature falls short, the most likely result that is not a
+            // repetition loop wins, as in faster-whisper: a loop ("S-I-N-T-O-N-T-O-N…") is
+            // the most confident text of all, so the log-prob alone would pick it.
             if best
                 .as_ref()
-                .is_none_or(|b| result.avg_logprob > b.avg_logprob)
+                .is_none_or(|b| fallback_rank(&result) > fallback_rank(b))
             {
                 best = Some(result);
             }
@@ -642,6 +656,28 @@ fn round2(x: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_repetition_loop_loses_the_fallback_to_any_other_text() {
+        let result = |text: &str, avg_logprob: f64| WindowResult {
+            tokens: Vec::new(),
+            avg_logprob,
+            no_speech_prob: 0.0,
+            temperature: 1.0,
+            compression_ratio: compression_ratio(text),
+        };
+        let looped = result(&"S-I-N-T-O-N-T-O-N-".repeat(20), -0.2);
+        let sung = result(
+            "as I step out into the sun, as I step into the old house",
+            -1.4,
+        );
+        assert!(looped.compression_ratio > COMPRESSION_RATIO_LIMIT);
+        assert!(sung.compression_ratio <= COMPRESSION_RATIO_LIMIT);
+        assert!(fallback_rank(&sung) > fallback_rank(&looped));
+        // Between two texts that are not loops, the more likely one wins.
+        let likelier = result("the sun sets low with her last rays", -1.1);
+        assert!(fallback_rank(&likelier) > fallback_rank(&sung));
+    }
 
     #[test]
     fn silence_is_found_and_quiet_recordings_are_not_silence() {
