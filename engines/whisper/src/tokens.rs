@@ -82,6 +82,31 @@ impl WhisperTokens {
     /// Text of `ids`, control and timestamp tokens dropped.
     pub fn decode(&self, ids: &[u32]) -> String {
         let text: Vec<u32> = ids.iter().copied().filter(|&t| t < self.eot).collect();
-        self.tokenizer.decode(&text, false).unwrap_or_default()
+        without_broken_bytes(self.tokenizer.decode(&text, false).unwrap_or_default())
+    }
+}
+
+/// Drops the replacement characters the byte-level decoder writes for a character whose
+/// bytes a window boundary split (a "♪" over music, say): they never stand for anything
+/// said, and "door path\u{FFFD}" reached transcripts.
+fn without_broken_bytes(text: String) -> String {
+    if text.contains('\u{FFFD}') {
+        text.replace('\u{FFFD}', "")
+    } else {
+        text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_characters_leave_no_replacement_marks() {
+        assert_eq!(
+            without_broken_bytes("the door path\u{FFFD} I'll sit".to_string()),
+            "the door path I'll sit"
+        );
+        assert_eq!(without_broken_bytes("♪ la la".to_string()), "♪ la la");
     }
 }
