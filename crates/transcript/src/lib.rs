@@ -52,6 +52,9 @@ pub struct TranscribeOptions {
     /// Leave silence out (on by default): text decoded over silence goes to the response's
     /// `skipped_segments` instead of the transcript.
     pub skip_silence: bool,
+    /// Leave a window out as "no speech" above this no-speech probability (when its text is
+    /// also unlikely); 1 never does. `None`: the graph's default, 0.6.
+    pub no_speech_threshold: Option<f64>,
 }
 
 /// Longest accepted initial prompt, characters.
@@ -134,6 +137,19 @@ impl TranscribeOptions {
                             })?;
                     o.beam_size = Some(n);
                 }
+                "no_speech_threshold" => {
+                    let t: f64 = v
+                        .parse()
+                        .ok()
+                        .filter(|t: &f64| (0.0..=1.0).contains(t))
+                        .ok_or_else(|| {
+                            bad(
+                                "no_speech_threshold",
+                                format!("{v:?} is not a number from 0 to 1"),
+                            )
+                        })?;
+                    o.no_speech_threshold = Some(t);
+                }
                 "temperature" => {
                     let t: f32 = v
                         .parse()
@@ -172,6 +188,9 @@ impl TranscribeOptions {
             beam_size: self.beam_size.map_or(defaults.beam_size, |b| b as usize),
             temperature: self.temperature,
             skip_silence: self.skip_silence,
+            no_speech_threshold: self
+                .no_speech_threshold
+                .unwrap_or(defaults.no_speech_threshold),
             ..defaults
         }
     }
@@ -275,18 +294,24 @@ mod tests {
             ("language", "DE"),
             ("response_format", "srt"),
             ("beam_size", "1"),
+            ("no_speech_threshold", "1"),
             ("other", "ignored"),
         ])
         .unwrap();
         assert_eq!(o.language.as_deref(), Some("de"));
         assert_eq!(o.response_format, ResponseFormat::Srt);
         assert_eq!(o.graph_options().beam_size, 1);
+        assert_eq!(o.graph_options().no_speech_threshold, 1.0);
+        let defaults = TranscribeOptions::from_pairs([]).unwrap().graph_options();
+        assert_eq!(defaults.no_speech_threshold, 0.6);
         for (field, value) in [
             ("language", "english!"),
             ("task", "summarise"),
             ("response_format", "docx"),
             ("beam_size", "0"),
             ("temperature", "3"),
+            ("no_speech_threshold", "-0.1"),
+            ("no_speech_threshold", "often"),
             ("timestamps", "maybe"),
         ] {
             let err = TranscribeOptions::from_pairs([(field, value)]).unwrap_err();

@@ -199,7 +199,19 @@ impl Decoder<'_> {
                 temperature = result.temperature,
                 "window decoded"
             );
-            if result.no_speech_prob > 0.6 && result.avg_logprob < -1.0 {
+            if result.no_speech_prob > opts.no_speech_threshold && result.avg_logprob < -1.0 {
+                // Listed, not dropped in silence: over music a sung window can look like
+                // this, and the client can lower its odds with `no_speech_threshold`.
+                let end = time_offset + segment_size as f64 * FRAME_SECONDS;
+                skipped.push(Skipped {
+                    start: round2(time_offset),
+                    end: round2(end.min(duration.max(time_offset))),
+                    text: self.tokens.decode(&result.tokens).trim().to_string(),
+                    reason: format!(
+                        "no speech heard (probability {:.2}, over no_speech_threshold {}) and the text unlikely (average log-probability {:.2})",
+                        result.no_speech_prob, opts.no_speech_threshold, result.avg_logprob
+                    ),
+                });
                 seek += segment_size;
                 continue;
             }

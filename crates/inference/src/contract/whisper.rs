@@ -49,6 +49,10 @@ pub struct Options {
     /// holds no sound goes to [`Transcript::skipped`] instead of the text. Whisper invents
     /// text for silence (most often a repeat of the previous segment).
     pub skip_silence: bool,
+    /// A window is left out (and listed in [`Transcript::skipped`]) when Whisper's
+    /// no-speech probability is above this and its text unlikely (average log-probability
+    /// under −1). Over music a sung window can look like no speech: 1 never leaves one out.
+    pub no_speech_threshold: f64,
 }
 
 impl Default for Options {
@@ -64,6 +68,7 @@ impl Default for Options {
             condition_on_previous_text: true,
             seed: 0,
             skip_silence: true,
+            no_speech_threshold: 0.6,
         }
     }
 }
