@@ -205,7 +205,8 @@ impl Genre {
                 bus_low_shelf: band(90.0, 1.5, 0.7),
                 bus_high_shelf: band(8000.0, 1.0, 0.7),
                 bus_compressor: dynamics(-14.0, 3.0, 10.0, 150.0, 4.0),
-                ducking_depth_db: 2.5,
+                ducking_depth_db: 4.0,
+                vocal_lead_db: 9.0,
                 ..base
             },
             Genre::HipHop => MixPreset {
