@@ -138,28 +138,9 @@ impl TranscribeOptions {
                     o.beam_size = Some(n);
                 }
                 "no_speech_threshold" => {
-                    let t: f64 = v
-                        .parse()
-                        .ok()
-                        .filter(|t: &f64| (0.0..=1.0).contains(t))
-                        .ok_or_else(|| {
-                            bad(
-                                "no_speech_threshold",
-                                format!("{v:?} is not a number from 0 to 1"),
-                            )
-                        })?;
-                    o.no_speech_threshold = Some(t);
+                    o.no_speech_threshold = Some(fraction(v, "no_speech_threshold")?);
                 }
-                "temperature" => {
-                    let t: f32 = v
-                        .parse()
-                        .ok()
-                        .filter(|t: &f32| (0.0..=1.0).contains(t))
-                        .ok_or_else(|| {
-                            bad("temperature", format!("{v:?} is not a number from 0 to 1"))
-                        })?;
-                    o.temperature = Some(t);
-                }
+                "temperature" => o.temperature = Some(fraction(v, "temperature")? as f32),
                 "model" => {
                     let ok = !v.is_empty()
                         && v.len() <= 64
@@ -194,6 +175,14 @@ impl TranscribeOptions {
             ..defaults
         }
     }
+}
+
+/// A number from 0 to 1, or a 400 naming `field`.
+fn fraction(v: &str, field: &str) -> Result<f64, FieldError> {
+    v.parse()
+        .ok()
+        .filter(|t: &f64| (0.0..=1.0).contains(t))
+        .ok_or_else(|| FieldError::malformed(field, format!("{v:?} is not a number from 0 to 1")))
 }
 
 /// A boolean form value.
