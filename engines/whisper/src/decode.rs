@@ -97,6 +97,17 @@ pub struct Decoder<'a> {
 /// Text that compresses better than this (zlib) is a repetition loop: decode again warmer.
 const COMPRESSION_RATIO_LIMIT: f64 = 2.4;
 
+/// A window whose average token log-probability is under this is unlikely text: decode again
+/// warmer, or (with a high no-speech probability) take it for no speech.
+const LOG_PROB_LIMIT: f64 = -1.0;
+
+/// faster-whisper's no-speech rule, one rule for both places it decides: a window is no
+/// speech when its no-speech probability is over the client's threshold and its text unlikely.
+/// Such a window is not decoded again warmer, and is left out of the transcript.
+fn no_speech(no_speech_prob: f64, avg_logprob: f64, opts: &Options) -> bool {
+    no_speech_prob > opts.no_speech_threshold && avg_logprob < LOG_PROB_LIMIT
+}
+
 /// How a result that fell short ranks against others: not a loop first, then log-prob.
 fn fallback_rank(r: &WindowResult) -> (bool, f64) {
     (
@@ -199,7 +210,7 @@ impl Decoder<'_> {
                 temperature = result.temperature,
                 "window decoded"
             );
-            if result.no_speech_prob > opts.no_speech_threshold && result.avg_logprob < -1.0 {
+            if no_speech(result.no_speech_prob, result.avg_logprob, opts) {
                 // Listed, not dropped in silence: over music a sung window can look like
                 // this, and the client can lower its odds with `no_speech_threshold`.
                 let end = time_offset + segment_size as f64 * FRAME_SECONDS;
@@ -373,8 +384,9 @@ impl Decoder<'_> {
             let text = self.tokens.decode(&cand.tokens);
             let ratio = compression_ratio(&text);
             let avg_logprob = cand.sum_logprob / (cand.tokens.len() + 1) as f64;
-            let mut needs_fallback = ratio > COMPRESSION_RATIO_LIMIT || avg_logprob < -1.0;
-            if no_speech_prob > 0.6 && avg_logprob < -1.0 {
+            let mut needs_fallback =
+                ratio > COMPRESSION_RATIO_LIMIT || avg_logprob < LOG_PROB_LIMIT;
+            if no_speech(no_speech_prob, avg_logprob, opts) {
                 needs_fallback = false;
             }
             let result = WindowResult {
