@@ -8,7 +8,8 @@
 //! is paid once.
 //!
 //! The VITS noise scales default to zero, which makes a voice deterministic (ONNX Runtime's
-//! random ops take no seed from the caller).
+//! random ops take no seed from the caller), so an utterance repeated in one call (a chorus
+//! sung again) is spoken once.
 
 use serde::Deserialize;
 use songforge_inference::contract::tts::{self, Meta, Options};
@@ -286,11 +287,26 @@ impl Engine for PiperEngine {
     fn compute(&self, inputs: Vec<NamedTensor>) -> Result<Vec<NamedTensor>, EngineError> {
         let options: Options = optional_json(&inputs, tts::OPTIONS)?;
         let list = utterances(&self.config, &inputs)?;
-        let spoken = list
-            .iter()
-            .map(|ids| self.speak_ids(ids, &options))
-            .collect::<Result<Vec<_>, _>>()?;
-        let lengths: Vec<usize> = spoken.iter().map(Vec::len).collect();
+        // With no noise an utterance always sounds the same, so each distinct one is spoken
+        // once: a song repeats its chorus and its common words ("I", "the") many times.
+        let deterministic =
+            options.noise_scale.unwrap_or(0.0) == 0.0 && options.noise_w.unwrap_or(0.0) == 0.0;
+        let mut first: HashMap<&[i64], usize> = HashMap::new();
+        let mut unique: Vec<Vec<f32>> = Vec::new();
+        let mut which = Vec::with_capacity(list.len());
+        for ids in &list {
+            let index = match first.get(ids.as_slice()) {
+                Some(&i) if deterministic => i,
+                _ => {
+                    unique.push(self.speak_ids(ids, &options)?);
+                    first.insert(ids, unique.len() - 1);
+                    unique.len() - 1
+                }
+            };
+            which.push(index);
+        }
+        let spoken: Vec<&Vec<f32>> = which.iter().map(|&i| &unique[i]).collect();
+        let lengths: Vec<usize> = spoken.iter().map(|a| a.len()).collect();
         let width = lengths.iter().copied().max().unwrap_or(0);
         let mut padded = vec![0f32; width * spoken.len()];
         for (row, audio) in spoken.iter().enumerate() {
