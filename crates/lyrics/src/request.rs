@@ -217,10 +217,13 @@ impl LyricsRequest {
         hi + hi / 2
     }
 
-    /// Shapes the form to `duration`: fewer lines a section (down to two), then, for the
-    /// genre's own form, fewer sections, then one line a section, until the longest lines the writer keeps can be sung
-    /// in that time. A structure the user chose loses no section: if it cannot fit, the
-    /// request is refused on `duration` with the shortest length that fits.
+    /// Shapes the form to `duration`: three lines a section at most, then, for the genre's own
+    /// form, no bridge, then two lines a section, then fewer sections, then one line a
+    /// section, until the longest lines the writer keeps can be sung in that time. Sections
+    /// go before lines below three: a short song of whole verses and choruses is what people
+    /// write, and every section dropped is one model call fewer. A structure the user chose
+    /// loses no section: if it cannot fit, the request is refused on `duration` with the
+    /// shortest length that fits.
     pub fn fit_duration(&mut self, dict: &Dictionary) -> Result<(), FieldError> {
         let Some(duration) = self.duration else {
             return Ok(());
@@ -240,18 +243,24 @@ impl LyricsRequest {
                 .structure
                 .sections()
                 .iter()
+                .filter(|s| s.sung)
                 .map(|s| self.lines_for(s.kind))
                 .max()
                 .unwrap_or(1);
-            if most > 2 {
-                self.max_lines = Some(most - 1);
+            let own_form = !self.structure_given;
+            if most > 3 {
+                self.max_lines = Some(3);
                 continue;
             }
-            match self
-                .structure
-                .without_last_optional()
-                .filter(|_| !self.structure_given)
-            {
+            if let Some(shorter) = self.structure.without_bridge().filter(|_| own_form) {
+                self.structure = shorter;
+                continue;
+            }
+            if most > 2 {
+                self.max_lines = Some(2);
+                continue;
+            }
+            match self.structure.without_last_optional().filter(|_| own_form) {
                 Some(shorter) => self.structure = shorter,
                 None if most > 1 => self.max_lines = Some(1),
                 None => {
@@ -349,6 +358,34 @@ mod tests {
         assert!(e.message.contains("at least"), "{}", e.message);
         let e = LyricsRequest::from_json(&json!({"input_text": "x", "duration": 5})).unwrap_err();
         assert_eq!(e.field, "duration");
+    }
+
+    #[test]
+    fn a_minute_long_song_loses_its_bridge_before_its_lines() {
+        let dict = Dictionary::parse(String::new()).unwrap();
+        for genre in ["pop", "rock", "country"] {
+            let mut r = LyricsRequest::from_json(
+                &json!({"input_text": "x", "genre": genre, "duration": 60}),
+            )
+            .unwrap();
+            r.fit_duration(&dict).unwrap();
+            let kinds = r.structure.kinds();
+            assert!(!kinds.contains(&SectionKind::Bridge), "{genre}: {kinds:?}");
+            assert_eq!(r.lines_for(SectionKind::Verse), 3, "{genre}");
+            assert_eq!(
+                kinds.iter().filter(|k| **k == SectionKind::Verse).count(),
+                2,
+                "{genre}: {kinds:?}"
+            );
+            // At their natural length the bridge stays.
+            let mut r =
+                LyricsRequest::from_json(&json!({"input_text": "x", "genre": genre})).unwrap();
+            r.fit_duration(&dict).unwrap();
+            assert!(
+                r.structure.kinds().contains(&SectionKind::Bridge),
+                "{genre}"
+            );
+        }
     }
 
     #[test]

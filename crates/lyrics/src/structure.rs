@@ -6,7 +6,7 @@ use serde::Serialize;
 use songforge_genre::Genre;
 use songforge_prosody::Dictionary;
 pub use songforge_song::form::SectionKind;
-use songforge_song::form::{LyricSection, genre_form};
+use songforge_song::form::{LyricSection, band_only, genre_form};
 use songforge_song::plan::{Tempo, shortest_duration_s};
 
 /// One section in the song's order.
@@ -18,6 +18,8 @@ pub struct SectionSlot {
     pub name: String,
     /// For a repeat (second chorus, …), the index of the slot whose lines it reuses.
     pub repeat_of: Option<usize>,
+    /// Whether lines are written for it; an unsung slot is a heading the band plays alone.
+    pub sung: bool,
 }
 
 /// The ordered sections of a song.
@@ -30,10 +32,19 @@ impl Structure {
     /// Numbers verses (`Verse 1`, `Verse 2`), and links repeats of choruses, pre-choruses and
     /// hooks to their first occurrence.
     pub fn new(kinds: Vec<SectionKind>) -> Self {
+        let sung = kinds
+            .iter()
+            .map(|k| *k != SectionKind::Instrumental)
+            .collect();
+        Self::with_sung(kinds, sung)
+    }
+
+    /// [`Structure::new`] with the slots that get lines chosen (`sung[i]` for `kinds[i]`).
+    fn with_sung(kinds: Vec<SectionKind>, sung: Vec<bool>) -> Self {
         let verses = kinds.iter().filter(|k| **k == SectionKind::Verse).count();
         let mut verse_no = 0;
         let mut slots: Vec<SectionSlot> = Vec::with_capacity(kinds.len());
-        for kind in kinds {
+        for (kind, sung) in kinds.into_iter().zip(sung) {
             let name = if kind == SectionKind::Verse && verses > 1 {
                 verse_no += 1;
                 format!("Verse {verse_no}")
@@ -53,14 +64,20 @@ impl Structure {
                 kind,
                 name,
                 repeat_of,
+                sung,
             });
         }
         Self { slots }
     }
 
-    /// The usual form for a genre.
+    /// The usual form for a genre, with the sections its band plays alone unsung.
     pub fn default_for(genre: Genre) -> Self {
-        Self::new(genre_form(genre))
+        let kinds = genre_form(genre);
+        let sung = kinds
+            .iter()
+            .map(|k| *k != SectionKind::Instrumental && !band_only(genre, *k))
+            .collect();
+        Self::with_sung(kinds, sung)
     }
 
     /// The sections in order.
@@ -90,7 +107,11 @@ impl Structure {
             .map(|s| LyricSection {
                 name: s.name.clone(),
                 kind: s.kind,
-                lines: vec![line.clone(); lines(s.kind)],
+                lines: if s.sung {
+                    vec![line.clone(); lines(s.kind)]
+                } else {
+                    Vec::new()
+                },
             })
             .collect();
         shortest_duration_s(&sections, dict, tempo)
@@ -104,9 +125,29 @@ impl Structure {
         let drop = (0..self.slots.len())
             .rev()
             .find(|&i| Some(i) != first_verse && Some(i) != first_refrain)?;
-        let mut kinds = self.kinds();
-        kinds.remove(drop);
-        Some(Self::new(kinds))
+        Some(self.without(drop))
+    }
+
+    /// A shorter form without its last bridge; `None` when it has none. A short song drops
+    /// its bridge before its last chorus: verse and chorus are what it is heard by, and a
+    /// bridge is one more section to write.
+    pub fn without_bridge(&self) -> Option<Self> {
+        let drop = self
+            .slots
+            .iter()
+            .rposition(|s| s.kind == SectionKind::Bridge)?;
+        Some(self.without(drop))
+    }
+
+    fn without(&self, drop: usize) -> Self {
+        let (kinds, sung) = self
+            .slots
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != drop)
+            .map(|(_, s)| (s.kind, s.sung))
+            .unzip();
+        Self::with_sung(kinds, sung)
     }
 }
 
@@ -125,6 +166,26 @@ mod tests {
         );
         let repeats: Vec<Option<usize>> = s.sections().iter().map(|s| s.repeat_of).collect();
         assert_eq!(repeats, [None, None, None, Some(1), None, Some(1)]);
+    }
+
+    #[test]
+    fn an_electronic_intro_and_outro_are_the_bands_and_a_chosen_one_is_sung() {
+        use SectionKind::*;
+        let s = Structure::default_for(Genre::Electronic);
+        let sung: Vec<(SectionKind, bool)> =
+            s.sections().iter().map(|x| (x.kind, x.sung)).collect();
+        assert_eq!(sung.first(), Some(&(Intro, false)));
+        assert_eq!(sung.last(), Some(&(Outro, false)));
+        assert!(
+            sung.iter()
+                .filter(|(k, _)| *k != Intro && *k != Outro)
+                .all(|(_, s)| *s)
+        );
+        let chosen = Structure::new(vec![Intro, Verse, Chorus, Outro]);
+        assert!(chosen.sections().iter().all(|x| x.sung));
+        // Dropping a section keeps the others' roles.
+        let shorter = s.without_last_optional().expect("optional sections");
+        assert!(!shorter.sections()[0].sung);
     }
 
     #[test]

@@ -17,7 +17,7 @@ pub const CANDIDATES: usize = 4;
 /// Most model calls one section gets, each with fresh seeds.
 pub const ATTEMPTS: usize = 3;
 /// Calls a whole song may spend beyond one per section, on sections not good enough yet.
-pub const EXTRA_ATTEMPTS: usize = 2;
+pub const EXTRA_ATTEMPTS: usize = 1;
 /// A section scoring at least this (and rhyming, in English) is kept without further attempts.
 pub const GOOD_ENOUGH: f32 = 0.6;
 /// The rhyme score a kept-early English section needs: at least one true rhyme pair.
@@ -260,7 +260,7 @@ pub fn write_song<M: Complete>(
     let mut drafts: Vec<Draft> = slots
         .iter()
         .enumerate()
-        .filter(|(_, s)| s.repeat_of.is_none() && s.kind != SectionKind::Instrumental)
+        .filter(|(_, s)| s.repeat_of.is_none() && s.sung)
         .map(|(slot, s)| Draft {
             slot,
             needed: request.lines_for(s.kind),

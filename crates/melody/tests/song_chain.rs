@@ -38,7 +38,7 @@ fn written(request: &LyricsRequest, dict: &Dictionary, rng: &mut Rng) -> String 
     for slot in request.structure.sections() {
         let lines = match slot.repeat_of {
             Some(first) => sections[first].1.clone(),
-            None if slot.kind == songforge_song::SectionKind::Instrumental => Vec::new(),
+            None if !slot.sung => Vec::new(),
             None => (0..request.lines_for(slot.kind))
                 .map(|_| {
                     let target = 3 + rng.below(request.max_line_syllables() - 2);

@@ -318,6 +318,12 @@ fn name_sections(sections: &mut [LyricSection]) {
     }
 }
 
+/// Whether a genre's own form leaves a section of this kind to the band: an electronic
+/// track builds in and out without the voice (a DJ mixes over its intro and outro).
+pub fn band_only(genre: Genre, kind: SectionKind) -> bool {
+    genre == Genre::Electronic && matches!(kind, SectionKind::Intro | SectionKind::Outro)
+}
+
 /// The usual form of a genre, as section kinds in order.
 pub fn genre_form(genre: Genre) -> Vec<SectionKind> {
     use SectionKind::*;
