@@ -218,12 +218,13 @@ impl LyricsRequest {
     }
 
     /// Shapes the form to `duration`: three lines a section at most, then, for the genre's own
-    /// form, no bridge, then two lines a section, then fewer sections, then one line a
-    /// section, until the longest lines the writer keeps can be sung in that time. Sections
-    /// go before lines below three: a short song of whole verses and choruses is what people
-    /// write, and every section dropped is one model call fewer. A structure the user chose
-    /// loses no section: if it cannot fit, the request is refused on `duration` with the
-    /// shortest length that fits.
+    /// form, no bridge, then two lines a section, then fewer sections, until the longest lines
+    /// the writer keeps are sung unhurried in that time (every line at its preferred bars,
+    /// every chorus repeated). Sections go before lines below three: a short song of whole
+    /// verses and choruses is what people write, and every section dropped is one model call
+    /// fewer. Past that the arranger may squeeze lines to their fewest bars, and one line a
+    /// section is the last resort. A structure the user chose loses no section: if it cannot
+    /// fit, the request is refused on `duration` with the shortest length that fits.
     pub fn fit_duration(&mut self, dict: &Dictionary) -> Result<(), FieldError> {
         let Some(duration) = self.duration else {
             return Ok(());
@@ -233,10 +234,10 @@ impl LyricsRequest {
             .map_or(Tempo::around(self.preset.preset.tempo()), Tempo::fixed);
         let syllables = self.max_line_syllables();
         loop {
-            let shortest = self
-                .structure
-                .shortest_s(|k| self.lines_for(k), syllables, dict, tempo);
-            if shortest <= duration {
+            let unhurried =
+                self.structure
+                    .unhurried_s(|k| self.lines_for(k), syllables, dict, tempo);
+            if unhurried <= duration {
                 return Ok(());
             }
             let most = self
@@ -260,19 +261,27 @@ impl LyricsRequest {
                 self.max_lines = Some(2);
                 continue;
             }
-            match self.structure.without_last_optional().filter(|_| own_form) {
-                Some(shorter) => self.structure = shorter,
-                None if most > 1 => self.max_lines = Some(1),
-                None => {
-                    return Err(unprocessable(
-                        "duration",
-                        format!(
-                            "{duration} s is too short for this form: it needs at least {} s",
-                            shortest.ceil()
-                        ),
-                    ));
-                }
+            if let Some(shorter) = self.structure.without_last_optional().filter(|_| own_form) {
+                self.structure = shorter;
+                continue;
             }
+            let shortest = self
+                .structure
+                .shortest_s(|k| self.lines_for(k), syllables, dict, tempo);
+            if shortest <= duration {
+                return Ok(());
+            }
+            if most > 1 {
+                self.max_lines = Some(1);
+                continue;
+            }
+            return Err(unprocessable(
+                "duration",
+                format!(
+                    "{duration} s is too short for this form: it needs at least {} s",
+                    shortest.ceil()
+                ),
+            ));
         }
     }
 
@@ -361,7 +370,7 @@ mod tests {
     }
 
     #[test]
-    fn a_minute_long_song_loses_its_bridge_before_its_lines() {
+    fn a_minute_long_song_loses_its_bridge_first_and_ends_on_its_refrain() {
         let dict = Dictionary::parse(String::new()).unwrap();
         for genre in ["pop", "rock", "country"] {
             let mut r = LyricsRequest::from_json(
@@ -371,7 +380,6 @@ mod tests {
             r.fit_duration(&dict).unwrap();
             let kinds = r.structure.kinds();
             assert!(!kinds.contains(&SectionKind::Bridge), "{genre}: {kinds:?}");
-            assert_eq!(r.lines_for(SectionKind::Verse), 3, "{genre}");
             assert_eq!(
                 kinds.iter().filter(|k| **k == SectionKind::Verse).count(),
                 2,
@@ -386,6 +394,41 @@ mod tests {
                 "{genre}"
             );
         }
+        // Whatever is taken out, the last verse is still followed by a refrain.
+        for genre in Genre::ALL {
+            for duration in [30, 45, 60, 90, 120, 180, 300] {
+                let mut r = LyricsRequest::from_json(
+                    &json!({"input_text": "x", "genre": genre.name(), "duration": duration}),
+                )
+                .unwrap();
+                r.fit_duration(&dict).unwrap();
+                let kinds = r.structure.kinds();
+                let last_verse = kinds.iter().rposition(|k| *k == SectionKind::Verse);
+                let last_refrain = kinds.iter().rposition(|k| k.is_refrain());
+                assert!(last_refrain > last_verse, "{genre:?} {duration}: {kinds:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn lines_are_written_for_an_unhurried_pace_not_the_tightest_squeeze() {
+        // Pop at 60 s: three-line sections could be squeezed in at a line a bar; two lines at
+        // two bars each is what the writer writes.
+        let dict = Dictionary::parse(String::new()).unwrap();
+        let mut r =
+            LyricsRequest::from_json(&json!({"input_text": "x", "genre": "pop", "duration": 60}))
+                .unwrap();
+        r.fit_duration(&dict).unwrap();
+        let tempo = Tempo::around(r.preset.preset.tempo());
+        let syllables = r.max_line_syllables();
+        let unhurried = r
+            .structure
+            .unhurried_s(|k| r.lines_for(k), syllables, &dict, tempo);
+        assert!(unhurried <= 60.0, "{unhurried}");
+        let shortest = r
+            .structure
+            .shortest_s(|k| r.lines_for(k), syllables, &dict, tempo);
+        assert!(shortest < unhurried, "{shortest} {unhurried}");
     }
 
     #[test]

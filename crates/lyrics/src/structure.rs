@@ -7,7 +7,7 @@ use songforge_genre::Genre;
 use songforge_prosody::Dictionary;
 pub use songforge_song::form::SectionKind;
 use songforge_song::form::{LyricSection, band_only, genre_form};
-use songforge_song::plan::{Tempo, shortest_duration_s};
+use songforge_song::plan::{Tempo, shortest_duration_s, unhurried_duration_s};
 
 /// One section in the song's order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -99,10 +99,30 @@ impl Structure {
         dict: &Dictionary,
         tempo: Tempo,
     ) -> f64 {
-        // A stand-in line of the longest length the writer keeps; repeats share their words.
+        shortest_duration_s(&self.stand_in(lines, syllables), dict, tempo)
+    }
+
+    /// How long this form takes sung unhurried (see [`unhurried_duration_s`]), seconds, with
+    /// lines as for [`Structure::shortest_s`].
+    pub fn unhurried_s(
+        &self,
+        lines: impl Fn(SectionKind) -> usize,
+        syllables: usize,
+        dict: &Dictionary,
+        tempo: Tempo,
+    ) -> f64 {
+        unhurried_duration_s(&self.stand_in(lines, syllables), dict, tempo)
+    }
+
+    /// The form with a stand-in line of the longest length the writer keeps; repeats share
+    /// their words.
+    fn stand_in(
+        &self,
+        lines: impl Fn(SectionKind) -> usize,
+        syllables: usize,
+    ) -> Vec<LyricSection> {
         let line = vec!["la"; syllables.max(1)].join(" ");
-        let sections: Vec<LyricSection> = self
-            .slots
+        self.slots
             .iter()
             .map(|s| LyricSection {
                 name: s.name.clone(),
@@ -113,18 +133,25 @@ impl Structure {
                     Vec::new()
                 },
             })
-            .collect();
-        shortest_duration_s(&sections, dict, tempo)
+            .collect()
     }
 
-    /// A shorter form: the last section that is neither the first verse nor the first
-    /// refrain taken out; `None` when only those are left.
+    /// A shorter form, `None` when only the first verse and the first refrain are left. A
+    /// doubled refrain at the end loses its second; otherwise the last section that is
+    /// neither of those nor a refrain goes, so the song still ends on its refrain.
     pub fn without_last_optional(&self) -> Option<Self> {
         let first_verse = self.slots.iter().position(|s| s.kind == SectionKind::Verse);
         let first_refrain = self.slots.iter().position(|s| s.kind.is_refrain());
-        let drop = (0..self.slots.len())
+        let optional = |i: usize| Some(i) != first_verse && Some(i) != first_refrain;
+        let n = self.slots.len();
+        let refrain = |i: usize| self.slots[i].kind.is_refrain();
+        if n >= 2 && refrain(n - 1) && refrain(n - 2) && optional(n - 1) {
+            return Some(self.without(n - 1));
+        }
+        let drop = (0..n)
             .rev()
-            .find(|&i| Some(i) != first_verse && Some(i) != first_refrain)?;
+            .find(|&i| optional(i) && !refrain(i))
+            .or_else(|| (0..n).rev().find(|&i| optional(i)))?;
         Some(self.without(drop))
     }
 

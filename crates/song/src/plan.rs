@@ -493,6 +493,22 @@ pub fn shortest_duration_s(sections: &[LyricSection], dict: &Dictionary, tempo: 
     shortest_s(&blocks(sections, dict), tempo)
 }
 
+/// The length `sections` are sung in unhurried at `tempo`'s preferred bpm, seconds: every
+/// line at its preferred bars and every repeat kept, with the bare minimum around them (a bar
+/// in, a bar out, instrumental sections at one bar). Lyrics no longer than a duration this
+/// way are sung whole, at an easy pace, in it.
+pub fn unhurried_duration_s(sections: &[LyricSection], dict: &Dictionary, tempo: Tempo) -> f64 {
+    let bpm = tempo.bpm;
+    let mut form = blocks(sections, dict);
+    minimise(&mut form, bpm);
+    for block in &mut form {
+        for (bars, &syl) in block.line_bars.iter_mut().zip(&block.syllables) {
+            *bars = preferred_line_bars(syl, bpm);
+        }
+    }
+    seconds(form.iter().map(Block::bars).sum(), bpm)
+}
+
 /// The shortest the form can be sung in within `tempo`'s range, every repeat dropped.
 fn shortest_s(form: &[Block], tempo: Tempo) -> f64 {
     let bare: Vec<Block> = form.iter().filter(|b| !b.droppable).cloned().collect();
