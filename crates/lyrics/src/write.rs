@@ -486,11 +486,15 @@ pub fn title(sections: &[Section]) -> String {
             .map(str::to_string)
             .collect()
     };
-    let words = lines
+    let whole = lines
         .iter()
         .map(|l| clean(l))
         .filter(|w| (2..=6).contains(&w.len()))
-        .min_by_key(Vec::len)
+        .min_by_key(Vec::len);
+    // Else the first line's opening words, cut: the cut must not leave a word that wants
+    // more after it ("The sun sets behind").
+    let cut = whole.is_none();
+    let words = whole
         .or_else(|| {
             lines
                 .first()
@@ -501,11 +505,21 @@ pub fn title(sections: &[Section]) -> String {
     const OPEN_ENDED: &[&str] = &[
         "that", "when", "where", "as", "in", "on", "at", "for", "by", "into", "if", "so",
     ];
+    // Words that end a whole line well ("left behind", "never before") but leave a cut one
+    // hanging.
+    const WANTS_MORE: &[&str] = &[
+        "behind", "beyond", "under", "over", "through", "across", "like", "about", "around",
+        "before", "after", "without", "within", "upon", "toward", "towards", "against", "between",
+        "beneath", "above", "below", "near", "than", "because", "while", "until", "inside",
+        "along", "past", "among", "onto", "i", "you", "we", "they", "he", "she",
+    ];
     let mut words = words;
     while words.len() > 1
         && words.last().is_some_and(|w| {
             let w = songforge_prosody::normalize_word(w);
-            DANGLING.contains(&w.as_str()) || OPEN_ENDED.contains(&w.as_str())
+            DANGLING.contains(&w.as_str())
+                || OPEN_ENDED.contains(&w.as_str())
+                || (cut && WANTS_MORE.contains(&w.as_str()))
         })
     {
         words.pop();
@@ -619,6 +633,22 @@ mod tests {
             lines: vec!["On every ride that comes my way tonight and always".into()],
         }];
         assert_eq!(title(&cut), "On Every Ride");
+        let cut = vec![Section {
+            name: "Chorus".into(),
+            kind: SectionKind::Chorus,
+            lines: vec!["The sun sets behind the ocean blue I am home now with you".into()],
+        }];
+        assert_eq!(title(&cut), "The Sun Sets");
+        // A whole short line keeps its last word.
+        let whole = vec![Section {
+            name: "Chorus".into(),
+            kind: SectionKind::Chorus,
+            lines: vec![
+                "I left it all behind".into(),
+                "and the night goes on and on".into(),
+            ],
+        }];
+        assert_eq!(title(&whole), "I Left It All Behind");
         // Verse 2 gets the same script: the copy of verse 1 is refused, the other one is used.
         assert_eq!(song.sections[2].lines[0], "The cars go by");
         // Seeds differ per section.
