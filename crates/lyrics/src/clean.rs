@@ -26,8 +26,26 @@ const CHATTER: &[&str] = &[
     "note:",
 ];
 
-/// Strips list markers, quotes and stray punctuation from the start and end of a line.
+/// The line without its bracketed asides: a small model writes stage directions ("[looks at
+/// mirror]", "(trailing off)") that must not be sung. A bracket left open runs to the end.
+fn without_asides(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut depth = 0usize;
+    for c in line.chars() {
+        match c {
+            '(' | '[' => depth += 1,
+            ')' | ']' if depth > 0 => depth -= 1,
+            _ if depth == 0 => out.push(c),
+            _ => {}
+        }
+    }
+    out.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Strips asides, list markers, quotes and stray punctuation from the start and end of a
+/// line.
 pub fn tidy_line(line: &str) -> String {
+    let line = without_asides(line);
     let mut s = line.trim();
     // Numbering and bullets: "1.", "2)", "-", "*", "•".
     let digits = s.chars().take_while(|c| c.is_ascii_digit()).count();
@@ -106,6 +124,16 @@ mod tests {
             "To the earth forever more"
         );
         assert_eq!(tidy_line("Oh (x2)"), "Oh");
+        assert_eq!(
+            tidy_line("[looks at mirror] But we both loved the same thing"),
+            "But we both loved the same thing"
+        );
+        assert_eq!(
+            tidy_line("It must have been (trailing off)"),
+            "It must have been"
+        );
+        assert_eq!(tidy_line("(the line continues) So what"), "So what");
+        assert_eq!(tidy_line("Hold me (and never let"), "Hold me");
         assert_eq!(tidy_line("Wait for me..."), "Wait for me");
     }
 }
