@@ -639,6 +639,12 @@ mod tests {
             lines: vec!["The sun sets behind the ocean blue I am home now with you".into()],
         }];
         assert_eq!(title(&cut), "The Sun Sets");
+        let cut = vec![Section {
+            name: "Chorus".into(),
+            kind: SectionKind::Chorus,
+            lines: vec!["The light was her last breath before she turned to you".into()],
+        }];
+        assert_eq!(title(&cut), "The Light");
         // A whole short line keeps its last word.
         let whole = vec![Section {
             name: "Chorus".into(),
