@@ -511,7 +511,7 @@ pub fn title(sections: &[Section]) -> String {
         "behind", "beyond", "under", "over", "through", "across", "like", "about", "around",
         "before", "after", "without", "within", "upon", "toward", "towards", "against", "between",
         "beneath", "above", "below", "near", "than", "because", "while", "until", "inside",
-        "along", "past", "among", "onto", "i", "you", "we", "they", "he", "she",
+        "along", "past", "among", "onto", "i", "you", "we", "they", "he", "she", "her",
     ];
     let mut words = words;
     while words.len() > 1
