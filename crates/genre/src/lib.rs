@@ -225,6 +225,7 @@ impl Genre {
                 bus_high_shelf: band(12000.0, 2.0, 0.7),
                 bus_compressor: dynamics(-14.0, 4.0, 10.0, 100.0, 3.0),
                 ducking_depth_db: 5.0,
+                vocal_lead_db: 9.0,
                 ..base
             },
             Genre::LoFi => MixPreset {
