@@ -21,7 +21,8 @@ TEST_PYTHON ?= onnx==1.23.2 schemathesis==4.32.5 playwright==1.65.2
 
 .PHONY: up test build host components test-components models test-tools setup lint fmt bench clean-state
 
-## Serve the app from spin.toml on $(LISTEN) (override: LISTEN=0.0.0.0:8080 make up).
+## Serve the app from spin.toml on $(LISTEN) (override: LISTEN=0.0.0.0:8080 make up, with
+## SPIN_VARIABLE_API_KEYS set: without keys the host serves only loopback).
 up: build models
 	LISTEN=$(LISTEN) ./target/debug/songforge up --manifest spin.toml --runtime-config $(RUNTIME_CONFIG)
 

@@ -14,4 +14,4 @@ pub mod state;
 pub mod variables;
 pub mod wasi_nn;
 
-pub use server::{CorsPolicy, Limits, RunningServer, ServerConfig, StartError, start};
+pub use server::{CorsPolicy, KeyLimits, Limits, RunningServer, ServerConfig, StartError, start};

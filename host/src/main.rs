@@ -84,9 +84,22 @@ struct UpArgs {
     /// job).
     #[arg(long, env = "SONGFORGE_BACKGROUND_TIMEOUT_SECS", default_value_t = Limits::DEFAULT_BACKGROUND_TIMEOUT.as_secs_f64())]
     background_timeout_secs: f64,
+    /// Seconds a connection may take to send its headers, and may sit idle between requests.
+    #[arg(long, env = "SONGFORGE_HEADER_READ_TIMEOUT_SECS", default_value_t = Limits::DEFAULT_HEADER_READ_TIMEOUT.as_secs_f64())]
+    header_read_timeout_secs: f64,
+    /// Seconds a request may take to send its body (408 after).
+    #[arg(long, env = "SONGFORGE_BODY_READ_TIMEOUT_SECS", default_value_t = Limits::DEFAULT_BODY_READ_TIMEOUT.as_secs_f64())]
+    body_read_timeout_secs: f64,
+    /// Connections open at once (more are closed as they arrive).
+    #[arg(long, env = "SONGFORGE_MAX_CONNECTIONS", default_value_t = Limits::DEFAULT_MAX_CONNECTIONS)]
+    max_connections: usize,
     /// Browser origins allowed by CORS: comma-separated, or `*`.
     #[arg(long, env = "CORS_ALLOWED_ORIGINS", default_value = "")]
     cors_allowed_origins: String,
+    /// Serve without API keys on an address other than loopback (without keys, anyone who
+    /// can reach the port can use every route).
+    #[arg(long, env = "SONGFORGE_ALLOW_ANONYMOUS")]
+    allow_anonymous: bool,
 }
 
 fn main() -> Result<()> {
@@ -151,8 +164,20 @@ fn up(args: UpArgs) -> Result<()> {
             args.background_timeout_secs,
             false,
         )?,
+        header_read_timeout: seconds(
+            "--header-read-timeout-secs",
+            args.header_read_timeout_secs,
+            false,
+        )?,
+        body_read_timeout: seconds(
+            "--body-read-timeout-secs",
+            args.body_read_timeout_secs,
+            false,
+        )?,
+        max_connections: args.max_connections.max(1),
     };
     config.cors = CorsPolicy::parse(&args.cors_allowed_origins);
+    config.allow_anonymous = args.allow_anonymous;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

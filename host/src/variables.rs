@@ -24,6 +24,7 @@ pub struct MissingVariable(pub String);
 /// Every component's variables, already rendered.
 #[derive(Debug, Default)]
 pub struct ResolvedVariables {
+    app: HashMap<String, String>,
     by_component: HashMap<String, Arc<BTreeMap<String, String>>>,
 }
 
@@ -67,7 +68,13 @@ impl ResolvedVariables {
             }
             by_component.insert(id.clone(), Arc::new(rendered));
         }
-        Ok(Self { by_component })
+        Ok(Self { app, by_component })
+    }
+
+    /// An application variable's value, for the settings the host itself reads (`api_keys`,
+    /// the per-key limits).
+    pub fn app(&self, name: &str) -> Option<&str> {
+        self.app.get(name).map(String::as_str)
     }
 
     /// The rendered variables of one component.

@@ -106,6 +106,7 @@ fn round3(v: f64) -> f64 {
 /// Composes and renders an instrumental for the request's lyrics and genre.
 #[http_service]
 async fn handle(req: Request) -> Result<Reply, ApiError> {
+    songforge_guest::access::authenticate(&req).await?;
     require_method(&req, &[Method::POST])?;
     let (parts, body) = read_body(req).await?;
     let request: InstrumentalRequest = parse_json(&parts.headers, &body)?;

@@ -99,6 +99,7 @@ impl Complete for Writer {
 /// Writes lyrics for the request's theme and genre.
 #[http_service]
 async fn handle(req: Request) -> Result<Reply, ApiError> {
+    songforge_guest::access::authenticate(&req).await?;
     require_method(&req, &[Method::POST])?;
     let (parts, body) = read_body(req).await?;
     let body: Value = parse_json(&parts.headers, &body)?;

@@ -4,6 +4,9 @@
 //!   own `Content-Type`, and answers 201 with its URL.
 //! - `GET|HEAD /media/<name>` serves it with `ETag`, `If-None-Match` → 304, and a single
 //!   `Range` → 206 (or 416), so audio players can seek and caches can revalidate.
+//! - `DELETE /media/<name>` removes the caller's own file.
+//!
+//! With API keys on, every file belongs to the key that stored it: another key gets 404.
 
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderValue};
@@ -26,20 +29,49 @@ const UPLOAD_KIND: &str = "upload";
 const FILE_FIELD: &str = "file";
 /// Names are random and a name's bytes never change, so a copy may be kept forever.
 const CACHE_CONTROL: &str = "public, max-age=31536000, immutable";
+/// The same for a file that belongs to an API key.
+const PRIVATE_CACHE_CONTROL: &str = "private, max-age=31536000, immutable";
 
 /// Routes on the path below `/media`: empty means the collection (POST), anything else a
 /// file name (GET, HEAD).
 #[http_service]
 async fn handle(req: Request) -> Result<Reply, ApiError> {
+    songforge_guest::access::authenticate(&req).await?;
     let info = path_info(&req);
     let raw_name = info.strip_prefix('/').unwrap_or(&info);
     if raw_name.is_empty() {
         require_method(&req, &[Method::POST])?;
         return upload(req).await;
     }
-    require_method(&req, &[Method::GET, Method::HEAD])?;
+    require_method(&req, &[Method::GET, Method::HEAD, Method::DELETE])?;
     let name = decode_name(raw_name)?;
+    if req.method() == Method::DELETE {
+        return delete(&name).await;
+    }
     serve(&req, &name).await
+}
+
+/// `DELETE /media/<name>`: the file is gone for readers at once (its record goes first).
+async fn delete(name: &str) -> Result<Reply, ApiError> {
+    let meta = media::get_media_meta(name)
+        .await?
+        .ok_or_else(|| not_found(name))?;
+    media::delete_media(name).await?;
+    Ok(songforge_guest::success(&Deleted {
+        deleted: name,
+        bytes: meta.bytes,
+    }))
+}
+
+/// The answer to a delete: which file, and the bytes it freed.
+#[derive(serde::Serialize)]
+struct Deleted<'a> {
+    deleted: &'a str,
+    bytes: u64,
+}
+
+fn not_found(name: &str) -> ApiError {
+    ApiError::not_found(format!("there is no media called `{name}`")).with_field("name")
 }
 
 /// The media name from its URL segment: percent-decoded strictly, then validated, so that
@@ -139,9 +171,9 @@ fn resolve_format(
 /// HEAD is answered exactly like GET, body included: wasi-http checks `Content-Length`
 /// against the bytes the guest writes, and the HTTP server drops a HEAD body on the wire.
 async fn serve(req: &Request, name: &str) -> Result<Reply, ApiError> {
-    let meta = media::get_media_meta(name).await?.ok_or_else(|| {
-        ApiError::not_found(format!("there is no media called `{name}`")).with_field("name")
-    })?;
+    let meta = media::get_media_meta(name)
+        .await?
+        .ok_or_else(|| not_found(name))?;
     let headers = req.headers();
 
     if header_str(headers, header::IF_NONE_MATCH.as_str())
@@ -195,10 +227,12 @@ fn add_cache_headers(headers: &mut HeaderMap, meta: &MediaMeta) {
         headers.insert(header::ETAG, etag);
     }
     headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-    headers.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static(CACHE_CONTROL),
-    );
+    // A key's own file may be kept by the browser that fetched it, never by a shared cache.
+    let cache = match meta.owner {
+        Some(_) => PRIVATE_CACHE_CONTROL,
+        None => CACHE_CONTROL,
+    };
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
     // Uploads are user content: never let a browser reinterpret them as something runnable.
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,

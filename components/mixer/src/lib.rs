@@ -66,6 +66,7 @@ fn round2(v: f64) -> f64 {
 /// Mixes and masters the request's tracks.
 #[http_service]
 async fn handle(req: Request) -> Result<Reply, ApiError> {
+    songforge_guest::access::authenticate(&req).await?;
     require_method(&req, &[Method::POST])?;
     let (parts, body) = read_body(req).await?;
     let request: MixRequest = parse_json(&parts.headers, &body)?;

@@ -111,6 +111,9 @@ pub struct Job {
     pub status_url: String,
     /// `urls.stream`, as the 202 answer names it.
     pub events_url: String,
+    /// The API key the job belongs to (none while keys are off); other keys get 404.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
 }
 
 /// Unix time now, seconds.
@@ -201,6 +204,7 @@ impl Job {
             status_url: urls.get.clone(),
             events_url: urls.stream.clone(),
             urls,
+            owner: songforge_guest::access::caller().map(str::to_string),
         }
     }
 
@@ -224,6 +228,9 @@ impl Job {
         };
         let mut job: Job = serde_json::from_slice(&bytes)
             .map_err(|e| ApiError::internal(format!("job {id} is unreadable: {e}")))?;
+        if !songforge_guest::access::may_see(job.owner.as_deref()) {
+            return Ok(None);
+        }
         if !job.status.is_final() && now() - job.heartbeat_at > stale_after_s().await {
             job.finish_failed(serde_json::json!({
                 "code": "interrupted",
@@ -248,20 +255,28 @@ impl Job {
         }
     }
 
-    /// Adds the job to the front of the recent list.
+    /// Adds the job to the front of its owner's recent list.
     pub async fn index(&self, store: &Store) -> Result<(), ApiError> {
         let mut ids = recent(store).await?;
         ids.retain(|i| i != &self.id);
         ids.insert(0, self.id.clone());
         ids.truncate(INDEX_LEN);
         let bytes = serde_json::to_vec(&ids).map_err(ApiError::internal_from)?;
-        store.set(INDEX_KEY, bytes).await.map_err(store_error)
+        store.set(index_key(), bytes).await.map_err(store_error)
     }
 }
 
-/// Ids of recent jobs, newest first.
+/// The caller's recent list: one per API key, so one key's jobs never push out another's.
+fn index_key() -> String {
+    match songforge_guest::access::caller() {
+        Some(owner) => format!("{INDEX_KEY}:{owner}"),
+        None => INDEX_KEY.to_string(),
+    }
+}
+
+/// Ids of the caller's recent jobs, newest first.
 pub async fn recent(store: &Store) -> Result<Vec<String>, ApiError> {
-    Ok(match store.get(INDEX_KEY).await.map_err(store_error)? {
+    Ok(match store.get(index_key()).await.map_err(store_error)? {
         Some(b) => serde_json::from_slice(&b).unwrap_or_default(),
         None => Vec::new(),
     })

@@ -66,6 +66,7 @@ impl IntoResponse for Answer {
 
 #[http_service]
 async fn handle(req: Request) -> Result<Answer, ApiError> {
+    songforge_guest::access::authenticate(&req).await?;
     let info = path_info(&req);
     let parts: Vec<&str> = info
         .trim_matches('/')
@@ -176,6 +177,7 @@ async fn create(req: Request) -> Result<Reply, ApiError> {
                 "mood": request.mood, "duration": request.duration, "bpm": request.bpm,
                 "key": request.key, "seed": request.seed, "engines": request.engines,
                 "stems": request.stems, "format": request.format,
+                "owner": songforge_guest::access::caller(),
             }))
             .unwrap_or_default()
         ))

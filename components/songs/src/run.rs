@@ -102,8 +102,13 @@ async fn call(component: &str, path: &str, body: &Value) -> Result<Value, StageF
     let request = http::Request::builder()
         .method("POST")
         .uri(format!("http://{component}.spin.internal{path}"))
-        .header("content-type", "application/json")
-        .body(FullBody::new(Bytes::from(bytes)));
+        .header("content-type", "application/json");
+    // The stages store what they make under the caller's key, as if it had called them.
+    let request = match songforge_guest::access::forwarded_authorization() {
+        Some(auth) => request.header(http::header::AUTHORIZATION, auth),
+        None => request,
+    }
+    .body(FullBody::new(Bytes::from(bytes)));
     let request = request.map_err(|e| StageFailure {
         status: 500,
         body: json!({"code": "internal", "message": e.to_string()}),
@@ -138,9 +143,11 @@ async fn cached_call(
     path: &str,
     body: &Value,
 ) -> Result<(Value, bool), StageFailure> {
+    // Per key: another key's stage results name files this caller cannot read.
+    let owner = songforge_guest::access::caller().unwrap_or("");
     let key = format!(
         "songs:stage:{}",
-        hex::encode(Sha256::digest(format!("{component}{path}{body}")))
+        hex::encode(Sha256::digest(format!("{owner}{component}{path}{body}")))
     );
     if reuse
         && let Ok(Some(bytes)) = store.get(&key).await

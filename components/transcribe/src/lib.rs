@@ -135,6 +135,7 @@ async fn read_upload(req: Request) -> Result<Upload, ApiError> {
 /// Transcribes the request's audio with the `whisper` graph.
 #[http_service]
 async fn handle(req: Request) -> Result<Reply, ApiError> {
+    songforge_guest::access::authenticate(&req).await?;
     require_method(&req, &[Method::POST])?;
     let upload = read_upload(req).await?;
     let max_seconds = settings::positive_or("transcribe_max_seconds", DEFAULT_MAX_SECONDS).await;

@@ -123,6 +123,7 @@ impl Singer {
 /// Sings the request's lyrics.
 #[http_service]
 async fn handle(req: Request) -> Result<Reply, ApiError> {
+    songforge_guest::access::authenticate(&req).await?;
     require_method(&req, &[Method::POST])?;
     let v = read_request(req).await?;
     let singer = Singer::choose(&v).await?;

@@ -29,7 +29,9 @@ pub const JSON_CONTENT_TYPE: &str = "application/json";
 pub enum ErrorCode {
     /// 400: the request is malformed (bad JSON, bad field, bad name).
     BadRequest,
-    /// 404: the thing asked for does not exist.
+    /// 401: no API key, or one the server does not accept; carries `WWW-Authenticate`.
+    Unauthorized,
+    /// 404: the thing asked for does not exist (or belongs to another key).
     NotFound,
     /// 405: the route exists but not for this method; carries `Allow`.
     MethodNotAllowed,
@@ -58,6 +60,7 @@ impl ErrorCode {
     pub fn status(self) -> StatusCode {
         match self {
             Self::BadRequest => StatusCode::BAD_REQUEST,
+            Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -76,6 +79,7 @@ impl ErrorCode {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::BadRequest => "bad_request",
+            Self::Unauthorized => "unauthorized",
             Self::NotFound => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::PayloadTooLarge => "payload_too_large",

@@ -1,5 +1,6 @@
 //! What every SongForge component shares, so that components stay thin.
 //!
+//! - [`access`]: the caller's API key, and which stored things it may see.
 //! - [`envelope`]: the `{"success": ...}` JSON envelope and [`ApiError`], the one error type
 //!   handlers return.
 //! - [`request`]: method checks, path and query, JSON and `multipart/form-data` bodies.
@@ -16,6 +17,7 @@
 //! `async fn handle(req: Request) -> Result<Reply, ApiError>`: spin-sdk turns the error side
 //! into its JSON response, so `?` works everywhere.
 
+pub mod access;
 pub mod conditional;
 pub mod envelope;
 pub mod host_info;

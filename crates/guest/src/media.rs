@@ -33,6 +33,10 @@ pub struct MediaMeta {
     pub etag: String,
     /// When the file was stored, in seconds since the Unix epoch.
     pub created_unix: u64,
+    /// The API key it belongs to (its owner id); none for files stored while keys were off,
+    /// which every caller may read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
 }
 
 /// A stored file as API responses describe it.
@@ -389,6 +393,7 @@ async fn write_new(
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or(0),
+        owner: crate::access::caller().map(str::to_string),
     };
     let meta_json = serde_json::to_vec(&meta).map_err(|e| MediaError::Damaged {
         name: name.to_string(),
@@ -500,12 +505,12 @@ async fn read_meta(store: &Store, name: &str) -> Result<Option<MediaMeta>, Media
     else {
         return Ok(None);
     };
-    serde_json::from_slice(&raw)
-        .map(Some)
-        .map_err(|e| MediaError::Damaged {
-            name: name.to_string(),
-            reason: format!("its record is not valid: {e}"),
-        })
+    let meta: MediaMeta = serde_json::from_slice(&raw).map_err(|e| MediaError::Damaged {
+        name: name.to_string(),
+        reason: format!("its record is not valid: {e}"),
+    })?;
+    // Another key's file is absent for this caller, exactly like a name never stored.
+    Ok(crate::access::may_see(meta.owner.as_deref()).then_some(meta))
 }
 
 #[cfg(test)]
@@ -625,6 +630,7 @@ mod tests {
             bytes: 3,
             etag: etag_for("a.wav", 3),
             created_unix: 1,
+            owner: None,
         };
         let s = StoredMedia::new("upload_00.wav", &meta);
         assert_eq!(s.url, "/media/upload_00.wav");
@@ -638,11 +644,20 @@ mod tests {
             bytes: 3,
             etag: etag_for("a.wav", 3),
             created_unix: 1_700_000_000,
+            owner: None,
         };
         let json = serde_json::to_value(&meta).unwrap();
         let mut keys: Vec<_> = json.as_object().unwrap().keys().cloned().collect();
         keys.sort();
+        // Records written before keys existed have no owner and still read.
         assert_eq!(keys, ["bytes", "content_type", "created_unix", "etag"]);
         assert_eq!(serde_json::from_value::<MediaMeta>(json).unwrap(), meta);
+        let owned = MediaMeta {
+            owner: Some("key-0123456789abcdef".into()),
+            ..meta
+        };
+        let json = serde_json::to_value(&owned).unwrap();
+        assert_eq!(json["owner"], "key-0123456789abcdef");
+        assert_eq!(serde_json::from_value::<MediaMeta>(json).unwrap(), owned);
     }
 }

@@ -6,12 +6,12 @@ use crate::state::HostBody;
 use bytes::Bytes;
 use http::{HeaderValue, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::Incoming;
+use hyper::body::{Body, Incoming};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
 
 /// How long shutdown waits for open connections to finish.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -25,8 +25,14 @@ pub(super) async fn accept_loop(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let builder =
+    let mut builder =
         hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+    // hyper's header timer bounds both a slow request head and an idle kept-alive connection.
+    builder
+        .http1()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(app.limits.header_read_timeout);
+    let open = Arc::new(Semaphore::new(app.limits.max_connections.max(1)));
     loop {
         tokio::select! {
             accepted = listener.accept() => {
@@ -38,16 +44,35 @@ pub(super) async fn accept_loop(
                         continue;
                     }
                 };
+                let Ok(slot) = open.clone().try_acquire_owned() else {
+                    tracing::warn!(%remote, "closing a new connection: {} are open (--max-connections)", app.limits.max_connections);
+                    continue;
+                };
                 let _ = stream.set_nodelay(true);
                 let app = app.clone();
-                let service = hyper::service::service_fn(move |req| {
-                    let app = app.clone();
-                    async move { Ok::<_, std::convert::Infallible>(app.handle(req, remote).await) }
-                });
-                let conn = builder.serve_connection_with_upgrades(hyper_util::rt::TokioIo::new(stream), service);
-                let conn = graceful.watch(conn.into_owned());
+                let builder = builder.clone();
+                let watcher = graceful.watcher();
+                let first_byte = app.limits.header_read_timeout;
+                let mut stopping = shutdown.clone();
                 tokio::spawn(async move {
-                    if let Err(e) = conn.await {
+                    let _slot = slot;
+                    // hyper-util picks HTTP/1 or 2 from the first bytes with no timer of its
+                    // own: a peer that connects and sends nothing is closed here instead
+                    // (and at once on shutdown, as hyper closes an idle connection).
+                    let mut peek = [0u8; 1];
+                    tokio::select! {
+                        r = tokio::time::timeout(first_byte, stream.peek(&mut peek)) => match r {
+                            Ok(Ok(n)) if n > 0 => {}
+                            _ => return,
+                        },
+                        _ = stopping.changed() => return,
+                    }
+                    let service = hyper::service::service_fn(move |req| {
+                        let app = app.clone();
+                        async move { Ok::<_, std::convert::Infallible>(app.handle(req, remote).await) }
+                    });
+                    let conn = builder.serve_connection_with_upgrades(hyper_util::rt::TokioIo::new(stream), service);
+                    if let Err(e) = watcher.watch(conn.into_owned()).await {
                         tracing::debug!("connection error: {e}");
                     }
                 });
@@ -90,6 +115,8 @@ enum BodyError {
     TooLarge,
     /// The connection failed while it was read.
     Unreadable(String),
+    /// It did not arrive within `body_read_timeout`.
+    TooSlow,
 }
 
 impl App {
@@ -133,8 +160,17 @@ impl App {
                 None,
             );
         };
-        let component = &self.components[self.route_components[matched.index]];
+        let index = self.route_components[matched.index];
+        let component = &self.components[index];
         let id = Some(component.id.as_str());
+        let work = super::access::is_work(req.method(), req.body().is_end_stream());
+        let admitted = match self
+            .access
+            .admit(self.protected[index], req.headers(), work)
+        {
+            Ok(a) => a,
+            Err(refused) => return (whole(refused.response()), id),
+        };
 
         let Ok(Ok(permit)) =
             tokio::time::timeout(self.limits.queue_timeout, self.slots.acquire()).await
@@ -145,6 +181,20 @@ impl App {
         let body = match self.read_body(&parts.headers, body).await {
             Ok(body) => body,
             Err(BodyError::TooLarge) => return (whole(self.too_large()), id),
+            Err(BodyError::TooSlow) => {
+                return (
+                    whole(json_error(
+                        StatusCode::REQUEST_TIMEOUT,
+                        "request_timeout",
+                        &format!(
+                            "the request body did not arrive within {} s \
+                             (--body-read-timeout-secs)",
+                            self.limits.body_read_timeout.as_secs_f64()
+                        ),
+                    )),
+                    id,
+                );
+            }
             Err(BodyError::Unreadable(problem)) => {
                 return (
                     whole(json_error(
@@ -157,7 +207,14 @@ impl App {
             }
         };
         let res = self
-            .call_component(component, parts, body, &matched, &remote.to_string())
+            .call_component(
+                component,
+                parts,
+                body,
+                &matched,
+                &remote.to_string(),
+                admitted.hold,
+            )
             .await;
         drop(permit);
         (res, id)
@@ -179,7 +236,11 @@ impl App {
             return Err(BodyError::TooLarge);
         }
         let limit = usize::try_from(max).unwrap_or(usize::MAX);
-        match Limited::new(body, limit).collect().await {
+        let read = Limited::new(body, limit).collect();
+        let Ok(read) = tokio::time::timeout(self.limits.body_read_timeout, read).await else {
+            return Err(BodyError::TooSlow);
+        };
+        match read {
             Ok(b) => Ok(b.to_bytes()),
             Err(e)
                 if e.downcast_ref::<http_body_util::LengthLimitError>()

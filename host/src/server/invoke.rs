@@ -15,6 +15,7 @@ use http::{Request, Response, StatusCode};
 use http_body_util::Full;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Instant;
+use tokio::sync::OwnedSemaphorePermit;
 use wasmtime::{Store, UpdateDeadline};
 
 /// Marker error for a request that ran out of time inside the guest.
@@ -37,7 +38,8 @@ struct OutOfMemory {
 
 impl App {
     /// Calls a routed component with a read body: Spin's request headers, then a fresh
-    /// instance; host failures become JSON errors.
+    /// instance; host failures become JSON errors. `hold` (a key's running slot) is kept
+    /// until the instance ends, background work included.
     pub(super) async fn call_component(
         &self,
         component: &LoadedComponent,
@@ -45,6 +47,7 @@ impl App {
         body: Bytes,
         matched: &RouteMatch<'_>,
         client_addr: &str,
+        hold: Option<OwnedSemaphorePermit>,
     ) -> Response<HostBody> {
         let req = match guest_request(parts, body, matched, client_addr) {
             Ok(req) => req,
@@ -56,7 +59,7 @@ impl App {
                 ));
             }
         };
-        match self.invoke(component, req).await {
+        match self.invoke(component, req, hold).await {
             Ok(res) => res,
             Err(e) => whole(self.error_response(&component.id, &e)),
         }
@@ -102,6 +105,7 @@ impl App {
         &self,
         component: &LoadedComponent,
         req: Request<Full<Bytes>>,
+        hold: Option<OwnedSemaphorePermit>,
     ) -> wasmtime::Result<Response<HostBody>> {
         let local: Weak<dyn LocalServices> = self.me.clone();
         let state = HostState::new(
@@ -135,6 +139,7 @@ impl App {
         let lifetime = self.limits.request_timeout + background;
         let head = head_tx.clone();
         tokio::spawn(async move {
+            let _hold = hold;
             let work = async {
                 let service = pre.instantiate_async(&mut store).await?;
                 let (request, _body_result) = wasmtime_wasi_http::p3::Request::from_http(

@@ -20,6 +20,13 @@ pub struct Limits {
     /// (Server-Sent Events) or work after returning (a song job). A fresh instance per
     /// request all the same; the client may have gone.
     pub background_timeout: Duration,
+    /// How long a connection may take to send a request's headers, and how long a kept-alive
+    /// connection may sit idle between requests (slowloris, idle sockets).
+    pub header_read_timeout: Duration,
+    /// How long a request may take to send its body (408 after it).
+    pub body_read_timeout: Duration,
+    /// Connections open at once; more are closed as they arrive.
+    pub max_connections: usize,
 }
 
 impl Limits {
@@ -35,6 +42,12 @@ impl Limits {
     pub const DEFAULT_QUEUE_TIMEOUT: Duration = Duration::from_secs(10);
     /// 30 minutes after the response: the longest song job.
     pub const DEFAULT_BACKGROUND_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+    /// 30 seconds: a real client sends its headers at once.
+    pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+    /// 2 minutes: a 100 MiB upload at 7 Mbit/s.
+    pub const DEFAULT_BODY_READ_TIMEOUT: Duration = Duration::from_secs(120);
+    /// 1024 connections: four per request slot.
+    pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
 }
 
 impl Default for Limits {
@@ -46,6 +59,9 @@ impl Default for Limits {
             max_concurrent: Self::DEFAULT_MAX_CONCURRENT,
             queue_timeout: Self::DEFAULT_QUEUE_TIMEOUT,
             background_timeout: Self::DEFAULT_BACKGROUND_TIMEOUT,
+            header_read_timeout: Self::DEFAULT_HEADER_READ_TIMEOUT,
+            body_read_timeout: Self::DEFAULT_BODY_READ_TIMEOUT,
+            max_connections: Self::DEFAULT_MAX_CONNECTIONS,
         }
     }
 }

@@ -44,7 +44,7 @@ impl LocalServices for App {
             match app.local_route(&id, &path) {
                 Ok((index, matched)) => {
                     let component = &app.components[index];
-                    app.call_component(component, parts, body, &matched, LOCAL_CLIENT)
+                    app.call_component(component, parts, body, &matched, LOCAL_CLIENT, None)
                         .await
                 }
                 Err(problem) => whole(json_error(StatusCode::NOT_FOUND, "not_found", &problem)),

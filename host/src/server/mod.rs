@@ -1,6 +1,7 @@
 //! The HTTP server: one file per concept, in the order a request meets them.
 //!
 //! - [`limits`]: the limits every request runs under, with their defaults.
+//! - [`access`]: API keys, and each key's rate and concurrency limits.
 //! - [`cors`]: which browser origins may call, preflights and response headers.
 //! - [`startup`]: reading the configs, opening stores and graphs, loading components, binding.
 //! - [`front`]: the accept loop, routing, the concurrency gate and body reading.
@@ -8,6 +9,7 @@
 //! - [`invoke`]: one fresh instance per request, and host failures as JSON errors.
 //! - [`local`]: Spin's local service chaining (`http://<id>.spin.internal/…`).
 
+mod access;
 mod cors;
 mod front;
 mod invoke;
@@ -16,6 +18,7 @@ mod local;
 mod spin_headers;
 mod startup;
 
+pub use access::KeyLimits;
 pub use cors::CorsPolicy;
 pub use front::json_error;
 pub use limits::Limits;
@@ -59,6 +62,8 @@ pub struct ServerConfig {
     pub env: EnvLookup,
     /// Graphs registered in code before the config's (tests use this for probe graphs).
     pub graphs: Vec<(String, Arc<dyn songforge_inference::Engine>)>,
+    /// Serve without API keys on an address other than loopback (`--allow-anonymous`).
+    pub allow_anonymous: bool,
 }
 
 impl ServerConfig {
@@ -79,6 +84,7 @@ impl ServerConfig {
             cors: CorsPolicy::Off,
             env: Arc::new(|k| std::env::var(k).ok()),
             graphs: Vec::new(),
+            allow_anonymous: false,
         }
     }
 }
@@ -118,6 +124,10 @@ struct App {
     nn: Arc<GraphRegistry>,
     limits: Limits,
     cors: CorsPolicy,
+    /// API keys and the per-key limits.
+    access: access::Access,
+    /// Whether each component (by index) maps `api_keys`, so its routes need a key.
+    protected: Vec<bool>,
     /// One permit per request served at once (`Limits::max_concurrent`).
     slots: Semaphore,
 }

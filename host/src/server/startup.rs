@@ -2,6 +2,7 @@
 //! wasi-nn graphs, load every component, start the epoch ticker and bind the listener. Each
 //! step is a function; any failure is a [`StartError`] naming the file and field at fault.
 
+use super::access::{Access, KeyLimits};
 use super::front::accept_loop;
 use super::{App, Limits, RunningServer, ServerConfig, StartError};
 use crate::component::LoadedComponent;
@@ -12,6 +13,7 @@ use crate::runtime_config::RuntimeConfig;
 use crate::state::HostState;
 use crate::variables::ResolvedVariables;
 use crate::wasi_nn::GraphRegistry;
+use songforge_access::ApiKeys;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -63,6 +65,8 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
     let (manifest, runtime) = read_configs(&config)?;
     let env = config.env.clone();
     let variables = ResolvedVariables::resolve(&manifest, |k| env(k))?;
+    // Before anything slow: an open server on a public address is refused at once.
+    let access = access_policy(&variables, config.listen, config.allow_anonymous)?;
     let kv = Arc::new(KeyValueStores::open_for(
         &manifest,
         &runtime,
@@ -85,6 +89,11 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
         .iter()
         .map(|c| (c.id.clone(), c.cached))
         .collect();
+    let protected = manifest
+        .components
+        .values()
+        .map(|c| c.variables.contains_key(songforge_access::VARIABLE))
+        .collect();
     start_epoch_ticker(&engine)?;
     let (listener, addr) = bind(config.listen).await?;
 
@@ -97,6 +106,8 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
         components,
         kv,
         nn,
+        access,
+        protected,
         slots: Semaphore::new(config.limits.max_concurrent.max(1)),
         limits: config.limits,
         cors: config.cors,
@@ -110,6 +121,40 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
         shutdown,
         task,
     })
+}
+
+/// The API keys and per-key limits from the app's variables. Without keys the server serves
+/// everyone, so it listens only on loopback unless told `--allow-anonymous`.
+fn access_policy(
+    variables: &ResolvedVariables,
+    listen: SocketAddr,
+    allow_anonymous: bool,
+) -> Result<Access, StartError> {
+    let keys = ApiKeys::parse(variables.app(songforge_access::VARIABLE).unwrap_or(""))
+        .map_err(|e| StartError::Other(e.to_string()))?;
+    let limits = KeyLimits::from_variables(variables).map_err(StartError::Other)?;
+    let access = Access::new(keys, limits);
+    if access.is_open() {
+        if !listen.ip().is_loopback() && !allow_anonymous {
+            return Err(StartError::Other(format!(
+                "no API keys are set, so anyone who can reach {listen} could use every route: \
+                 set SPIN_VARIABLE_API_KEYS to the sha256 digests of your keys, listen on \
+                 127.0.0.1, or start with --allow-anonymous"
+            )));
+        }
+        tracing::warn!(
+            "no API keys (SPIN_VARIABLE_API_KEYS): every route is open to anyone who can reach {listen}"
+        );
+    } else {
+        tracing::info!(
+            keys = access.key_count(),
+            per_minute = limits.per_minute,
+            burst = limits.burst,
+            max_running = limits.max_running,
+            "API keys required"
+        );
+    }
+    Ok(access)
 }
 
 /// The manifest, with `@models/` mounts pointed at the model store, and the runtime config

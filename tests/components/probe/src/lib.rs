@@ -32,7 +32,8 @@ async fn handle(req: Request) -> Result<Reply, ApiError> {
             spin(&req)
         }
         "/sleep" => {
-            require_method(&req, &[Method::GET])?;
+            // POST too: a request that sends work, for the per-key limits.
+            require_method(&req, &[Method::GET, Method::POST])?;
             sleep(&req).await
         }
         "/alloc" => {

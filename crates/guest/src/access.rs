@@ -1,0 +1,62 @@
+//! Who is calling this instance. A component that maps the `api_keys` variable calls
+//! [`authenticate`] first; everything it then stores is filed under the caller, and stored
+//! media and jobs of another key look absent (404, never 403, so names do not leak).
+//!
+//! The caller is kept for the instance: Spin (and the SongForge host) make a fresh instance
+//! per request, so it is this request's caller, and a song job's work after its 202 runs in
+//! the same instance, as the same caller.
+
+use crate::envelope::{ApiError, ErrorCode};
+use http::header::{self, HeaderValue};
+use songforge_access::ApiKeys;
+use spin_sdk::http::Request;
+use std::sync::OnceLock;
+
+/// This instance's caller: `None` while keys are off (everyone is anonymous).
+static CALLER: OnceLock<Option<String>> = OnceLock::new();
+/// The caller's `Authorization`, to pass on to the components a song job calls. Kept in
+/// memory only: a key is never written to the store.
+static AUTHORIZATION: OnceLock<Option<HeaderValue>> = OnceLock::new();
+
+/// Checks the request's `Authorization` against the `api_keys` variable and remembers the
+/// caller. A component without the variable mapped, or with it blank, serves everyone.
+pub async fn authenticate(req: &Request) -> Result<(), ApiError> {
+    let configured = spin_sdk::variables::get(songforge_access::VARIABLE)
+        .await
+        .unwrap_or_default();
+    let keys = ApiKeys::parse(&configured).map_err(|e| ApiError::internal(e.to_string()))?;
+    let auth = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .map(HeaderValue::as_bytes);
+    let auth_header = |req: &Request| req.headers().get(header::AUTHORIZATION).cloned();
+    let caller = keys.check(auth).map_err(|denied| {
+        ApiError::new(ErrorCode::Unauthorized, denied.to_string()).with_header(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"songforge\""),
+        )
+    })?;
+    let _ = AUTHORIZATION.set(caller.as_ref().and_then(|_| auth_header(req)));
+    let _ = CALLER.set(caller.map(|k| k.as_str().to_string()));
+    Ok(())
+}
+
+/// The caller's owner id, `None` when keys are off.
+pub fn caller() -> Option<&'static str> {
+    CALLER.get().and_then(|c| c.as_deref())
+}
+
+/// Whether the caller may see something filed under `owner`: everything is visible while
+/// keys are off, and what was stored before they were turned on belongs to everyone.
+pub fn may_see(owner: Option<&str>) -> bool {
+    match (caller(), owner) {
+        (None, _) | (_, None) => true,
+        (Some(me), Some(o)) => me == o,
+    }
+}
+
+/// The `Authorization` header to pass on when calling another component for the caller
+/// (a song job's stages), so that what they store is the caller's too.
+pub fn forwarded_authorization() -> Option<&'static HeaderValue> {
+    AUTHORIZATION.get().and_then(Option::as_ref)
+}
