@@ -408,3 +408,85 @@ async fn without_keys_the_host_serves_only_loopback_unless_allowed() {
         "{refused}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_past_its_storage_quota_gets_507_and_deleting_frees_it() {
+    let state = scratch_dir("access-quota");
+    // 0.1 MiB: three 32 KB uploads fit, a fourth does not.
+    let c = with_keys(
+        config(probe_manifest(), &state),
+        &[("SPIN_VARIABLE_STORAGE_QUOTA_MIB", "0.1")],
+    );
+    let server = start(c).await;
+    let http = Http::new(server.addr);
+    let mut urls = Vec::new();
+    for _ in 0..3 {
+        let r = upload_as(&http, ALICE).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+        urls.push(r.json()["url"].as_str().expect("url").to_string());
+    }
+    let r = upload_as(&http, ALICE).await;
+    expect_error(&r, StatusCode::INSUFFICIENT_STORAGE, None);
+    let message = r.json()["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert_eq!(r.json()["error"]["code"], "insufficient_storage");
+    assert!(message.contains("storage_quota_mib"), "{message}");
+    // Bob's quota is his own.
+    assert_eq!(upload_as(&http, BOB).await.status, StatusCode::CREATED);
+    // Deleting a file frees its bytes.
+    let r = send_as(
+        &http,
+        Some(ALICE),
+        Method::DELETE,
+        &urls[0],
+        &[],
+        Bytes::new(),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(upload_as(&http, ALICE).await.status, StatusCode::CREATED);
+    server.shutdown().await;
+    // The refused upload left nothing: Alice's three files and Bob's one, blob and record.
+    let keys = stored_keys(&state);
+    let media = keys.iter().filter(|k| k.starts_with("media")).count();
+    assert_eq!(media, 2 * 4, "{keys:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_media_reads_as_absent_and_a_sweep_deletes_it() {
+    let state = scratch_dir("access-retention");
+    // Two seconds, in days.
+    let retention = format!("{}", 2.0 / 86_400.0);
+    let c = with_keys(
+        config(probe_manifest(), &state),
+        &[("SPIN_VARIABLE_RETENTION_DAYS", retention.as_str())],
+    );
+    let server = start(c).await;
+    let http = Http::new(server.addr);
+    let r = upload_as(&http, ALICE).await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let old = r.json()["url"].as_str().expect("url").to_string();
+    let r = send_as(&http, Some(ALICE), Method::GET, &old, &[], Bytes::new()).await;
+    assert_eq!(r.status, StatusCode::OK);
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    // Past its retention the file is gone for readers at once...
+    let r = send_as(&http, Some(ALICE), Method::GET, &old, &[], Bytes::new()).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    // ... and this request's sweep deletes its bytes; the new file stays.
+    let r = upload_as(&http, ALICE).await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let new = r.json()["url"].as_str().expect("url").to_string();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    server.shutdown().await;
+    let keys = stored_keys(&state);
+    let old_name = old.trim_start_matches("/media/");
+    let new_name = new.trim_start_matches("/media/");
+    assert!(!keys.iter().any(|k| k.ends_with(old_name)), "{keys:?}");
+    assert_eq!(
+        keys.iter().filter(|k| k.ends_with(new_name)).count(),
+        2,
+        "{keys:?}"
+    );
+}

@@ -37,6 +37,8 @@ const PRIVATE_CACHE_CONTROL: &str = "private, max-age=31536000, immutable";
 #[http_service]
 async fn handle(req: Request) -> Result<Reply, ApiError> {
     songforge_guest::access::authenticate(&req).await?;
+    // Expired media and jobs are deleted after this response, when a sweep is due.
+    spin_sdk::wasip3::spawn(songforge_guest::retention::sweep_if_due());
     let info = path_info(&req);
     let raw_name = info.strip_prefix('/').unwrap_or(&info);
     if raw_name.is_empty() {

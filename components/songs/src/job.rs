@@ -228,7 +228,10 @@ impl Job {
         };
         let mut job: Job = serde_json::from_slice(&bytes)
             .map_err(|e| ApiError::internal(format!("job {id} is unreadable: {e}")))?;
-        if !songforge_guest::access::may_see(job.owner.as_deref()) {
+        let retention = songforge_guest::retention::retention_s().await;
+        if !songforge_guest::access::may_see(job.owner.as_deref())
+            || songforge_guest::retention::is_expired(job.created_unix, now(), retention)
+        {
             return Ok(None);
         }
         if !job.status.is_final() && now() - job.heartbeat_at > stale_after_s().await {

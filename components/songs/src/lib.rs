@@ -67,6 +67,8 @@ impl IntoResponse for Answer {
 #[http_service]
 async fn handle(req: Request) -> Result<Answer, ApiError> {
     songforge_guest::access::authenticate(&req).await?;
+    // Expired media and jobs are deleted after this response, when a sweep is due.
+    spin_sdk::wasip3::spawn(songforge_guest::retention::sweep_if_due());
     let info = path_info(&req);
     let parts: Vec<&str> = info
         .trim_matches('/')

@@ -51,6 +51,8 @@ pub enum ErrorCode {
     NotImplemented,
     /// 503: a dependency (model, queue) is unavailable right now; may carry `Retry-After`.
     ServiceUnavailable,
+    /// 507: the caller's storage quota is full.
+    InsufficientStorage,
     /// 504: the work did not finish in time.
     Timeout,
 }
@@ -71,6 +73,7 @@ impl ErrorCode {
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             Self::NotImplemented => StatusCode::NOT_IMPLEMENTED,
             Self::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::InsufficientStorage => StatusCode::INSUFFICIENT_STORAGE,
             Self::Timeout => StatusCode::GATEWAY_TIMEOUT,
         }
     }
@@ -90,6 +93,7 @@ impl ErrorCode {
             Self::Internal => "internal",
             Self::NotImplemented => "not_implemented",
             Self::ServiceUnavailable => "service_unavailable",
+            Self::InsufficientStorage => "insufficient_storage",
             Self::Timeout => "timeout",
         }
     }

@@ -7,6 +7,7 @@
 //! - [`media`]: the key-value media store behind `/media/<name>`.
 //! - [`input`]: stored media by URL, audio decoding with one length rule, forms, seeds, the
 //!   mounted pronunciation dictionary.
+//! - [`retention`]: how long media and jobs are kept, each key's storage quota, the sweep.
 //! - [`settings`]: Spin variables with defaults for blank or unusable values.
 //! - [`timing`]: where a request's time went, as `timings_ms` and `Server-Timing`.
 //! - [`conditional`]: `Range`, `If-None-Match` and `If-Range` decisions for serving media.
@@ -25,6 +26,7 @@ pub mod input;
 pub mod media;
 pub mod nn;
 pub mod request;
+pub mod retention;
 pub mod settings;
 pub mod timing;
 

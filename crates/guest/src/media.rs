@@ -306,15 +306,40 @@ pub enum MediaError {
     /// WASI randomness was unavailable, so no fresh name could be made.
     #[error("no random source for a media name: {0}")]
     Random(String),
+    /// The caller's API key would store more than its quota.
+    #[error(
+        "this API key's storage is full: it stores {used_mib:.1} MiB of its {quota_mib:.0} MiB \
+         (storage_quota_mib) and this needs {needed_mib:.1} MiB more; delete files \
+         (DELETE /media/<name>) or wait for old ones to expire",
+        used_mib = mib(*.used),
+        quota_mib = mib(*.quota),
+        needed_mib = mib(*.needed)
+    )]
+    QuotaFull {
+        /// Bytes stored now.
+        used: u64,
+        /// The quota, bytes.
+        quota: u64,
+        /// Bytes the write needs.
+        needed: u64,
+    },
 }
 
 impl From<MediaError> for ApiError {
     fn from(error: MediaError) -> Self {
         match error {
             MediaError::Name(e) => e.into(),
+            e @ MediaError::QuotaFull { .. } => {
+                ApiError::new(crate::ErrorCode::InsufficientStorage, e.to_string())
+            }
             other => ApiError::internal(other.to_string()),
         }
     }
+}
+
+/// Bytes as MiB, for messages.
+fn mib(bytes: u64) -> f64 {
+    bytes as f64 / (1024.0 * 1024.0)
 }
 
 fn store_error(error: impl std::fmt::Display) -> MediaError {
@@ -399,6 +424,17 @@ async fn write_new(
         name: name.to_string(),
         reason: e.to_string(),
     })?;
+    if let Some(owner) = &meta.owner {
+        let used = crate::retention::usage(store, owner).await;
+        let quota = crate::retention::quota_bytes().await;
+        if used.saturating_add(meta.bytes) > quota {
+            return Err(MediaError::QuotaFull {
+                used,
+                quota,
+                needed: meta.bytes,
+            });
+        }
+    }
     let blob_key = format!("{BLOB_PREFIX}{name}");
     store.set(&blob_key, bytes).await.map_err(store_error)?;
     if let Err(e) = store.set(format!("{META_PREFIX}{name}"), meta_json).await {
@@ -406,6 +442,9 @@ async fn write_new(
         // a failure here does not change the answer.
         let _ = store.delete(&blob_key).await;
         return Err(store_error(e));
+    }
+    if let Some(owner) = &meta.owner {
+        crate::retention::add_usage(store, owner, meta.bytes as i64).await;
     }
     Ok(StoredMedia::new(name, &meta))
 }
@@ -465,14 +504,22 @@ pub async fn get_media_bytes(name: &str, meta: &MediaMeta) -> Result<Vec<u8>, Me
 pub async fn delete_media(name: &str) -> Result<(), MediaError> {
     validate_name(name)?;
     let store = open_store().await?;
-    store
-        .delete(format!("{META_PREFIX}{name}"))
-        .await
-        .map_err(store_error)?;
+    let meta_key = format!("{META_PREFIX}{name}");
+    let owned = match store.get(&meta_key).await.map_err(store_error)? {
+        Some(raw) => serde_json::from_slice::<MediaMeta>(&raw)
+            .ok()
+            .and_then(|m| Some((m.owner?, m.bytes))),
+        None => None,
+    };
+    store.delete(&meta_key).await.map_err(store_error)?;
     store
         .delete(format!("{BLOB_PREFIX}{name}"))
         .await
-        .map_err(store_error)
+        .map_err(store_error)?;
+    if let Some((owner, bytes)) = owned {
+        crate::retention::add_usage(&store, &owner, -(bytes as i64)).await;
+    }
+    Ok(())
 }
 
 async fn read_blob(store: &Store, name: &str, meta: &MediaMeta) -> Result<Vec<u8>, MediaError> {
@@ -509,8 +556,15 @@ async fn read_meta(store: &Store, name: &str) -> Result<Option<MediaMeta>, Media
         name: name.to_string(),
         reason: format!("its record is not valid: {e}"),
     })?;
-    // Another key's file is absent for this caller, exactly like a name never stored.
-    Ok(crate::access::may_see(meta.owner.as_deref()).then_some(meta))
+    // Another key's file is absent for this caller, exactly like a name never stored; so is
+    // an expired one, whether or not a sweep has removed it yet.
+    let retention = crate::retention::retention_s().await;
+    let expired = crate::retention::is_expired(
+        meta.created_unix as f64,
+        crate::retention::now_unix(),
+        retention,
+    );
+    Ok((!expired && crate::access::may_see(meta.owner.as_deref())).then_some(meta))
 }
 
 #[cfg(test)]
