@@ -292,3 +292,50 @@ async fn absolute_urls_are_fetched_only_from_allowed_hosts() {
     assert_eq!(r.json()["error"]["field"], "tracks[0].url");
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mixes_past_the_memory_budget_get_503_with_retry_after_and_store_nothing() {
+    let state = scratch_dir("mix-budget");
+    let mut c = config(app_manifest(), &state);
+    // 32 MiB: less than two decoded 60 s stereo tracks.
+    c.limits.memory_budget_mib = 32;
+    c.limits.queue_timeout = std::time::Duration::from_millis(500);
+    let server = start(c).await;
+    let http = Http::new(server.addr);
+    let inst = upload(&http, &tone(44100, 2, 110.0, 60.0, 0.5)).await;
+    let voc = upload(&http, &phrases(44100, 60.0)).await;
+    let body = serde_json::json!({"instrumental_url": inst, "vocals_url": voc});
+    let clients: Vec<_> = (0..4)
+        .map(|_| {
+            let http = http.clone();
+            let body = body.clone();
+            tokio::spawn(async move { http.post_json("/api/mix-audio/", &body).await })
+        })
+        .collect();
+    // Health is not in the budget's queue.
+    assert_eq!(http.get("/api/health/").await.status, StatusCode::OK);
+    for c in clients {
+        let r = c.await.expect("client");
+        expect_error(&r, StatusCode::SERVICE_UNAVAILABLE, None);
+        assert!(r.header("retry-after").is_some(), "{:?}", r.headers);
+        let message = r.json()["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        assert!(message.contains("--memory-budget-mib"), "{message}");
+    }
+    server.shutdown().await;
+    // Only the two uploads are stored (blob and record each).
+    let keys = stored_keys(&state);
+    let media = keys.iter().filter(|k| k.starts_with("media")).count();
+    assert_eq!(media, 4, "{keys:?}");
+
+    // The same mixes under a budget that fits them all succeed.
+    let mut c = config(app_manifest(), &state);
+    c.limits.memory_budget_mib = 4096;
+    let server = start(c).await;
+    let http = Http::new(server.addr);
+    let r = http.post_json("/api/mix-audio/", &body).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    server.shutdown().await;
+}

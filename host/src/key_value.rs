@@ -53,6 +53,9 @@ pub enum KeyValueError {
 /// The label every app may use without configuring it, as in Spin.
 pub const DEFAULT_LABEL: &str = "default";
 
+/// redb's page cache per store.
+const PAGE_CACHE_BYTES: usize = 64 << 20;
+
 /// All stores the runtime config defines, opened once at start-up and shared by every instance.
 #[derive(Default)]
 pub struct KeyValueStores {
@@ -123,7 +126,12 @@ impl KeyValueStores {
             if let Some(parent) = path.parent() {
                 std::fs::create_dir_all(parent).map_err(|e| err(e.to_string()))?;
             }
-            let db = Database::create(path).map_err(|e| err(e.to_string()))?;
+            // redb's own page cache would otherwise grow to 1 GiB as media passes through it;
+            // the blobs are read once per request, and the kernel's page cache keeps them too.
+            let db = Database::builder()
+                .set_cache_size(PAGE_CACHE_BYTES)
+                .create(path)
+                .map_err(|e| err(e.to_string()))?;
             // Create the table up front so readers never see "table does not exist".
             let tx = db.begin_write().map_err(|e| err(e.to_string()))?;
             tx.open_table(TABLE).map_err(|e| err(e.to_string()))?;

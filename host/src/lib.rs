@@ -6,6 +6,7 @@ pub mod config_file;
 pub mod engines;
 pub mod key_value;
 pub mod manifest;
+pub mod memory_budget;
 pub mod outbound;
 pub mod router;
 pub mod runtime_config;

@@ -93,6 +93,10 @@ struct UpArgs {
     /// Connections open at once (more are closed as they arrive).
     #[arg(long, env = "SONGFORGE_MAX_CONNECTIONS", default_value_t = Limits::DEFAULT_MAX_CONNECTIONS)]
     max_connections: usize,
+    /// Linear memory all work requests together may hold, MiB (default: half the machine's);
+    /// past it they wait, then get 503.
+    #[arg(long, env = "SONGFORGE_MEMORY_BUDGET_MIB", default_value_t = Limits::default_memory_budget_mib())]
+    memory_budget_mib: u32,
     /// Browser origins allowed by CORS: comma-separated, or `*`.
     #[arg(long, env = "CORS_ALLOWED_ORIGINS", default_value = "")]
     cors_allowed_origins: String,
@@ -175,6 +179,7 @@ fn up(args: UpArgs) -> Result<()> {
             false,
         )?,
         max_connections: args.max_connections.max(1),
+        memory_budget_mib: args.memory_budget_mib.max(1),
     };
     config.cors = CorsPolicy::parse(&args.cors_allowed_origins);
     config.allow_anonymous = args.allow_anonymous;

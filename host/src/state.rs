@@ -1,6 +1,7 @@
 //! Everything one request's store holds, built in one place.
 
 use crate::key_value::{KeyValueCtx, KeyValueView};
+use crate::memory_budget::SharedLease;
 use crate::outbound::OutboundRule;
 use crate::variables::VariablesView;
 use crate::wasi_nn::{WasiNnCtx, WasiNnView};
@@ -9,7 +10,7 @@ use http_body_util::{BodyExt, Full};
 use std::collections::BTreeMap;
 use std::pin::Pin;
 use std::sync::{Arc, Weak};
-use wasmtime::ResourceLimiter;
+use wasmtime::ResourceLimiterAsync;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
@@ -35,9 +36,10 @@ impl HostState {
         kv: KeyValueCtx,
         nn: WasiNnCtx,
         variables: Arc<BTreeMap<String, String>>,
-        max_memory_bytes: usize,
+        limits: MemoryLimit,
         local: Weak<dyn LocalServices>,
     ) -> Self {
+        let lease = limits.lease.clone();
         Self {
             table: ResourceTable::new(),
             wasi,
@@ -45,14 +47,12 @@ impl HostState {
             hooks: OutboundPolicy {
                 rules: outbound,
                 local,
+                lease: lease.clone(),
             },
             kv,
             nn,
             variables,
-            limits: MemoryLimit {
-                max_bytes: max_memory_bytes,
-                denied: None,
-            },
+            limits,
         }
     }
 
@@ -97,19 +97,31 @@ pub struct MemoryLimit {
     max_bytes: usize,
     /// The size a refused growth asked for.
     pub denied: Option<usize>,
+    /// The instance's share of the host's memory budget (work requests only).
+    lease: Option<SharedLease>,
 }
 
 impl MemoryLimit {
+    /// A limit of `max_bytes` per instance, and the instance's share of the host's budget.
+    pub fn new(max_bytes: usize, lease: Option<SharedLease>) -> Self {
+        Self {
+            max_bytes,
+            denied: None,
+            lease,
+        }
+    }
+
     /// The limit, bytes.
     pub fn max_bytes(&self) -> usize {
         self.max_bytes
     }
 }
 
-impl ResourceLimiter for MemoryLimit {
-    fn memory_growing(
+#[async_trait::async_trait]
+impl ResourceLimiterAsync for MemoryLimit {
+    async fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
@@ -117,10 +129,18 @@ impl ResourceLimiter for MemoryLimit {
             self.denied = Some(desired);
             return Ok(false);
         }
+        if let Some(lease) = &self.lease {
+            // Over the budget the instance stops here, and the error is its 503.
+            lease
+                .lock()
+                .await
+                .grow(desired.saturating_sub(current))
+                .await?;
+        }
         Ok(true)
     }
 
-    fn table_growing(
+    async fn table_growing(
         &mut self,
         _current: usize,
         _desired: usize,
@@ -151,6 +171,8 @@ pub const LOCAL_SUFFIX: &str = ".spin.internal";
 pub struct OutboundPolicy {
     rules: Arc<[OutboundRule]>,
     local: Weak<dyn LocalServices>,
+    /// The instance's memory lease, shrunk to what it uses while it waits on a local call.
+    lease: Option<SharedLease>,
 }
 
 type ErrorFuture = Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>;
@@ -181,6 +203,9 @@ impl WasiHttpHooks for OutboundPolicy {
             .and_then(|h| h.strip_suffix(LOCAL_SUFFIX))
             .map(str::to_string);
         if let Some(id) = local {
+            if let Some(mut lease) = self.lease.as_ref().and_then(|l| l.try_lock().ok()) {
+                lease.shrink_to_used();
+            }
             let services = self.local.clone();
             return Box::new(async move {
                 let (parts, body) = request.into_parts();

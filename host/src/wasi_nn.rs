@@ -273,12 +273,23 @@ fn wit_code(kind: ErrorKind) -> ErrorCode {
 #[derive(Clone)]
 pub struct WasiNnCtx {
     registry: Arc<GraphRegistry>,
+    /// The instance's memory lease, shrunk to what it uses while it waits on inference.
+    lease: Option<crate::memory_budget::SharedLease>,
 }
 
 impl WasiNnCtx {
     /// Context sharing `registry`.
     pub fn new(registry: Arc<GraphRegistry>) -> Self {
-        Self { registry }
+        Self {
+            registry,
+            lease: None,
+        }
+    }
+
+    /// The same, giving back the instance's unused memory reservation at each inference.
+    pub fn with_lease(mut self, lease: Option<crate::memory_budget::SharedLease>) -> Self {
+        self.lease = lease;
+        self
     }
 }
 
@@ -450,6 +461,9 @@ impl<T: Send> inference::HostGraphExecutionContextWithStore<T> for WasiNn {
     ) -> wasmtime::Result<Result<Vec<inference::NamedTensor>, Resource<NnError>>> {
         let submitted = {
             let view = store.get();
+            if let Some(mut lease) = view.ctx.lease.as_ref().and_then(|l| l.try_lock().ok()) {
+                lease.shrink_to_used();
+            }
             let handle = view.table.get(&ctx)?;
             let (name, graph) = (handle.name.clone(), handle.graph.clone());
             let mut named = Vec::with_capacity(inputs.len());

@@ -221,14 +221,17 @@ pub fn wav_tone(samples: usize) -> Vec<u8> {
     v
 }
 
-/// Keys in the `default` key-value store of a stopped server's state directory.
+/// Keys in the `default` key-value store of a stopped server's state directory, less the
+/// retention sweep's own bookkeeping (when it last ran).
 pub fn stored_keys(state_dir: &Path) -> Vec<String> {
     let path = songforge::key_value::KeyValueStores::default_path(state_dir, "default");
     let stores = songforge::key_value::KeyValueStores::open(
         &[("default".to_string(), path)].into_iter().collect(),
     )
     .expect("open the key-value store");
-    stores.keys("default").expect("list keys")
+    let mut keys = stores.keys("default").expect("list keys");
+    keys.retain(|k| k != "retention:last-sweep");
+    keys
 }
 
 /// The words of `text` as the transcript checks compare them: lower-cased and split at

@@ -15,6 +15,10 @@ use std::time::{Duration, Instant};
 
 /// How often a running job writes its heartbeat.
 const HEARTBEAT: Duration = Duration::from_secs(5);
+/// How long a job keeps asking a busy stage (503) before it fails, and the pauses between.
+const BUSY_PATIENCE: Duration = Duration::from_secs(180);
+const BUSY_FIRST_PAUSE: Duration = Duration::from_millis(500);
+const BUSY_MAX_PAUSE: Duration = Duration::from_secs(5);
 
 /// A stage of the chain: its name in the job, the component that runs it, and its route.
 struct Stage {
@@ -249,7 +253,21 @@ impl Runner {
         });
         self.save().await?;
         let t = Instant::now();
-        let result = cached_call(&self.store, reuse, stage.component, stage.path, &body).await;
+        let mut result = cached_call(&self.store, reuse, stage.component, stage.path, &body).await;
+        // A stage that is busy (a full inference queue, the host's memory budget) is asked
+        // again after a pause, as a client would, rather than failing the whole song.
+        let mut pause = BUSY_FIRST_PAUSE;
+        while let Err(f) = &result
+            && f.status == 503
+            && t.elapsed() + pause < BUSY_PATIENCE
+        {
+            spin_sdk::time::sleep(pause).await;
+            // Saving beats the heart and notices a cancel.
+            self.update(|_| {});
+            self.save().await?;
+            pause = (pause * 2).min(BUSY_MAX_PAUSE);
+            result = cached_call(&self.store, reuse, stage.component, stage.path, &body).await;
+        }
         let ms = t.elapsed().as_millis() as u64;
         match result {
             Ok((value, cached)) => {

@@ -7,6 +7,7 @@
 //! checks them for it first. Health and the static front map nothing and stay open.
 
 use super::front::json_error;
+use super::lanes::Lane;
 use crate::variables::ResolvedVariables;
 use bytes::Bytes;
 use http::{HeaderValue, Method, Response, StatusCode, header};
@@ -84,10 +85,21 @@ pub(super) struct Access {
     running: Mutex<HashMap<KeyId, Arc<Semaphore>>>,
 }
 
-/// A request let through: whose it is, and (for work) the slot it holds until its instance,
-/// background work included, has finished.
+/// A request let through: the lane it runs in, and (for a key's work) the slot it holds
+/// until its instance, background work included, has finished.
 pub(super) struct Admitted {
     pub hold: Option<OwnedSemaphorePermit>,
+    pub lane: Lane,
+}
+
+impl Admitted {
+    /// A stage call from another component: work, counted against its caller's key already.
+    pub(super) fn local_call() -> Self {
+        Self {
+            hold: None,
+            lane: Lane::Work,
+        }
+    }
 }
 
 impl Access {
@@ -119,19 +131,20 @@ impl Access {
         headers: &http::HeaderMap,
         work: bool,
     ) -> Result<Admitted, Refusal> {
+        let lane = if work { Lane::Work } else { Lane::Front };
         if !protected {
-            return Ok(Admitted { hold: None });
+            return Ok(Admitted { hold: None, lane });
         }
         let auth = headers
             .get(header::AUTHORIZATION)
             .map(HeaderValue::as_bytes);
         let key = match self.keys.check(auth) {
             Ok(Some(key)) => key,
-            Ok(None) => return Ok(Admitted { hold: None }),
+            Ok(None) => return Ok(Admitted { hold: None, lane }),
             Err(denied) => return Err(Refusal::Unauthorized(denied)),
         };
         if !work {
-            return Ok(Admitted { hold: None });
+            return Ok(Admitted { hold: None, lane });
         }
         let slots = {
             let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
@@ -150,7 +163,10 @@ impl Access {
                 limits: self.limits,
                 wait_s,
             })?;
-        Ok(Admitted { hold: Some(hold) })
+        Ok(Admitted {
+            hold: Some(hold),
+            lane,
+        })
     }
 
     /// Takes one token from the key's bucket, or says how many whole seconds until one is

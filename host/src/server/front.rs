@@ -87,6 +87,13 @@ pub(super) async fn accept_loop(
     {
         tracing::warn!("some connections were still open after 30 s; closing them");
     }
+    // Work after a response (a song job, a sweep) gets the same time to finish.
+    if tokio::time::timeout(DRAIN_TIMEOUT, app.instances.all_done())
+        .await
+        .is_err()
+    {
+        tracing::warn!("some instances were still working after 30 s; stopping them");
+    }
 }
 
 /// A host-made JSON error in the same envelope the components use.
@@ -213,7 +220,7 @@ impl App {
                 body,
                 &matched,
                 &remote.to_string(),
-                admitted.hold,
+                admitted,
             )
             .await;
         drop(permit);

@@ -3,12 +3,15 @@
 //! the component.
 
 use super::App;
+use super::access::Admitted;
 use super::front::{json_error, whole};
+use super::lanes::Lane;
 use super::spin_headers::guest_request;
 use crate::component::LoadedComponent;
 use crate::key_value::KeyValueCtx;
+use crate::memory_budget::BudgetExhausted;
 use crate::router::RouteMatch;
-use crate::state::{HostBody, HostState, LocalServices};
+use crate::state::{HostBody, HostState, LocalServices, MemoryLimit};
 use crate::wasi_nn::WasiNnCtx;
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
@@ -17,6 +20,9 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::Instant;
 use tokio::sync::OwnedSemaphorePermit;
 use wasmtime::{Store, UpdateDeadline};
+
+/// What a 503 for a full memory budget suggests waiting: about one mix.
+const BUDGET_RETRY_AFTER: &str = "2";
 
 /// Marker error for a request that ran out of time inside the guest.
 #[derive(Debug, thiserror::Error)]
@@ -38,8 +44,8 @@ struct OutOfMemory {
 
 impl App {
     /// Calls a routed component with a read body: Spin's request headers, then a fresh
-    /// instance; host failures become JSON errors. `hold` (a key's running slot) is kept
-    /// until the instance ends, background work included.
+    /// instance; host failures become JSON errors. `admitted` says which lane it runs in and
+    /// holds the key's running slot until the instance ends, background work included.
     pub(super) async fn call_component(
         &self,
         component: &LoadedComponent,
@@ -47,7 +53,7 @@ impl App {
         body: Bytes,
         matched: &RouteMatch<'_>,
         client_addr: &str,
-        hold: Option<OwnedSemaphorePermit>,
+        admitted: Admitted,
     ) -> Response<HostBody> {
         let req = match guest_request(parts, body, matched, client_addr) {
             Ok(req) => req,
@@ -59,7 +65,10 @@ impl App {
                 ));
             }
         };
-        match self.invoke(component, req, hold).await {
+        match self
+            .invoke(component, req, admitted.hold, admitted.lane)
+            .await
+        {
             Ok(res) => res,
             Err(e) => whole(self.error_response(&component.id, &e)),
         }
@@ -78,6 +87,18 @@ impl App {
                     self.limits.request_timeout.as_secs_f64()
                 ),
             )
+        } else if let Some(b) = e.chain().find_map(|c| c.downcast_ref::<BudgetExhausted>()) {
+            tracing::warn!(component = %id, "{b}");
+            let mut res = json_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "service_unavailable",
+                &b.to_string(),
+            );
+            res.headers_mut().insert(
+                http::header::RETRY_AFTER,
+                http::HeaderValue::from_static(BUDGET_RETRY_AFTER),
+            );
+            res
         } else if e.downcast_ref::<OutOfMemory>().is_some() {
             tracing::warn!(component = %id, "{e:#}");
             json_error(
@@ -106,19 +127,27 @@ impl App {
         component: &LoadedComponent,
         req: Request<Full<Bytes>>,
         hold: Option<OwnedSemaphorePermit>,
+        lane: Lane,
     ) -> wasmtime::Result<Response<HostBody>> {
         let local: Weak<dyn LocalServices> = self.me.clone();
+        // Work waits for its share of the memory budget; reads run as they come.
+        let lease = match lane {
+            Lane::Work => Some(Arc::new(tokio::sync::Mutex::new(
+                self.memory.admit(&component.id).await?,
+            ))),
+            Lane::Front => None,
+        };
         let state = HostState::new(
             component.wasi_ctx()?,
             component.outbound.clone(),
             KeyValueCtx::new(self.kv.clone(), component.key_value_stores.clone()),
-            WasiNnCtx::new(self.nn.clone()),
+            WasiNnCtx::new(self.nn.clone()).with_lease(lease.clone()),
             component.variables.clone(),
-            self.limits.max_memory_bytes,
+            MemoryLimit::new(self.limits.max_memory_bytes, lease),
             local,
         );
         let mut store = Store::new(&self.engine, state);
-        store.limiter(|s| &mut s.limits);
+        store.limiter_async(|s| &mut s.limits);
         let deadline = Arc::new(Mutex::new(Instant::now() + self.limits.request_timeout));
         store.set_epoch_deadline(1);
         let until = deadline.clone();
@@ -138,7 +167,8 @@ impl App {
         let background = self.limits.background_timeout;
         let lifetime = self.limits.request_timeout + background;
         let head = head_tx.clone();
-        tokio::spawn(async move {
+        let alive = self.instances.enter();
+        self.work.handle(lane).spawn(async move {
             let _hold = hold;
             let work = async {
                 let service = pre.instantiate_async(&mut store).await?;
@@ -192,6 +222,10 @@ impl App {
                     }
                 }
             }
+            // The store (and the key-value stores it holds open) goes before the instance
+            // counts as done, so a shutdown waiting on it finds the stores released.
+            drop(store);
+            drop(alive);
         });
         let answer = tokio::time::timeout(self.limits.request_timeout, head_rx).await;
         drop(head_tx);

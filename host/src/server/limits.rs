@@ -27,6 +27,8 @@ pub struct Limits {
     pub body_read_timeout: Duration,
     /// Connections open at once; more are closed as they arrive.
     pub max_connections: usize,
+    /// Linear memory all work instances together may hold, MiB (see `memory_budget`).
+    pub memory_budget_mib: u32,
 }
 
 impl Limits {
@@ -48,6 +50,21 @@ impl Limits {
     pub const DEFAULT_BODY_READ_TIMEOUT: Duration = Duration::from_secs(120);
     /// 1024 connections: four per request slot.
     pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+
+    /// Half the machine's memory (4 GiB where it cannot be read): room for the models, the
+    /// host and the page cache beside the instances.
+    pub fn default_memory_budget_mib() -> u32 {
+        std::fs::read_to_string("/proc/meminfo")
+            .ok()
+            .and_then(|m| {
+                m.lines()
+                    .find_map(|l| l.strip_prefix("MemTotal:"))
+                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            })
+            .map_or(4096, |kib| {
+                u32::try_from(kib / 1024 / 2).unwrap_or(u32::MAX)
+            })
+    }
 }
 
 impl Default for Limits {
@@ -62,6 +79,7 @@ impl Default for Limits {
             header_read_timeout: Self::DEFAULT_HEADER_READ_TIMEOUT,
             body_read_timeout: Self::DEFAULT_BODY_READ_TIMEOUT,
             max_connections: Self::DEFAULT_MAX_CONNECTIONS,
+            memory_budget_mib: Self::default_memory_budget_mib(),
         }
     }
 }

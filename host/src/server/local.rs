@@ -3,6 +3,7 @@
 //! request from the network, without opening a socket.
 
 use super::App;
+use super::access::Admitted;
 use super::front::{json_error, whole};
 use crate::router::RouteMatch;
 use crate::state::{LocalResponse, LocalServices};
@@ -44,8 +45,15 @@ impl LocalServices for App {
             match app.local_route(&id, &path) {
                 Ok((index, matched)) => {
                     let component = &app.components[index];
-                    app.call_component(component, parts, body, &matched, LOCAL_CLIENT, None)
-                        .await
+                    app.call_component(
+                        component,
+                        parts,
+                        body,
+                        &matched,
+                        LOCAL_CLIENT,
+                        Admitted::local_call(),
+                    )
+                    .await
                 }
                 Err(problem) => whole(json_error(StatusCode::NOT_FOUND, "not_found", &problem)),
             }

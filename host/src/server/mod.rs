@@ -6,6 +6,7 @@
 //! - [`startup`]: reading the configs, opening stores and graphs, loading components, binding.
 //! - [`front`]: the accept loop, routing, the concurrency gate and body reading.
 //! - [`spin_headers`]: the request a guest sees, with Spin's `spin-*` headers.
+//! - [`lanes`]: work on a runtime of its own, so light requests are never queued behind it.
 //! - [`invoke`]: one fresh instance per request, and host failures as JSON errors.
 //! - [`local`]: Spin's local service chaining (`http://<id>.spin.internal/…`).
 
@@ -13,6 +14,7 @@ mod access;
 mod cors;
 mod front;
 mod invoke;
+mod lanes;
 mod limits;
 mod local;
 mod spin_headers;
@@ -128,6 +130,12 @@ struct App {
     access: access::Access,
     /// Whether each component (by index) maps `api_keys`, so its routes need a key.
     protected: Vec<bool>,
+    /// The runtime work requests' instances run on.
+    work: lanes::WorkLane,
+    /// The instances alive, for shutdown to wait on.
+    instances: Arc<lanes::Instances>,
+    /// The linear memory work instances may hold together.
+    memory: Arc<crate::memory_budget::MemoryBudget>,
     /// One permit per request served at once (`Limits::max_concurrent`).
     slots: Semaphore,
 }

@@ -95,6 +95,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
         .map(|c| c.variables.contains_key(songforge_access::VARIABLE))
         .collect();
     start_epoch_ticker(&engine)?;
+    let work = super::lanes::WorkLane::new()?;
     let (listener, addr) = bind(config.listen).await?;
 
     let app = Arc::new_cyclic(|me| App {
@@ -108,6 +109,12 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
         nn,
         access,
         protected,
+        work,
+        instances: Arc::default(),
+        memory: crate::memory_budget::MemoryBudget::new(
+            config.limits.memory_budget_mib,
+            config.limits.queue_timeout,
+        ),
         slots: Semaphore::new(config.limits.max_concurrent.max(1)),
         limits: config.limits,
         cors: config.cors,
