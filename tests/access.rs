@@ -48,6 +48,19 @@ async fn send_as(
     http.send(method, path, &all, body).await
 }
 
+async fn get_as(http: &Http, key: &str, path: &str) -> Reply {
+    send_as(http, Some(key), Method::GET, path, &[], Bytes::new()).await
+}
+
+async fn delete_as(http: &Http, key: &str, path: &str) -> Reply {
+    send_as(http, Some(key), Method::DELETE, path, &[], Bytes::new()).await
+}
+
+/// A POST with a body: work, which the per-key limits count.
+async fn post_work_as(http: &Http, key: &str, path: &str) -> Reply {
+    send_as(http, Some(key), Method::POST, path, &[], "work").await
+}
+
 async fn upload_as(http: &Http, key: &str) -> Reply {
     send_as(
         http,
@@ -119,7 +132,7 @@ async fn media_belongs_to_the_key_that_stored_it() {
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
     let url = r.json()["url"].as_str().expect("url").to_string();
 
-    let mine = send_as(&http, Some(ALICE), Method::GET, &url, &[], Bytes::new()).await;
+    let mine = get_as(&http, ALICE, &url).await;
     assert_eq!(mine.status, StatusCode::OK);
     assert_eq!(mine.body.len(), 44 + 16_000 * 2);
     assert!(
@@ -156,15 +169,15 @@ async fn media_belongs_to_the_key_that_stored_it() {
     .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     let mix = r.json()["url"].as_str().expect("mix url").to_string();
-    let r = send_as(&http, Some(BOB), Method::GET, &mix, &[], Bytes::new()).await;
+    let r = get_as(&http, BOB, &mix).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
 
     // Alice deletes her upload: gone for her, and its bytes are gone from the store.
-    let r = send_as(&http, Some(ALICE), Method::DELETE, &url, &[], Bytes::new()).await;
+    let r = delete_as(&http, ALICE, &url).await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     let name = url.trim_start_matches("/media/");
     assert_eq!(r.json()["deleted"], name);
-    let r = send_as(&http, Some(ALICE), Method::GET, &url, &[], Bytes::new()).await;
+    let r = get_as(&http, ALICE, &url).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     server.shutdown().await;
     let keys = stored_keys(&state);
@@ -197,13 +210,13 @@ async fn a_song_job_and_everything_its_stages_store_belong_to_its_key() {
         let url = output[field]
             .as_str()
             .unwrap_or_else(|| panic!("{field}: {job}"));
-        let r = send_as(&http, Some(ALICE), Method::GET, url, &[], Bytes::new()).await;
+        let r = get_as(&http, ALICE, url).await;
         assert_eq!(r.status, StatusCode::OK, "{field}");
-        let r = send_as(&http, Some(BOB), Method::GET, url, &[], Bytes::new()).await;
+        let r = get_as(&http, BOB, url).await;
         assert_eq!(r.status, StatusCode::NOT_FOUND, "{field}");
     }
     let job_url = format!("/api/songs/{id}");
-    let r = send_as(&http, Some(BOB), Method::GET, &job_url, &[], Bytes::new()).await;
+    let r = get_as(&http, BOB, &job_url).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     let r = send_as(
         &http,
@@ -223,25 +236,9 @@ async fn a_song_job_and_everything_its_stages_store_belong_to_its_key() {
             .map(|j| j["id"].clone())
             .collect()
     };
-    let r = send_as(
-        &http,
-        Some(BOB),
-        Method::GET,
-        "/api/songs/",
-        &[],
-        Bytes::new(),
-    )
-    .await;
+    let r = get_as(&http, BOB, "/api/songs/").await;
     assert!(ids(&r).is_empty(), "{:?}", r.body);
-    let r = send_as(
-        &http,
-        Some(ALICE),
-        Method::GET,
-        "/api/songs/",
-        &[],
-        Bytes::new(),
-    )
-    .await;
+    let r = get_as(&http, ALICE, "/api/songs/").await;
     assert_eq!(ids(&r), [json!(id)]);
     // The same request from Bob is not answered from Alice's cache: a new job, all his own.
     let r = send_as(
@@ -283,15 +280,7 @@ async fn a_key_over_its_rate_gets_429_with_retry_after_and_others_go_on() {
         .expect("seconds");
     assert!((50..=60).contains(&wait), "{wait}");
     // Reading is not limited, and Bob has his own bucket.
-    let r = send_as(
-        &http,
-        Some(ALICE),
-        Method::GET,
-        "/probe/sleep?ms=1",
-        &[],
-        Bytes::new(),
-    )
-    .await;
+    let r = get_as(&http, ALICE, "/probe/sleep?ms=1").await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(upload_as(&http, BOB).await.status, StatusCode::CREATED);
     server.shutdown().await;
@@ -308,61 +297,19 @@ async fn a_key_may_run_only_so_much_at_once() {
     let http = Http::new(server.addr);
     let slow = {
         let http = http.clone();
-        tokio::spawn(async move {
-            send_as(
-                &http,
-                Some(ALICE),
-                Method::POST,
-                "/probe/sleep?ms=1500",
-                &[],
-                "work",
-            )
-            .await
-        })
+        tokio::spawn(async move { post_work_as(&http, ALICE, "/probe/sleep?ms=1500").await })
     };
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let r = send_as(
-        &http,
-        Some(ALICE),
-        Method::POST,
-        "/probe/sleep?ms=1",
-        &[],
-        "work",
-    )
-    .await;
+    let r = post_work_as(&http, ALICE, "/probe/sleep?ms=1").await;
     expect_error(&r, StatusCode::TOO_MANY_REQUESTS, None);
     assert!(r.header("retry-after").is_some());
     // Bob, and Alice's reads, are not held up.
-    let r = send_as(
-        &http,
-        Some(BOB),
-        Method::POST,
-        "/probe/sleep?ms=1",
-        &[],
-        "work",
-    )
-    .await;
+    let r = post_work_as(&http, BOB, "/probe/sleep?ms=1").await;
     assert_eq!(r.status, StatusCode::OK);
-    let r = send_as(
-        &http,
-        Some(ALICE),
-        Method::GET,
-        "/probe/sleep?ms=1",
-        &[],
-        Bytes::new(),
-    )
-    .await;
+    let r = get_as(&http, ALICE, "/probe/sleep?ms=1").await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(slow.await.expect("slow request").status, StatusCode::OK);
-    let r = send_as(
-        &http,
-        Some(ALICE),
-        Method::POST,
-        "/probe/sleep?ms=1",
-        &[],
-        "work",
-    )
-    .await;
+    let r = post_work_as(&http, ALICE, "/probe/sleep?ms=1").await;
     assert_eq!(r.status, StatusCode::OK, "the slot is free again");
     server.shutdown().await;
 }
@@ -436,15 +383,7 @@ async fn a_key_past_its_storage_quota_gets_507_and_deleting_frees_it() {
     // Bob's quota is his own.
     assert_eq!(upload_as(&http, BOB).await.status, StatusCode::CREATED);
     // Deleting a file frees its bytes.
-    let r = send_as(
-        &http,
-        Some(ALICE),
-        Method::DELETE,
-        &urls[0],
-        &[],
-        Bytes::new(),
-    )
-    .await;
+    let r = delete_as(&http, ALICE, &urls[0]).await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(upload_as(&http, ALICE).await.status, StatusCode::CREATED);
     server.shutdown().await;
@@ -455,7 +394,7 @@ async fn a_key_past_its_storage_quota_gets_507_and_deleting_frees_it() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn expired_media_reads_as_absent_and_a_sweep_deletes_it() {
+async fn expired_media_reads_as_absent_and_sweeps_delete_it_and_orphan_blobs() {
     let state = scratch_dir("access-retention");
     // Two seconds, in days.
     let retention = format!("{}", 2.0 / 86_400.0);
@@ -465,14 +404,26 @@ async fn expired_media_reads_as_absent_and_a_sweep_deletes_it() {
     );
     let server = start(c).await;
     let http = Http::new(server.addr);
+    // A blob whose record was never written, as a host killed between the two writes leaves.
+    let orphan = "media/upload_0123456789abcdef.wav";
+    let r = send_as(
+        &http,
+        Some(ALICE),
+        Method::PUT,
+        &format!("/probe/kv/{orphan}"),
+        &[],
+        wav_tone(100),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     let r = upload_as(&http, ALICE).await;
     assert_eq!(r.status, StatusCode::CREATED);
     let old = r.json()["url"].as_str().expect("url").to_string();
-    let r = send_as(&http, Some(ALICE), Method::GET, &old, &[], Bytes::new()).await;
+    let r = get_as(&http, ALICE, &old).await;
     assert_eq!(r.status, StatusCode::OK);
     tokio::time::sleep(Duration::from_millis(2_500)).await;
     // Past its retention the file is gone for readers at once...
-    let r = send_as(&http, Some(ALICE), Method::GET, &old, &[], Bytes::new()).await;
+    let r = get_as(&http, ALICE, &old).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     // ... and this request's sweep deletes its bytes; the new file stays.
     let r = upload_as(&http, ALICE).await;
@@ -484,6 +435,8 @@ async fn expired_media_reads_as_absent_and_a_sweep_deletes_it() {
     let old_name = old.trim_start_matches("/media/");
     let new_name = new.trim_start_matches("/media/");
     assert!(!keys.iter().any(|k| k.ends_with(old_name)), "{keys:?}");
+    // The orphan blob, seen by two sweeps, is gone too.
+    assert!(!keys.iter().any(|k| k == orphan), "{keys:?}");
     assert_eq!(
         keys.iter().filter(|k| k.ends_with(new_name)).count(),
         2,

@@ -222,7 +222,7 @@ pub fn wav_tone(samples: usize) -> Vec<u8> {
 }
 
 /// Keys in the `default` key-value store of a stopped server's state directory, less the
-/// retention sweep's own bookkeeping (when it last ran).
+/// retention sweep's own bookkeeping (`retention:*`: when it last ran, what it saw).
 pub fn stored_keys(state_dir: &Path) -> Vec<String> {
     let path = songforge::key_value::KeyValueStores::default_path(state_dir, "default");
     let stores = songforge::key_value::KeyValueStores::open(
@@ -230,7 +230,7 @@ pub fn stored_keys(state_dir: &Path) -> Vec<String> {
     )
     .expect("open the key-value store");
     let mut keys = stores.keys("default").expect("list keys");
-    keys.retain(|k| k != "retention:last-sweep");
+    keys.retain(|k| !k.starts_with("retention:"));
     keys
 }
 

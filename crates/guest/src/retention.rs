@@ -20,6 +20,8 @@ pub const DEFAULT_QUOTA_MIB: f64 = 2048.0;
 pub const USAGE_PREFIX: &str = "usage/";
 /// When the last sweep started (Unix seconds, as text).
 const LAST_SWEEP_KEY: &str = "retention:last-sweep";
+/// Blobs without a record at the last sweep (JSON list of names).
+const ORPHANS_KEY: &str = "retention:orphans";
 /// The longest pause between sweeps.
 const MAX_SWEEP_INTERVAL_S: f64 = 900.0;
 /// Key prefixes of the song jobs' records.
@@ -99,6 +101,8 @@ pub struct Swept {
     pub jobs: usize,
     /// Cache entries that named deleted jobs or files.
     pub cache_entries: usize,
+    /// Blobs whose record was never written (a host killed between the two writes).
+    pub orphans: usize,
 }
 
 /// Sweeps when the last sweep is older than a quarter of the retention (at most 15
@@ -130,12 +134,13 @@ pub async fn sweep_if_due() {
         Ok(s) if s == Swept::default() => {}
         Ok(s) => eprintln!(
             "retention: deleted {} media files ({} bytes), {} song jobs and {} cache entries \
-             older than {}",
+             older than {}, and {} blobs a stopped host left without a record",
             s.files,
             s.bytes,
             s.jobs,
             s.cache_entries,
-            span(retention)
+            span(retention),
+            s.orphans
         ),
         Err(e) => eprintln!("retention: the sweep stopped: {e}"),
     }
@@ -229,6 +234,7 @@ pub async fn sweep(store: &Store, now: f64, retention_s: f64) -> Result<Swept, S
             swept.cache_entries += 1;
         }
     }
+    swept.orphans = sweep_orphan_blobs(store, &keys, &live_media).await;
     for key in &keys {
         if let Some(owner) = key.strip_prefix(USAGE_PREFIX)
             && !usage.contains_key(owner)
@@ -242,6 +248,42 @@ pub async fn sweep(store: &Store, now: f64, retention_s: f64) -> Result<Swept, S
             .await;
     }
     Ok(swept)
+}
+
+/// Deletes blobs that had no record at the last sweep and still have none: a write puts its
+/// record milliseconds after its blob, so a blob without one across two sweeps was left by a
+/// host that died between the two. Returns how many went.
+async fn sweep_orphan_blobs(store: &Store, keys: &[String], live: &HashSet<String>) -> usize {
+    let orphans: Vec<&str> = keys
+        .iter()
+        .filter_map(|k| k.strip_prefix(BLOB_PREFIX))
+        .filter(|name| !live.contains(*name))
+        .collect();
+    let seen_before: HashSet<String> = match store.get(ORPHANS_KEY).await {
+        Ok(Some(raw)) => serde_json::from_slice(&raw).unwrap_or_default(),
+        _ => HashSet::new(),
+    };
+    let mut deleted = 0;
+    let mut still = Vec::new();
+    for name in orphans {
+        // A record written since the listing means the blob is a file after all.
+        let has_record = matches!(store.exists(format!("{META_PREFIX}{name}")).await, Ok(true));
+        if has_record {
+            continue;
+        }
+        if seen_before.contains(name) {
+            if store.delete(format!("{BLOB_PREFIX}{name}")).await.is_ok() {
+                deleted += 1;
+            }
+        } else {
+            still.push(name);
+        }
+    }
+    let _ = match serde_json::to_vec(&still) {
+        Ok(bytes) if !still.is_empty() => store.set(ORPHANS_KEY, bytes).await,
+        _ => store.delete(ORPHANS_KEY).await,
+    };
+    deleted
 }
 
 /// Whether a JSON answer names a `/media/<name>` that is not in `live`.

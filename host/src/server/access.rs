@@ -266,6 +266,14 @@ mod tests {
         )
     }
 
+    fn key_of(a: &Access) -> KeyId {
+        a.keys
+            .check(Some(b"Bearer k1"))
+            .ok()
+            .flatten()
+            .expect("key")
+    }
+
     fn bearer(key: &str) -> http::HeaderMap {
         let mut h = http::HeaderMap::new();
         h.insert(
@@ -278,12 +286,7 @@ mod tests {
     #[test]
     fn the_bucket_allows_a_burst_then_refills_at_the_rate() {
         let a = access(60.0, 3.0, 100);
-        let key = a
-            .keys
-            .check(Some(b"Bearer k1"))
-            .ok()
-            .flatten()
-            .expect("key");
+        let key = key_of(&a);
         let t0 = Instant::now();
         for _ in 0..3 {
             assert_eq!(a.take_token(&key, t0), Ok(()));
@@ -303,12 +306,7 @@ mod tests {
     #[test]
     fn a_slow_rate_says_how_long_to_wait() {
         let a = access(2.0, 1.0, 100);
-        let key = a
-            .keys
-            .check(Some(b"Bearer k1"))
-            .ok()
-            .flatten()
-            .expect("key");
+        let key = key_of(&a);
         let t0 = Instant::now();
         assert_eq!(a.take_token(&key, t0), Ok(()));
         assert_eq!(a.take_token(&key, t0), Err(30));
