@@ -184,3 +184,49 @@ fn a_host_killed_mid_request_leaves_nothing_half_written() {
     });
     kill(&mut child);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_gives_507_writes_nothing_and_recovers() {
+    let state = scratch_dir("faults-disk-full");
+    let server = start(config(probe_manifest(), &state)).await;
+    let http = Http::new(server.addr);
+    let kept = http.upload_wav(wav_tone(16_000)).await;
+    server.shutdown().await;
+
+    // A disk that would be past `--min-free-disk-mib` after any write: the same as full.
+    let mut c = config(probe_manifest(), &state);
+    c.limits.min_free_disk_mib = 1 << 40;
+    let server = start(c).await;
+    let http = Http::new(server.addr);
+    let r = http
+        .send(
+            Method::POST,
+            "/media/",
+            &[("content-type", "audio/wav")],
+            wav_tone(16_000),
+        )
+        .await;
+    expect_error(&r, StatusCode::INSUFFICIENT_STORAGE, None);
+    assert_eq!(r.json()["error"]["code"], "insufficient_storage");
+    let message = r.json()["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(message.contains("--min-free-disk-mib"), "{message}");
+    // What was stored before is still served.
+    let r = http.send(Method::GET, &kept, &[], Bytes::new()).await;
+    assert_eq!(r.status, StatusCode::OK);
+    server.shutdown().await;
+    let keys = stored_keys(&state);
+    assert_eq!(
+        keys.iter().filter(|k| k.starts_with("media")).count(),
+        2,
+        "only the first upload, blob and record: {keys:?}"
+    );
+
+    // With room again, writes work again.
+    let server = start(config(probe_manifest(), &state)).await;
+    let http = Http::new(server.addr);
+    http.upload_wav(wav_tone(16_000)).await;
+    server.shutdown().await;
+}

@@ -60,6 +60,10 @@ const PAGE_CACHE_BYTES: usize = 64 << 20;
 #[derive(Default)]
 pub struct KeyValueStores {
     stores: HashMap<String, Arc<Database>>,
+    /// Each store's file, for the free-space check.
+    files: HashMap<String, Arc<PathBuf>>,
+    /// Free disk a write must leave (`--min-free-disk-mib`).
+    min_free_bytes: u64,
 }
 
 impl KeyValueStores {
@@ -138,7 +142,23 @@ impl KeyValueStores {
             tx.commit().map_err(|e| err(e.to_string()))?;
             stores.insert(label.clone(), Arc::new(db));
         }
-        Ok(Self { stores })
+        let files = labels
+            .iter()
+            .map(|(label, path)| (label.clone(), Arc::new(path.clone())))
+            .collect();
+        Ok(Self {
+            stores,
+            files,
+            min_free_bytes: 0,
+        })
+    }
+
+    /// Refuses writes that would leave less than `bytes` free on a store's disk: a disk run
+    /// full fails redb's write, and redb then refuses everything until it is reopened, so the
+    /// host stops short of it and answers `storage_full` instead.
+    pub fn with_min_free_bytes(mut self, bytes: u64) -> Self {
+        self.min_free_bytes = bytes;
+        self
     }
 
     /// Whether a label is configured.
@@ -184,6 +204,8 @@ impl KeyValueCtx {
 /// An open store, as the guest's `store` resource.
 pub struct StoreHandle {
     db: Arc<Database>,
+    file: Arc<PathBuf>,
+    min_free_bytes: u64,
 }
 
 /// Borrowed view the generated bindings work on.
@@ -216,6 +238,31 @@ pub fn add_to_linker<T: Send + 'static>(
 
 fn other(e: impl std::fmt::Display) -> KvError {
     KvError::Other(e.to_string())
+}
+
+/// How a full disk is named to the guest: components answer it with 507.
+pub const STORAGE_FULL: &str = "storage_full";
+
+/// Refuses a write of `len` bytes that would leave less than `min_free` on the store's disk.
+fn check_room(file: &Path, len: u64, min_free: u64) -> Result<(), KvError> {
+    if min_free == 0 {
+        return Ok(());
+    }
+    let dir = file.parent().unwrap_or(file);
+    let Ok(stat) = rustix::fs::statvfs(dir) else {
+        return Ok(());
+    };
+    let free = stat.f_bavail.saturating_mul(stat.f_frsize);
+    // redb writes a value more than once (its pages, then the commit), so twice its size.
+    if free < min_free.saturating_add(len.saturating_mul(2)) {
+        return Err(KvError::Other(format!(
+            "{STORAGE_FULL}: the disk holding the store has {} MiB free, and writes stop \
+             {} MiB short of full (--min-free-disk-mib)",
+            free >> 20,
+            min_free >> 20
+        )));
+    }
+    Ok(())
 }
 
 async fn blocking<R: Send + 'static>(
@@ -259,7 +306,18 @@ impl<T> kv::HostStoreWithStore<T> for KeyValue {
             let Some(db) = view.ctx.stores.stores.get(&label) else {
                 return Ok(Err(KvError::NoSuchStore));
             };
-            let handle = StoreHandle { db: db.clone() };
+            let file = view
+                .ctx
+                .stores
+                .files
+                .get(&label)
+                .cloned()
+                .unwrap_or_default();
+            let handle = StoreHandle {
+                db: db.clone(),
+                file,
+                min_free_bytes: view.ctx.stores.min_free_bytes,
+            };
             Ok(Ok(view.table.push(handle)?))
         })
     }
@@ -288,7 +346,14 @@ impl<T> kv::HostStoreWithStore<T> for KeyValue {
         value: Vec<u8>,
     ) -> wasmtime::Result<Result<(), KvError>> {
         let db = db_of(accessor, &store)?;
+        let (file, min_free) =
+            accessor.with(|mut access| -> wasmtime::Result<(Arc<PathBuf>, u64)> {
+                let view = access.get();
+                let h = view.table.get(&store)?;
+                Ok((h.file.clone(), h.min_free_bytes))
+            })?;
         blocking(move || {
+            check_room(&file, value.len() as u64, min_free)?;
             let tx = db.begin_write().map_err(other)?;
             {
                 let mut table = tx.open_table(TABLE).map_err(other)?;

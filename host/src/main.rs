@@ -97,6 +97,10 @@ struct UpArgs {
     /// past it they wait, then get 503.
     #[arg(long, env = "SONGFORGE_MEMORY_BUDGET_MIB", default_value_t = Limits::default_memory_budget_mib())]
     memory_budget_mib: u32,
+    /// Free disk a key-value write must leave, MiB; past it writes get 507 and nothing is
+    /// half-written.
+    #[arg(long, env = "SONGFORGE_MIN_FREE_DISK_MIB", default_value_t = Limits::DEFAULT_MIN_FREE_DISK_MIB)]
+    min_free_disk_mib: u64,
     /// Browser origins allowed by CORS: comma-separated, or `*`.
     #[arg(long, env = "CORS_ALLOWED_ORIGINS", default_value = "")]
     cors_allowed_origins: String,
@@ -180,6 +184,7 @@ fn up(args: UpArgs) -> Result<()> {
         )?,
         max_connections: args.max_connections.max(1),
         memory_budget_mib: args.memory_budget_mib.max(1),
+        min_free_disk_mib: args.min_free_disk_mib,
     };
     config.cors = CorsPolicy::parse(&args.cors_allowed_origins);
     config.allow_anonymous = args.allow_anonymous;

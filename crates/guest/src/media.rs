@@ -306,6 +306,9 @@ pub enum MediaError {
     /// WASI randomness was unavailable, so no fresh name could be made.
     #[error("no random source for a media name: {0}")]
     Random(String),
+    /// The disk holding the store is (nearly) full.
+    #[error("the media store is full: {0}")]
+    DiskFull(String),
     /// The caller's API key would store more than its quota.
     #[error(
         "this API key's storage is full: it stores {used_mib:.1} MiB of its {quota_mib:.0} MiB \
@@ -329,7 +332,7 @@ impl From<MediaError> for ApiError {
     fn from(error: MediaError) -> Self {
         match error {
             MediaError::Name(e) => e.into(),
-            e @ MediaError::QuotaFull { .. } => {
+            e @ (MediaError::QuotaFull { .. } | MediaError::DiskFull(_)) => {
                 ApiError::new(crate::ErrorCode::InsufficientStorage, e.to_string())
             }
             other => ApiError::internal(other.to_string()),
@@ -342,8 +345,21 @@ fn mib(bytes: u64) -> f64 {
     bytes as f64 / (1024.0 * 1024.0)
 }
 
+/// What the host says when a write would fill its disk (`storage_full: ...`).
+const STORAGE_FULL: &str = "storage_full";
+
 fn store_error(error: impl std::fmt::Display) -> MediaError {
-    MediaError::Store(error.to_string())
+    let text = error.to_string();
+    if let Some((_, why)) = text.split_once(STORAGE_FULL) {
+        // The host's words, without the store error's own wrapping.
+        let why = why
+            .trim_start_matches(':')
+            .trim()
+            .trim_end_matches(['"', ')']);
+        MediaError::DiskFull(why.to_string())
+    } else {
+        MediaError::Store(text)
+    }
 }
 
 async fn open_store() -> Result<Store, MediaError> {

@@ -29,6 +29,8 @@ pub struct Limits {
     pub max_connections: usize,
     /// Linear memory all work instances together may hold, MiB (see `memory_budget`).
     pub memory_budget_mib: u32,
+    /// Free disk a key-value write must leave, MiB (less: 507 `insufficient_storage`).
+    pub min_free_disk_mib: u64,
 }
 
 impl Limits {
@@ -50,6 +52,8 @@ impl Limits {
     pub const DEFAULT_BODY_READ_TIMEOUT: Duration = Duration::from_secs(120);
     /// 1024 connections: four per request slot.
     pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+    /// 256 MiB: room for the logs, the compiled-component cache and a final commit.
+    pub const DEFAULT_MIN_FREE_DISK_MIB: u64 = 256;
 
     /// Half the machine's memory (4 GiB where it cannot be read): room for the models, the
     /// host and the page cache beside the instances.
@@ -80,6 +84,7 @@ impl Default for Limits {
             body_read_timeout: Self::DEFAULT_BODY_READ_TIMEOUT,
             max_connections: Self::DEFAULT_MAX_CONNECTIONS,
             memory_budget_mib: Self::default_memory_budget_mib(),
+            min_free_disk_mib: Self::DEFAULT_MIN_FREE_DISK_MIB,
         }
     }
 }

@@ -67,11 +67,10 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
     let variables = ResolvedVariables::resolve(&manifest, |k| env(k))?;
     // Before anything slow: an open server on a public address is refused at once.
     let access = access_policy(&variables, config.listen, config.allow_anonymous)?;
-    let kv = Arc::new(KeyValueStores::open_for(
-        &manifest,
-        &runtime,
-        &config.state_dir,
-    )?);
+    let kv = Arc::new(
+        KeyValueStores::open_for(&manifest, &runtime, &config.state_dir)?
+            .with_min_free_bytes(config.limits.min_free_disk_mib.saturating_mul(1 << 20)),
+    );
     let nn = Arc::new(register_graphs(config.graphs, &runtime, &config.models_dir));
 
     let (engine, linker) = wasm_engine(&config.limits)?;
