@@ -345,13 +345,13 @@ impl<T> kv::HostStoreWithStore<T> for KeyValue {
         key: String,
         value: Vec<u8>,
     ) -> wasmtime::Result<Result<(), KvError>> {
-        let db = db_of(accessor, &store)?;
-        let (file, min_free) =
-            accessor.with(|mut access| -> wasmtime::Result<(Arc<PathBuf>, u64)> {
+        let (db, file, min_free) = accessor.with(
+            |mut access| -> wasmtime::Result<(Arc<Database>, Arc<PathBuf>, u64)> {
                 let view = access.get();
                 let h = view.table.get(&store)?;
-                Ok((h.file.clone(), h.min_free_bytes))
-            })?;
+                Ok((h.db.clone(), h.file.clone(), h.min_free_bytes))
+            },
+        )?;
         blocking(move || {
             check_room(&file, value.len() as u64, min_free)?;
             let tx = db.begin_write().map_err(other)?;

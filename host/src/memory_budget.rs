@@ -180,6 +180,15 @@ impl Lease {
 /// A lease shared by the instance's memory limiter and its outbound calls.
 pub type SharedLease = std::sync::Arc<tokio::sync::Mutex<Lease>>;
 
+/// Gives back an instance's unused reservation as it starts waiting on something outside
+/// itself (inference, another component). Skipped while the limiter holds the lease: the
+/// instance is growing then, not waiting.
+pub fn give_back_unused(lease: Option<&SharedLease>) {
+    if let Some(mut lease) = lease.and_then(|l| l.try_lock().ok()) {
+        lease.shrink_to_used();
+    }
+}
+
 impl Drop for Lease {
     fn drop(&mut self) {
         tracing::debug!(

@@ -203,9 +203,7 @@ impl WasiHttpHooks for OutboundPolicy {
             .and_then(|h| h.strip_suffix(LOCAL_SUFFIX))
             .map(str::to_string);
         if let Some(id) = local {
-            if let Some(mut lease) = self.lease.as_ref().and_then(|l| l.try_lock().ok()) {
-                lease.shrink_to_used();
-            }
+            crate::memory_budget::give_back_unused(self.lease.as_ref());
             let services = self.local.clone();
             return Box::new(async move {
                 let (parts, body) = request.into_parts();

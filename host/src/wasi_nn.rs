@@ -461,9 +461,7 @@ impl<T: Send> inference::HostGraphExecutionContextWithStore<T> for WasiNn {
     ) -> wasmtime::Result<Result<Vec<inference::NamedTensor>, Resource<NnError>>> {
         let submitted = {
             let view = store.get();
-            if let Some(mut lease) = view.ctx.lease.as_ref().and_then(|l| l.try_lock().ok()) {
-                lease.shrink_to_used();
-            }
+            crate::memory_budget::give_back_unused(view.ctx.lease.as_ref());
             let handle = view.table.get(&ctx)?;
             let (name, graph) = (handle.name.clone(), handle.graph.clone());
             let mut named = Vec::with_capacity(inputs.len());

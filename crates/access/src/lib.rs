@@ -10,6 +10,8 @@ use sha2::{Digest, Sha256};
 
 /// The Spin variable holding the digests.
 pub const VARIABLE: &str = "api_keys";
+/// The `WWW-Authenticate` challenge a 401 carries.
+pub const CHALLENGE: &str = "Bearer realm=\"songforge\"";
 
 /// The configured keys, as digests. Empty: the server is open to everyone.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -6,7 +6,7 @@
 //! variable checks keys itself (it files what it stores under the caller), and the host
 //! checks them for it first. Health and the static front map nothing and stay open.
 
-use super::front::json_error;
+use super::front::{json_error, json_error_retry};
 use super::lanes::Lane;
 use crate::variables::ResolvedVariables;
 use bytes::Bytes;
@@ -77,12 +77,18 @@ struct Bucket {
     at: Instant,
 }
 
+/// One key's counters: its token bucket and its running slots.
+#[derive(Debug)]
+struct KeyState {
+    bucket: Bucket,
+    running: Arc<Semaphore>,
+}
+
 /// The keys and every key's counters.
 pub(super) struct Access {
     keys: ApiKeys,
     limits: KeyLimits,
-    buckets: Mutex<HashMap<KeyId, Bucket>>,
-    running: Mutex<HashMap<KeyId, Arc<Semaphore>>>,
+    per_key: Mutex<HashMap<KeyId, KeyState>>,
 }
 
 /// A request let through: the lane it runs in, and (for a key's work) the slot it holds
@@ -107,8 +113,7 @@ impl Access {
         Self {
             keys,
             limits,
-            buckets: Mutex::new(HashMap::new()),
-            running: Mutex::new(HashMap::new()),
+            per_key: Mutex::new(HashMap::new()),
         }
     }
 
@@ -146,47 +151,52 @@ impl Access {
         if !work {
             return Ok(Admitted { hold: None, lane });
         }
-        let slots = {
-            let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
-            running
-                .entry(key.clone())
-                .or_insert_with(|| Arc::new(Semaphore::new(self.limits.max_running)))
-                .clone()
-        };
-        let Ok(hold) = slots.try_acquire_owned() else {
+        let now = Instant::now();
+        let mut per_key = self.per_key.lock().unwrap_or_else(|e| e.into_inner());
+        let state = self.state_of(&mut per_key, &key, now);
+        let Ok(hold) = state.running.clone().try_acquire_owned() else {
             return Err(Refusal::Running {
                 max: self.limits.max_running,
             });
         };
-        self.take_token(&key, Instant::now())
-            .map_err(|wait_s| Refusal::Rate {
-                limits: self.limits,
-                wait_s,
-            })?;
+        take_token(&mut state.bucket, &self.limits, now).map_err(|wait_s| Refusal::Rate {
+            limits: self.limits,
+            wait_s,
+        })?;
         Ok(Admitted {
             hold: Some(hold),
             lane,
         })
     }
 
-    /// Takes one token from the key's bucket, or says how many whole seconds until one is
-    /// there.
-    fn take_token(&self, key: &KeyId, now: Instant) -> Result<(), u64> {
-        let rate = self.limits.per_minute / 60.0;
-        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
-        let bucket = buckets.entry(key.clone()).or_insert(Bucket {
-            tokens: self.limits.burst,
-            at: now,
-        });
-        let elapsed = now.saturating_duration_since(bucket.at).as_secs_f64();
-        bucket.tokens = (bucket.tokens + elapsed * rate).min(self.limits.burst);
-        bucket.at = now;
-        if bucket.tokens >= 1.0 {
-            bucket.tokens -= 1.0;
-            Ok(())
-        } else {
-            Err((((1.0 - bucket.tokens) / rate).ceil() as u64).max(1))
-        }
+    /// The key's counters, made on its first work request with a full bucket.
+    fn state_of<'a>(
+        &self,
+        per_key: &'a mut HashMap<KeyId, KeyState>,
+        key: &KeyId,
+        now: Instant,
+    ) -> &'a mut KeyState {
+        per_key.entry(key.clone()).or_insert_with(|| KeyState {
+            bucket: Bucket {
+                tokens: self.limits.burst,
+                at: now,
+            },
+            running: Arc::new(Semaphore::new(self.limits.max_running)),
+        })
+    }
+}
+
+/// Takes one token from `bucket`, or says how many whole seconds until one is there.
+fn take_token(bucket: &mut Bucket, limits: &KeyLimits, now: Instant) -> Result<(), u64> {
+    let rate = limits.per_minute / 60.0;
+    let elapsed = now.saturating_duration_since(bucket.at).as_secs_f64();
+    bucket.tokens = (bucket.tokens + elapsed * rate).min(limits.burst);
+    bucket.at = now;
+    if bucket.tokens >= 1.0 {
+        bucket.tokens -= 1.0;
+        Ok(())
+    } else {
+        Err((((1.0 - bucket.tokens) / rate).ceil() as u64).max(1))
     }
 }
 
@@ -237,16 +247,18 @@ fn unauthorized(message: &str) -> Response<Full<Bytes>> {
     let mut res = json_error(StatusCode::UNAUTHORIZED, "unauthorized", message);
     res.headers_mut().insert(
         header::WWW_AUTHENTICATE,
-        HeaderValue::from_static("Bearer realm=\"songforge\""),
+        HeaderValue::from_static(songforge_access::CHALLENGE),
     );
     res
 }
 
 fn too_many(message: &str, retry_after_s: u64) -> Response<Full<Bytes>> {
-    let mut res = json_error(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message);
-    res.headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_s));
-    res
+    json_error_retry(
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+        message,
+        retry_after_s,
+    )
 }
 
 #[cfg(test)]
@@ -266,14 +278,6 @@ mod tests {
         )
     }
 
-    fn key_of(a: &Access) -> KeyId {
-        a.keys
-            .check(Some(b"Bearer k1"))
-            .ok()
-            .flatten()
-            .expect("key")
-    }
-
     fn bearer(key: &str) -> http::HeaderMap {
         let mut h = http::HeaderMap::new();
         h.insert(
@@ -283,33 +287,42 @@ mod tests {
         h
     }
 
+    /// A full bucket for `limits` at `t0`.
+    fn full(limits: &KeyLimits, t0: Instant) -> Bucket {
+        Bucket {
+            tokens: limits.burst,
+            at: t0,
+        }
+    }
+
     #[test]
     fn the_bucket_allows_a_burst_then_refills_at_the_rate() {
-        let a = access(60.0, 3.0, 100);
-        let key = key_of(&a);
+        let limits = access(60.0, 3.0, 100).limits;
         let t0 = Instant::now();
+        let mut b = full(&limits, t0);
         for _ in 0..3 {
-            assert_eq!(a.take_token(&key, t0), Ok(()));
+            assert_eq!(take_token(&mut b, &limits, t0), Ok(()));
         }
-        assert_eq!(a.take_token(&key, t0), Err(1));
+        assert_eq!(take_token(&mut b, &limits, t0), Err(1));
         // One a second at 60 a minute.
-        assert_eq!(a.take_token(&key, t0 + Duration::from_millis(1000)), Ok(()));
-        assert_eq!(a.take_token(&key, t0 + Duration::from_millis(1100)), Err(1));
+        let at = |ms| t0 + Duration::from_millis(ms);
+        assert_eq!(take_token(&mut b, &limits, at(1000)), Ok(()));
+        assert_eq!(take_token(&mut b, &limits, at(1100)), Err(1));
         // A long quiet spell refills to the burst, no more.
         let later = t0 + Duration::from_secs(3600);
         for _ in 0..3 {
-            assert_eq!(a.take_token(&key, later), Ok(()));
+            assert_eq!(take_token(&mut b, &limits, later), Ok(()));
         }
-        assert!(a.take_token(&key, later).is_err());
+        assert!(take_token(&mut b, &limits, later).is_err());
     }
 
     #[test]
     fn a_slow_rate_says_how_long_to_wait() {
-        let a = access(2.0, 1.0, 100);
-        let key = key_of(&a);
+        let limits = access(2.0, 1.0, 100).limits;
         let t0 = Instant::now();
-        assert_eq!(a.take_token(&key, t0), Ok(()));
-        assert_eq!(a.take_token(&key, t0), Err(30));
+        let mut b = full(&limits, t0);
+        assert_eq!(take_token(&mut b, &limits, t0), Ok(()));
+        assert_eq!(take_token(&mut b, &limits, t0), Err(30));
     }
 
     #[test]

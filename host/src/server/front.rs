@@ -273,12 +273,23 @@ impl App {
 
 /// 503 with `Retry-After`: every slot stayed taken for the whole queue timeout.
 fn busy() -> Response<Full<Bytes>> {
-    let mut res = json_error(
+    json_error_retry(
         StatusCode::SERVICE_UNAVAILABLE,
         "service_unavailable",
         "the server is at its concurrent request limit; retry shortly",
-    );
+        1,
+    )
+}
+
+/// A host-made JSON error that says when to try again (`Retry-After`, seconds): 429s and 503s.
+pub(super) fn json_error_retry(
+    status: StatusCode,
+    code: &str,
+    message: &str,
+    retry_after_s: u64,
+) -> Response<Full<Bytes>> {
+    let mut res = json_error(status, code, message);
     res.headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_s));
     res
 }

@@ -4,7 +4,7 @@
 
 use super::App;
 use super::access::Admitted;
-use super::front::{json_error, whole};
+use super::front::{json_error, json_error_retry, whole};
 use super::lanes::Lane;
 use super::spin_headers::guest_request;
 use crate::component::LoadedComponent;
@@ -22,7 +22,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use wasmtime::{Store, UpdateDeadline};
 
 /// What a 503 for a full memory budget suggests waiting: about one mix.
-const BUDGET_RETRY_AFTER: &str = "2";
+const BUDGET_RETRY_AFTER_S: u64 = 2;
 
 /// Marker error for a request that ran out of time inside the guest.
 #[derive(Debug, thiserror::Error)]
@@ -89,16 +89,12 @@ impl App {
             )
         } else if let Some(b) = e.chain().find_map(|c| c.downcast_ref::<BudgetExhausted>()) {
             tracing::warn!(component = %id, "{b}");
-            let mut res = json_error(
+            json_error_retry(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "service_unavailable",
                 &b.to_string(),
-            );
-            res.headers_mut().insert(
-                http::header::RETRY_AFTER,
-                http::HeaderValue::from_static(BUDGET_RETRY_AFTER),
-            );
-            res
+                BUDGET_RETRY_AFTER_S,
+            )
         } else if e.downcast_ref::<OutOfMemory>().is_some() {
             tracing::warn!(component = %id, "{e:#}");
             json_error(
