@@ -4,9 +4,9 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use songforge_guest::ApiError;
+use songforge_guest::retention::{CANCEL_PREFIX, JOB_PREFIX};
 use songforge_song_request::SongRequest;
 use spin_sdk::key_value::Store;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Key-value keys.
 pub const INDEX_KEY: &str = "songs:index";
@@ -118,10 +118,7 @@ pub struct Job {
 
 /// Unix time now, seconds.
 pub fn now() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
+    songforge_guest::retention::now_unix()
 }
 
 /// Unix seconds as ISO 8601 UTC (`2026-12-03T09:30:00.123Z`).
@@ -148,12 +145,12 @@ pub fn iso(unix: f64) -> String {
 }
 
 fn job_key(id: &str) -> String {
-    format!("songs:job:{id}")
+    format!("{JOB_PREFIX}{id}")
 }
 
 /// The key that asks a running job to stop.
 pub fn cancel_key(id: &str) -> String {
-    format!("songs:cancel:{id}")
+    format!("{CANCEL_PREFIX}{id}")
 }
 
 fn store_error(e: impl std::fmt::Display) -> ApiError {

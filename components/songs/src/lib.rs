@@ -172,7 +172,8 @@ async fn create(req: Request) -> Result<Reply, ApiError> {
 
     // The same request with the same seed is the same song: answer with it.
     let cache_key = format!(
-        "songs:cache:{}",
+        "{}{}",
+        songforge_guest::retention::SONG_CACHE_PREFIX,
         hex::encode(Sha256::digest(
             serde_json::to_vec(&json!({
                 "source": request.source, "melody": request.melody_audio, "genre": request.genre,

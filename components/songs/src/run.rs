@@ -150,7 +150,8 @@ async fn cached_call(
     // Per key: another key's stage results name files this caller cannot read.
     let owner = songforge_guest::access::caller().unwrap_or("");
     let key = format!(
-        "songs:stage:{}",
+        "{}{}",
+        songforge_guest::retention::STAGE_CACHE_PREFIX,
         hex::encode(Sha256::digest(format!("{owner}{component}{path}{body}")))
     );
     if reuse

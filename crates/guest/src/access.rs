@@ -12,11 +12,10 @@ use songforge_access::ApiKeys;
 use spin_sdk::http::Request;
 use std::sync::OnceLock;
 
-/// This instance's caller: `None` while keys are off (everyone is anonymous).
-static CALLER: OnceLock<Option<String>> = OnceLock::new();
-/// The caller's `Authorization`, to pass on to the components a song job calls. Kept in
-/// memory only: a key is never written to the store.
-static AUTHORIZATION: OnceLock<Option<HeaderValue>> = OnceLock::new();
+/// This instance's caller, `None` while keys are off (everyone is anonymous): its owner id,
+/// and its `Authorization` to pass on to the components a song job calls. Kept in memory
+/// only: a key is never written to the store.
+static CALLER: OnceLock<Option<(String, HeaderValue)>> = OnceLock::new();
 
 /// Checks the request's `Authorization` against the `api_keys` variable and remembers the
 /// caller. A component without the variable mapped, or with it blank, serves everyone.
@@ -25,25 +24,26 @@ pub async fn authenticate(req: &Request) -> Result<(), ApiError> {
         .await
         .unwrap_or_default();
     let keys = ApiKeys::parse(&configured).map_err(|e| ApiError::internal(e.to_string()))?;
-    let auth = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .map(HeaderValue::as_bytes);
-    let auth_header = |req: &Request| req.headers().get(header::AUTHORIZATION).cloned();
-    let caller = keys.check(auth).map_err(|denied| {
-        ApiError::new(ErrorCode::Unauthorized, denied.to_string()).with_header(
-            header::WWW_AUTHENTICATE,
-            HeaderValue::from_static("Bearer realm=\"songforge\""),
-        )
-    })?;
-    let _ = AUTHORIZATION.set(caller.as_ref().and_then(|_| auth_header(req)));
-    let _ = CALLER.set(caller.map(|k| k.as_str().to_string()));
+    let auth = req.headers().get(header::AUTHORIZATION);
+    let caller = keys
+        .check(auth.map(HeaderValue::as_bytes))
+        .map_err(|denied| {
+            ApiError::new(ErrorCode::Unauthorized, denied.to_string()).with_header(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(songforge_access::CHALLENGE),
+            )
+        })?;
+    let _ = CALLER.set(
+        caller
+            .zip(auth.cloned())
+            .map(|(k, a)| (k.as_str().to_string(), a)),
+    );
     Ok(())
 }
 
 /// The caller's owner id, `None` when keys are off.
 pub fn caller() -> Option<&'static str> {
-    CALLER.get().and_then(|c| c.as_deref())
+    CALLER.get()?.as_ref().map(|(owner, _)| owner.as_str())
 }
 
 /// Whether the caller may see something filed under `owner`: everything is visible while
@@ -58,5 +58,5 @@ pub fn may_see(owner: Option<&str>) -> bool {
 /// The `Authorization` header to pass on when calling another component for the caller
 /// (a song job's stages), so that what they store is the caller's too.
 pub fn forwarded_authorization() -> Option<&'static HeaderValue> {
-    AUTHORIZATION.get().and_then(Option::as_ref)
+    CALLER.get()?.as_ref().map(|(_, auth)| auth)
 }

@@ -527,15 +527,18 @@ pub async fn delete_media(name: &str) -> Result<(), MediaError> {
             .and_then(|m| Some((m.owner?, m.bytes))),
         None => None,
     };
-    store.delete(&meta_key).await.map_err(store_error)?;
-    store
-        .delete(format!("{BLOB_PREFIX}{name}"))
-        .await
-        .map_err(store_error)?;
+    remove(&store, name).await.map_err(store_error)?;
     if let Some((owner, bytes)) = owned {
         crate::retention::add_usage(&store, &owner, -(bytes as i64)).await;
     }
     Ok(())
+}
+
+/// Removes a file's two keys in the order that keeps readers safe: the record first, so the
+/// file is gone at once, then the bytes.
+pub(crate) async fn remove(store: &Store, name: &str) -> Result<(), spin_sdk::key_value::Error> {
+    store.delete(format!("{META_PREFIX}{name}")).await?;
+    store.delete(format!("{BLOB_PREFIX}{name}")).await
 }
 
 async fn read_blob(store: &Store, name: &str, meta: &MediaMeta) -> Result<Vec<u8>, MediaError> {

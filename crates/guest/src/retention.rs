@@ -24,11 +24,12 @@ const LAST_SWEEP_KEY: &str = "retention:last-sweep";
 const ORPHANS_KEY: &str = "retention:orphans";
 /// The longest pause between sweeps.
 const MAX_SWEEP_INTERVAL_S: f64 = 900.0;
-/// Key prefixes of the song jobs' records.
-const JOB_PREFIX: &str = "songs:job:";
-const CANCEL_PREFIX: &str = "songs:cancel:";
-const SONG_CACHE_PREFIX: &str = "songs:cache:";
-const STAGE_CACHE_PREFIX: &str = "songs:stage:";
+/// Key prefixes of what `/api/songs/` stores, which the sweep also reads: a job's record, its
+/// cancel flag, a finished song by request, and a stage's answer by request.
+pub const JOB_PREFIX: &str = "songs:job:";
+pub const CANCEL_PREFIX: &str = "songs:cancel:";
+pub const SONG_CACHE_PREFIX: &str = "songs:cache:";
+pub const STAGE_CACHE_PREFIX: &str = "songs:stage:";
 
 static RETENTION_S: OnceLock<f64> = OnceLock::new();
 static QUOTA_BYTES: OnceLock<u64> = OnceLock::new();
@@ -167,22 +168,24 @@ pub async fn sweep(store: &Store, now: f64, retention_s: f64) -> Result<Swept, S
         .await
         .map_err(|e| e.to_string())?;
     let mut swept = Swept::default();
+    // Every name with a record, expired or not: a blob without one is an orphan.
+    let recorded: HashSet<&str> = keys
+        .iter()
+        .filter_map(|k| k.strip_prefix(META_PREFIX))
+        .collect();
     let mut live_media = HashSet::new();
     let mut usage: BTreeMap<String, u64> = BTreeMap::new();
-    for key in &keys {
-        let Some(name) = key.strip_prefix(META_PREFIX) else {
-            continue;
-        };
-        let Ok(Some(raw)) = store.get(key).await else {
+    for &name in &recorded {
+        let Ok(Some(raw)) = store.get(format!("{META_PREFIX}{name}")).await else {
             continue;
         };
         let Ok(meta) = serde_json::from_slice::<MediaMeta>(&raw) else {
             continue;
         };
         if is_expired(meta.created_unix as f64, now, retention_s) {
-            // The record first: readers see the file gone at once.
-            store.delete(key).await.map_err(|e| e.to_string())?;
-            let _ = store.delete(format!("{BLOB_PREFIX}{name}")).await;
+            crate::media::remove(store, name)
+                .await
+                .map_err(|e| e.to_string())?;
             swept.files += 1;
             swept.bytes += meta.bytes;
         } else {
@@ -234,7 +237,7 @@ pub async fn sweep(store: &Store, now: f64, retention_s: f64) -> Result<Swept, S
             swept.cache_entries += 1;
         }
     }
-    swept.orphans = sweep_orphan_blobs(store, &keys, &live_media).await;
+    swept.orphans = sweep_orphan_blobs(store, &keys, &recorded).await;
     for key in &keys {
         if let Some(owner) = key.strip_prefix(USAGE_PREFIX)
             && !usage.contains_key(owner)
@@ -253,11 +256,11 @@ pub async fn sweep(store: &Store, now: f64, retention_s: f64) -> Result<Swept, S
 /// Deletes blobs that had no record at the last sweep and still have none: a write puts its
 /// record milliseconds after its blob, so a blob without one across two sweeps was left by a
 /// host that died between the two. Returns how many went.
-async fn sweep_orphan_blobs(store: &Store, keys: &[String], live: &HashSet<String>) -> usize {
+async fn sweep_orphan_blobs(store: &Store, keys: &[String], recorded: &HashSet<&str>) -> usize {
     let orphans: Vec<&str> = keys
         .iter()
         .filter_map(|k| k.strip_prefix(BLOB_PREFIX))
-        .filter(|name| !live.contains(*name))
+        .filter(|name| !recorded.contains(name))
         .collect();
     let seen_before: HashSet<String> = match store.get(ORPHANS_KEY).await {
         Ok(Some(raw)) => serde_json::from_slice(&raw).unwrap_or_default(),
