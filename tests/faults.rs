@@ -6,50 +6,22 @@ use bytes::Bytes;
 use http::{Method, StatusCode};
 use serde_json::json;
 use songforge_e2e::*;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 
 /// `songforge up` as a child process on `port`, with the Piper voice for vocals.
 fn up(state: &std::path::Path, port: u16) -> Child {
-    let rc = state.join("runtime-config.toml");
-    std::fs::write(
-        &rc,
+    spawn_host(
+        state,
+        port,
         "[wasi_nn.graphs.tts]\nengine = \"piper\"\nmodel = \"piper-en-us-joe-medium\"\ntarget = \"cpu\"\n",
+        &[],
     )
-    .expect("write the runtime config");
-    Command::new(repo().join("target/debug/songforge"))
-        .args(["up", "--manifest"])
-        .arg(app_manifest())
-        .arg("--runtime-config")
-        .arg(&rc)
-        .arg("--state-dir")
-        .arg(state)
-        .arg("--models")
-        .arg(models_dir())
-        .arg("--cache-dir")
-        .arg(repo().join("target/e2e/component-cache"))
-        .env("LISTEN", format!("127.0.0.1:{port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start songforge (`make build` builds it)")
 }
 
 async fn ready(http: &Http) {
-    for _ in 0..600 {
-        let probe = tokio::spawn({
-            let http = http.clone();
-            async move { http.get("/api/health/").await.status }
-        });
-        if let Ok(Ok(StatusCode::OK)) =
-            tokio::time::timeout(Duration::from_millis(500), probe).await
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    panic!("the host did not come up");
+    wait_until_ok(http, "/api/health/").await;
 }
 
 fn kill(child: &mut Child) {
@@ -95,10 +67,7 @@ fn stereo(seconds: f64, hz: f64) -> Vec<u8> {
 #[test]
 fn a_host_killed_mid_request_leaves_nothing_half_written() {
     let state = scratch_dir("faults-kill");
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
-        l.local_addr().expect("its address").port()
-    };
+    let port = free_port();
     let rt = tokio::runtime::Runtime::new().expect("a runtime");
     let http = Http::new(std::net::SocketAddr::from(([127, 0, 0, 1], port)));
     let mut child = up(&state, port);

@@ -501,60 +501,19 @@ async fn a_webhook_is_signed_and_retried_until_delivered() {
 
 #[test]
 fn a_host_killed_mid_job_reports_it_interrupted_after_a_restart() {
-    use std::process::{Command, Stdio};
     let state = scratch_dir("songs-kill");
-    let rc = state.join("runtime-config.toml");
-    std::fs::write(
-        &rc,
-        "[wasi_nn.graphs.llm]\nengine = \"llm\"\nmodel = \"smollm2-135m-instruct\"\ntarget = \"cpu\"\n",
-    )
-    .unwrap();
-    let bin = repo().join("target/debug/songforge");
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    let port = free_port();
     let up = || {
-        Command::new(&bin)
-            .args(["up", "--manifest"])
-            .arg(app_manifest())
-            .arg("--runtime-config")
-            .arg(&rc)
-            .arg("--state-dir")
-            .arg(&state)
-            .arg("--models")
-            .arg(models_dir())
-            .arg("--cache-dir")
-            .arg(repo().join("target/e2e/component-cache"))
-            .env("LISTEN", format!("127.0.0.1:{port}"))
-            .env("SPIN_VARIABLE_JOB_STALE_SECONDS", "6")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start songforge (`make build` builds it)")
+        spawn_host(
+            &state,
+            port,
+            "[wasi_nn.graphs.llm]\nengine = \"llm\"\nmodel = \"smollm2-135m-instruct\"\ntarget = \"cpu\"\n",
+            &[("SPIN_VARIABLE_JOB_STALE_SECONDS", "6")],
+        )
     };
     let rt = tokio::runtime::Runtime::new().unwrap();
     let http = Http::new(std::net::SocketAddr::from(([127, 0, 0, 1], port)));
-    let ready = |http: &Http| {
-        rt.block_on(async {
-            for _ in 0..600 {
-                if let Ok(Ok(r)) = tokio::time::timeout(
-                    Duration::from_millis(500),
-                    tokio::spawn({
-                        let http = http.clone();
-                        async move { http.get("/api/songs/").await }
-                    }),
-                )
-                .await
-                    && r.status == StatusCode::OK
-                {
-                    return;
-                }
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-            panic!("the host did not come up");
-        })
-    };
+    let ready = |http: &Http| rt.block_on(wait_until_ok(http, "/api/songs/"));
     let mut child = up();
     ready(&http);
     let id = rt.block_on(async {

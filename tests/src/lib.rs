@@ -84,6 +84,61 @@ pub fn expect_error(r: &Reply, status: StatusCode, field: Option<&str>) {
     }
 }
 
+/// A free port on loopback, for a host started as a child process.
+pub fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    l.local_addr().expect("its address").port()
+}
+
+/// `songforge up` (the binary `make build` builds) as a child process on loopback `port`:
+/// the app's manifest, state in `state`, `runtime_config` written there, the installed
+/// models and the shared component cache, plus `env`. For tests that kill the host.
+pub fn spawn_host(
+    state: &Path,
+    port: u16,
+    runtime_config: &str,
+    env: &[(&str, &str)],
+) -> std::process::Child {
+    let rc = state.join("runtime-config.toml");
+    std::fs::write(&rc, runtime_config).expect("write the runtime config");
+    std::process::Command::new(repo().join("target/debug/songforge"))
+        .args(["up", "--manifest"])
+        .arg(app_manifest())
+        .arg("--runtime-config")
+        .arg(&rc)
+        .arg("--state-dir")
+        .arg(state)
+        .arg("--models")
+        .arg(models_dir())
+        .arg("--cache-dir")
+        .arg(repo().join("target/e2e/component-cache"))
+        .env("LISTEN", format!("127.0.0.1:{port}"))
+        .envs(env.iter().copied())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start songforge (`make build` builds it)")
+}
+
+/// Waits until `path` answers 200 (a host coming up), or fails the test after about two
+/// minutes.
+pub async fn wait_until_ok(http: &Http, path: &str) {
+    for _ in 0..600 {
+        let probe = tokio::spawn({
+            let http = http.clone();
+            let path = path.to_string();
+            async move { http.get(&path).await.status }
+        });
+        if let Ok(Ok(StatusCode::OK)) =
+            tokio::time::timeout(std::time::Duration::from_millis(500), probe).await
+        {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    panic!("the host did not come up");
+}
+
 /// Starts a server or fails the test with the host's message.
 pub async fn start(config: ServerConfig) -> RunningServer {
     match songforge::start(config).await {
