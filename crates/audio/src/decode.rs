@@ -4,13 +4,12 @@
 
 use crate::Audio;
 use std::io::Cursor;
-use symphonia::core::audio::SampleBuffer;
-use symphonia::core::codecs::{CODEC_TYPE_NULL, DecoderOptions};
+use symphonia::core::codecs::audio::AudioDecoderOptions;
 use symphonia::core::errors::Error as SymphoniaError;
-use symphonia::core::formats::FormatOptions;
+use symphonia::core::formats::probe::Hint;
+use symphonia::core::formats::{FormatOptions, TrackType};
 use symphonia::core::io::MediaSourceStream;
 use symphonia::core::meta::MetadataOptions;
-use symphonia::core::probe::Hint;
 
 /// Why bytes could not be decoded; the message is meant for the API caller.
 #[derive(Debug, thiserror::Error)]
@@ -59,6 +58,13 @@ pub fn decode(bytes: &[u8], max_seconds: Option<f64>) -> Result<Audio, DecodeErr
     };
     if audio.frames() == 0 {
         return Err(DecodeError::NoSamples);
+    }
+    // A float file can hold NaN or infinity; passed on, one such sample turns a whole mix or
+    // a transcription's features into NaN.
+    if audio.channels.iter().flatten().any(|s| !s.is_finite()) {
+        return Err(DecodeError::Corrupt(
+            "it holds samples that are not numbers (NaN or infinite)".into(),
+        ));
     }
     Ok(audio)
 }
@@ -180,7 +186,10 @@ fn decode_wav(bytes: &[u8], max_seconds: Option<f64>) -> Result<Audio, DecodeErr
         ));
     }
     check_length(reader.duration() as usize, spec.sample_rate, max_seconds)?;
-    let mut planar = vec![Vec::with_capacity(reader.duration() as usize); channels];
+    // The header's length is a claim: reserve no more than the bytes can hold.
+    let sample_bytes = usize::from(spec.bits_per_sample.div_ceil(8).max(1));
+    let frames = (reader.duration() as usize).min(bytes.len() / (channels * sample_bytes));
+    let mut planar = vec![Vec::with_capacity(frames); channels];
     let mut push = |i: usize, v: f32| planar[i % channels].push(v);
     match spec.sample_format {
         hound::SampleFormat::Float => {
@@ -232,42 +241,42 @@ fn truncated(e: &hound::Error) -> bool {
 
 fn decode_any(bytes: &[u8], max_seconds: Option<f64>) -> Result<Audio, DecodeError> {
     let source = MediaSourceStream::new(Box::new(Cursor::new(bytes.to_vec())), Default::default());
-    let probed = symphonia::default::get_probe()
-        .format(
+    // Encoder delay and padding (LAME/iTunes tags) are trimmed by symphonia's decoders, so an
+    // MP3 or AAC file lines up with its source sample for sample, as FFmpeg decodes it.
+    let mut format = symphonia::default::get_probe()
+        .probe(
             &Hint::new(),
             source,
-            // Gapless: drop the encoder delay and padding (LAME/iTunes tags), so an MP3 or
-            // AAC file lines up with its source sample for sample, as FFmpeg decodes it.
-            &FormatOptions {
-                enable_gapless: true,
-                ..FormatOptions::default()
-            },
-            &MetadataOptions::default(),
+            FormatOptions::default(),
+            MetadataOptions::default(),
         )
         .map_err(|e| DecodeError::Unsupported(e.to_string()))?;
-    let mut format = probed.format;
     let track = format
-        .tracks()
-        .iter()
-        .find(|t| t.codec_params.codec != CODEC_TYPE_NULL)
+        .default_track(TrackType::Audio)
         .ok_or_else(|| DecodeError::Unsupported("no audio track".into()))?;
     let track_id = track.id;
+    let params = track
+        .codec_params
+        .as_ref()
+        .and_then(|p| p.audio())
+        .ok_or_else(|| DecodeError::Unsupported("no audio track".into()))?;
+    let mut rate = params.sample_rate.unwrap_or(0);
     let mut decoder = symphonia::default::get_codecs()
-        .make(&track.codec_params, &DecoderOptions::default())
+        .make_audio_decoder(params, &AudioDecoderOptions::default())
         .map_err(|e| DecodeError::Unsupported(e.to_string()))?;
-    let mut rate = track.codec_params.sample_rate.unwrap_or(0);
     let mut planar: Vec<Vec<f32>> = Vec::new();
-    let mut buf: Option<SampleBuffer<f32>> = None;
+    let mut packet_planes: Vec<Vec<f32>> = Vec::new();
     loop {
         let packet = match format.next_packet() {
-            Ok(p) => p,
+            Ok(Some(p)) => p,
+            Ok(None) => break,
             Err(SymphoniaError::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
                 break;
             }
             Err(SymphoniaError::ResetRequired) => break,
             Err(e) => return Err(DecodeError::Corrupt(e.to_string())),
         };
-        if packet.track_id() != track_id {
+        if packet.track_id != track_id {
             continue;
         }
         let decoded = match decoder.decode(&packet) {
@@ -276,9 +285,8 @@ fn decode_any(bytes: &[u8], max_seconds: Option<f64>) -> Result<Audio, DecodeErr
             Err(SymphoniaError::DecodeError(_)) => continue,
             Err(e) => return Err(DecodeError::Corrupt(e.to_string())),
         };
-        let spec = *decoded.spec();
-        rate = spec.rate;
-        let channels = spec.channels.count();
+        rate = decoded.spec().rate();
+        let channels = decoded.spec().channels().count();
         if planar.is_empty() {
             planar = vec![Vec::new(); channels];
         }
@@ -287,13 +295,9 @@ fn decode_any(bytes: &[u8], max_seconds: Option<f64>) -> Result<Audio, DecodeErr
                 "the channel count changes mid-stream".into(),
             ));
         }
-        let sb = match &mut buf {
-            Some(b) if b.capacity() >= decoded.capacity() * channels => b,
-            _ => buf.insert(SampleBuffer::new(decoded.capacity() as u64, spec)),
-        };
-        sb.copy_interleaved_ref(decoded);
-        for (i, s) in sb.samples().iter().enumerate() {
-            planar[i % channels].push(*s);
+        decoded.copy_to_vecs_planar(&mut packet_planes);
+        for (all, new) in planar.iter_mut().zip(&packet_planes) {
+            all.extend_from_slice(new);
         }
         check_length(planar[0].len(), rate, max_seconds)?;
     }
@@ -320,6 +324,44 @@ mod tests {
             sample_rate: rate,
             channels: vec![ch; channels],
         }
+    }
+
+    #[test]
+    fn a_flac_tag_longer_than_the_file_is_an_error_not_an_allocation() {
+        let a = tone(8000, 1, 0.1);
+        let plain = encode_flac(&a, 16).unwrap();
+        // A VORBIS_COMMENT block after STREAMINFO whose comment claims 4 GiB - 1 bytes.
+        let mut comment = Vec::new();
+        comment.extend_from_slice(&0u32.to_le_bytes()); // vendor string length
+        comment.extend_from_slice(&1u32.to_le_bytes()); // one comment
+        comment.extend_from_slice(&u32::MAX.to_le_bytes()); // of this length
+        let info_end = 4 + 4 + 34;
+        let mut tagged = plain[..info_end].to_vec();
+        tagged[4] &= 0x7f; // STREAMINFO is no longer last
+        tagged.extend_from_slice(&[0x84, 0, 0, comment.len() as u8]);
+        tagged.extend_from_slice(&comment);
+        tagged.extend_from_slice(&plain[info_end..]);
+        // symphonia 0.5 reserved the 4 GiB before reading (found by fuzzing); 0.6 checks the
+        // length against what is left first.
+        assert!(decode(&tagged, None).is_err());
+        assert_eq!(decode(&plain, None).unwrap().frames(), a.frames());
+    }
+
+    #[test]
+    fn float_samples_that_are_not_numbers_are_refused() {
+        for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+            let mut a = tone(8000, 1, 0.1);
+            a.channels[0][17] = bad;
+            let bytes = encode_wav(&a, SampleFormat::Float32).unwrap();
+            let err = decode(&bytes, None).unwrap_err();
+            assert!(matches!(err, DecodeError::Corrupt(_)), "{bad}: {err}");
+            assert!(err.to_string().contains("not numbers"), "{err}");
+        }
+        // Loud but finite float samples are fine.
+        let mut a = tone(8000, 1, 0.1);
+        a.channels[0][17] = 4.0;
+        let bytes = encode_wav(&a, SampleFormat::Float32).unwrap();
+        assert_eq!(decode(&bytes, None).unwrap().channels[0][17], 4.0);
     }
 
     #[test]
