@@ -149,8 +149,9 @@ pub fn parse_multipart(body: &Bytes, boundary: &str) -> Result<Vec<FormPart>, Mu
         }
         let head = parse_part_headers(&body[pos..headers_end])?;
 
-        let (data_end, next) = match find_delimiter(body, delimiter, data_start) {
-            Some(at) => (at, at + delimiter.len()),
+        // The delimiter's line end may be the one that closed the headers: the data is empty.
+        let (data_end, next) = match find_delimiter(body, delimiter, data_start.saturating_sub(2)) {
+            Some(at) => (at.max(data_start), at + delimiter.len()),
             None => find_lf_delimiter(body, dash_boundary, data_start)
                 .ok_or(MultipartError::Unterminated)?,
         };
@@ -263,7 +264,8 @@ fn find_lf_delimiter(body: &[u8], dash_boundary: &[u8], from: usize) -> Option<(
     let mut at = from;
     while let Some(found) = find_delimiter(body, dash_boundary, at) {
         if found > 0 && body[found - 1] == b'\n' {
-            return Some((found - 1, found + dash_boundary.len()));
+            // A `\n` before `from` ended the part's headers: the data is empty.
+            return Some(((found - 1).max(from), found + dash_boundary.len()));
         }
         at = found + 1;
     }
@@ -327,6 +329,20 @@ mod tests {
         }
         out.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
         Bytes::from(out)
+    }
+
+    #[test]
+    fn an_empty_part_right_after_its_headers_is_empty_not_a_panic() {
+        // The `\n` before the delimiter is the one that ends the headers (found by fuzzing).
+        for body in [
+            &b"--XyZ\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n--XyZ\r\n\
+               Content-Disposition: form-data; name=\"b\"\r\n\r\npop\r\n--XyZ--"[..],
+            &b"--XyZ\nContent-Disposition: form-data; name=\"a\"\n\n--XyZ--"[..],
+        ] {
+            let parts = parse_multipart(&Bytes::copy_from_slice(body), "XyZ").unwrap();
+            assert_eq!(parts[0].name, "a");
+            assert!(parts[0].data.is_empty());
+        }
     }
 
     #[test]
