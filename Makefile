@@ -19,7 +19,7 @@ TEST_TOOLS ?= aubio-tools chromium
 # through the studio.
 TEST_PYTHON ?= onnx==1.23.2 schemathesis==4.32.5 playwright==1.65.2
 
-.PHONY: up test build host components test-components models test-tools setup lint fmt bench clean-state
+.PHONY: up test fuzz build host components test-components models test-tools setup lint fmt bench clean-state
 
 ## Serve the app from spin.toml on $(LISTEN) (override: LISTEN=0.0.0.0:8080 make up, with
 ## SPIN_VARIABLE_API_KEYS set: without keys the host serves only loopback).
@@ -29,6 +29,12 @@ up: build models
 ## Build, then run every test: unit tests and the HTTP end-to-end suite.
 test: build test-components models test-tools
 	$(CARGO) test --workspace $(addprefix --exclude ,$(COMPONENTS) $(TEST_COMPONENTS))
+	bash fuzz/run.sh smoke
+
+## Coverage-guided fuzzing of every parser that takes outside bytes, 20,000 inputs a target
+## (`make test` runs it); `bash fuzz/run.sh long` for the long runs (README: Fuzzing).
+fuzz:
+	bash fuzz/run.sh smoke
 
 build: components host
 
