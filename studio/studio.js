@@ -41,6 +41,28 @@ async function api(path, { method = "GET", json, form, headers = {} } = {}) {
   return { status: r.status, data };
 }
 
+/** A stored file, fetched with the key: media belongs to the key that stored it. */
+async function media(url) {
+  const r = await fetch(url, { headers: apiKey() ? { authorization: "Bearer " + apiKey() } : {} });
+  if (r.status === 401) showKeyPanel();
+  if (!r.ok) throw new Error(`${url} answered ${r.status}`);
+  return r;
+}
+
+/** Object URLs this page made, freed when the song on show changes. */
+let objectUrls = [];
+
+/**
+ * A URL an <audio> element or a download link can use. Without a key, the file's own URL;
+ * with one, an object URL of the bytes fetched with it, since elements send no headers.
+ */
+async function playable(url) {
+  if (!url || !apiKey()) return url;
+  const u = URL.createObjectURL(await (await media(url)).blob());
+  objectUrls.push(u);
+  return u;
+}
+
 function showKeyPanel() {
   const panel = $("#key-panel");
   panel.hidden = false;
@@ -142,7 +164,7 @@ for (const box of document.querySelectorAll(".recorder")) {
         fd.append("file", wav, field === "melody_url" ? "hum.wav" : "idea.wav");
         const { data } = await api("/media/", { method: "POST", form: fd });
         takes[field] = data.url;
-        take.src = data.url;
+        take.src = await playable(data.url);
         take.hidden = false;
         state.textContent = `Recorded ${decoded.duration.toFixed(1)} s, stored as ${data.name}.`;
         box.dataset.ready = "true";
@@ -355,14 +377,19 @@ function renderSong(job) {
   const heard = $("#song-transcript");
   heard.hidden = !out.transcript;
   heard.textContent = out.transcript ? `From your idea, heard as: “${out.transcript.trim()}”` : "";
+  for (const u of objectUrls) URL.revokeObjectURL(u);
+  objectUrls = [];
   const audio = $("#mix");
-  audio.src = out.mix_url || out.url || "";
+  audio.removeAttribute("src");
+  playable(out.mix_url || out.url || "").then((src) => {
+    if (src) audio.src = src;
+    drawWaveform(src);
+  }).catch(() => drawWaveform(""));
   renderLyrics(out);
   renderDownloads(out);
-  drawWaveform(audio.src);
   sectionTimes = [];
   if (out.arrangement_url) {
-    fetch(out.arrangement_url).then((r) => r.json()).then((map) => {
+    media(out.arrangement_url).then((r) => r.json()).then((map) => {
       sectionTimes = (map.sections || [])
         .filter((s) => s.lyric_section != null)
         .map((s) => ({ start: s.start_s, index: s.lyric_section }));
@@ -434,6 +461,15 @@ function renderDownloads(out) {
     a.href = url;
     a.download = url.split("/").pop();
     a.textContent = label;
+    // With a key the link cannot fetch the file itself: fetch it with the key, then save it.
+    a.addEventListener("click", async (e) => {
+      if (!apiKey()) return;
+      e.preventDefault();
+      const save = document.createElement("a");
+      save.href = await playable(url);
+      save.download = a.download;
+      save.click();
+    });
     li.append(a);
     list.append(li);
   }

@@ -175,9 +175,9 @@ async fn the_openapi_document_covers_every_route_and_matches_the_running_app() {
     server.shutdown().await;
 }
 
-/// Where the browser test leaves its screenshots (kept after the run, for people to look at).
-fn artefacts() -> std::path::PathBuf {
-    let dir = repo().join("target/artefacts/studio");
+/// Where a browser test leaves its screenshots (kept after the run, for people to look at).
+fn artefacts(name: &str) -> std::path::PathBuf {
+    let dir = repo().join("target/artefacts").join(name);
     // Only this run's pictures: a failure's screenshot from an earlier run would mislead.
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("create target/artefacts/studio");
@@ -198,26 +198,12 @@ async fn the_studio_makes_songs_in_a_real_browser() {
         .join("tests/fixtures/speech/clip3.wav")
         .canonicalize()
         .expect("the speech clip's path");
-    let out = Command::new("python3")
-        .env("PYTHONPATH", repo().join("target/pytools"))
-        .arg(repo().join("tests/browser/studio.py"))
-        .arg(format!("http://{}", server.addr))
-        .arg(&hum)
-        .arg(speech)
-        .arg(artefacts())
-        .output()
-        .expect("run tests/browser/studio.py (make test installs playwright and chromium)");
-    let text =
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    eprintln!("{text}");
-    assert!(out.status.success(), "the studio test failed:\n{text}");
-    let seen: Value = serde_json::from_str(
-        text.lines()
-            .rev()
-            .find(|l| l.starts_with('{'))
-            .expect("the browser test's summary"),
-    )
-    .expect("a JSON summary");
+    let seen = run_studio_script(&[
+        format!("http://{}", server.addr),
+        hum.display().to_string(),
+        speech.display().to_string(),
+        artefacts("studio").display().to_string(),
+    ]);
     assert!(
         seen["theme"]["duration_s"].as_f64().unwrap_or(0.0) > 20.0,
         "{seen}"
@@ -226,5 +212,52 @@ async fn the_studio_makes_songs_in_a_real_browser() {
         seen["hum"]["duration_s"].as_f64().unwrap_or(0.0) > 2.0,
         "{seen}"
     );
+    server.shutdown().await;
+}
+
+/// Runs tests/browser/studio.py with `args`; its JSON summary of what it saw.
+fn run_studio_script(args: &[String]) -> Value {
+    let out = Command::new("python3")
+        .env("PYTHONPATH", repo().join("target/pytools"))
+        .arg(repo().join("tests/browser/studio.py"))
+        .args(args)
+        .output()
+        .expect("run tests/browser/studio.py (make test installs playwright and chromium)");
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    eprintln!("{text}");
+    assert!(out.status.success(), "the studio test failed:\n{text}");
+    serde_json::from_str(
+        text.lines()
+            .rev()
+            .find(|l| l.starts_with('{'))
+            .expect("the browser test's summary"),
+    )
+    .expect("a JSON summary")
+}
+
+/// With API keys on, the page asks for a key, sends it, and plays what it stored through it:
+/// an <audio> element cannot send `Authorization`, so the page fetches the bytes itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_studio_sends_its_key_for_stored_files() {
+    const KEY: &str = "studio-key-5e1d";
+    let state = scratch_dir("front-browser-keyed");
+    let mut c = config(app_manifest(), &state);
+    let digest = songforge_access::digest_hex(KEY);
+    c.env =
+        std::sync::Arc::new(move |name| (name == "SPIN_VARIABLE_API_KEYS").then(|| digest.clone()));
+    let server = start(c).await;
+    let hum = state.join("hum.wav");
+    std::fs::write(&hum, hum_wav(&HUM_TUNE, 4.0)).expect("write the hum");
+    let hum = hum.canonicalize().expect("the hum's path");
+    let seen = run_studio_script(&[
+        format!("http://{}", server.addr),
+        hum.display().to_string(),
+        "-".into(),
+        artefacts("studio-keyed").display().to_string(),
+        KEY.into(),
+    ]);
+    let played = seen["keyed"]["duration_s"].as_f64().unwrap_or(0.0);
+    assert!((2.0..=3.5).contains(&played), "{seen}");
     server.shutdown().await;
 }

@@ -16,6 +16,9 @@ import sys
 from playwright.sync_api import expect, sync_playwright
 
 BASE, HUM, SPEECH, OUT = sys.argv[1:5]
+# With a fifth argument the server wants API keys and this is one of them: the page is run
+# as a keyed user instead (see keyed_studio below).
+KEY = sys.argv[5] if len(sys.argv) > 5 else None
 CHROMIUM = os.environ.get("SONGFORGE_CHROMIUM", "/usr/bin/chromium")
 SONG_TIMEOUT_MS = 300_000
 # The type each download must be served with, by extension.
@@ -152,14 +155,51 @@ def record(page, field, seconds, take_name):
     page.wait_for_timeout(int(seconds * 1000))
     recorder.locator(".record").click()
     expect(recorder).to_have_attribute("data-ready", "true", timeout=30_000)
-    take = page.request.get(BASE + recorder.locator(".take").get_attribute("src"))
-    with open(os.path.join(OUT, take_name), "wb") as f:
-        f.write(take.body())
+    src = recorder.locator(".take").get_attribute("src")
+    # A keyed page plays the take from an object URL; the file is only reachable with the key.
+    if not src.startswith("blob:"):
+        with open(os.path.join(OUT, take_name), "wb") as f:
+            f.write(page.request.get(BASE + src).body())
     return recorder.locator(".rec-state").text_content()
+
+
+def keyed_studio(pw):
+    """A server with API keys: the page asks for the key, sends it, and plays a stored take
+    through it (an <audio> element cannot send the header, so the page fetches the bytes)."""
+    browser, page = open_studio(pw, HUM)
+    # The page's first call (the song list) answers 401: the key panel opens.
+    expect(page.locator("#key-panel")).to_be_visible(timeout=10_000)
+    page.fill("#api-key", KEY)
+    page.click("#key-form button[type=submit]")
+    expect(page.locator("#key-panel")).to_be_hidden()
+    page.check("input[name=source][value=hum]")
+    state = record(page, "melody_url", 2.5, "keyed-take.wav")
+    name = state.rsplit("stored as ", 1)[-1].rstrip(".")
+    take = page.locator(".recorder[data-for=melody_url] .take")
+    src = take.get_attribute("src")
+    check(src.startswith("blob:"), f"the take plays from {src}, which needs the key")
+    page.wait_for_function(
+        "() => { const a = document.querySelector('.recorder[data-for=melody_url] .take');"
+        " return a.readyState >= 1 && a.duration > 0; }",
+        timeout=30_000,
+    )
+    duration = take.evaluate("a => a.duration")
+    check(2.0 <= duration <= 3.5, f"the stored take plays {duration} s")
+    # The stored file itself wants the key: without it, 401.
+    anonymous = page.request.get(BASE + "/media/" + name)
+    check(anonymous.status == 401, f"/media/{name} without a key answered {anonymous.status}")
+    shot(page, "keyed-take")
+    browser.close()
+    seen["keyed"] = {"take": name, "duration_s": round(duration, 2)}
 
 
 page_errors = []
 with sync_playwright() as pw:
+    if KEY:
+        keyed_studio(pw)
+        check(not page_errors, f"script errors on the page: {page_errors}")
+        print(json.dumps(seen))
+        sys.exit(0)
     browser, page = open_studio(pw, HUM)
     expect(page).to_have_title("SongForge studio")
     shot(page, "01-start")
