@@ -48,14 +48,14 @@ printf '|---|---:|---:|---:|---:|---:|---:|---|\n'
 failed=0
 for t in "${targets[@]}"; do
   mkdir -p "corpus/$t" "artifacts/$t"
-  log=artifacts/$t/last-run.log
+  log=artifacts/$t/$mode-run.log
   start=$(date +%s)
   # New inputs go to corpus/<t> (kept between runs); seeds are read, never written.
   if "$bin_dir/$t" "corpus/$t" "seeds/$t" "${limit[@]}" -timeout=10 -rss_limit_mb=2048 \
       -max_len=16384 -artifact_prefix="artifacts/$t/" -print_final_stats=1 >"$log" 2>&1; then
     result=ok
   else
-    result="FAILED: $(ls -t "artifacts/$t" | grep -v last-run.log | head -1)"
+    result="FAILED: $(ls -t "artifacts/$t" | grep -v -- -run.log | head -1)"
     failed=1
   fi
   seconds=$(( $(date +%s) - start ))
