@@ -167,14 +167,7 @@ async fn a_full_disk_gives_507_writes_nothing_and_recovers() {
     c.limits.min_free_disk_mib = 1 << 40;
     let server = start(c).await;
     let http = Http::new(server.addr);
-    let r = http
-        .send(
-            Method::POST,
-            "/media/",
-            &[("content-type", "audio/wav")],
-            wav_tone(16_000),
-        )
-        .await;
+    let r = http.post_wav(wav_tone(16_000)).await;
     expect_error(&r, StatusCode::INSUFFICIENT_STORAGE, None);
     assert_eq!(r.json()["error"]["code"], "insufficient_storage");
     let message = r.json()["error"]["message"]

@@ -225,14 +225,7 @@ async fn media_round_trip_with_range_and_etag() {
     let http = Http::new(server.addr);
     let wav = wav_tone(16000);
 
-    let r = http
-        .send(
-            Method::POST,
-            "/media/",
-            &[("content-type", "audio/wav")],
-            wav.clone(),
-        )
-        .await;
+    let r = http.post_wav(wav.clone()).await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
     let j = r.json();
     assert_eq!(j["success"], true);
@@ -353,25 +346,11 @@ async fn oversize_bodies_get_413_before_reaching_a_component() {
     c.limits.max_body_bytes = 1024;
     let server = start(c).await;
     let http = Http::new(server.addr);
-    let r = http
-        .send(
-            Method::POST,
-            "/media/",
-            &[("content-type", "audio/wav")],
-            vec![0u8; 4096],
-        )
-        .await;
+    let r = http.post_wav(vec![0u8; 4096]).await;
     assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(r.json()["error"]["code"], "payload_too_large");
     // Nothing was stored, and the server still serves.
-    let r = http
-        .send(
-            Method::POST,
-            "/media/",
-            &[("content-type", "audio/wav")],
-            vec![0u8; 512],
-        )
-        .await;
+    let r = http.post_wav(vec![0u8; 512]).await;
     assert_eq!(r.status, StatusCode::CREATED);
     server.shutdown().await;
 }

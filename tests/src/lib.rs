@@ -226,17 +226,21 @@ impl Http {
         self.send(Method::GET, path, &[], Bytes::new()).await
     }
 
+    /// `POST /media/` with `wav` as a raw `audio/wav` body, whatever the answer.
+    pub async fn post_wav(&self, wav: impl Into<Bytes>) -> Reply {
+        self.send(
+            Method::POST,
+            "/media/",
+            &[("content-type", "audio/wav")],
+            wav,
+        )
+        .await
+    }
+
     /// Stores `wav` through `POST /media/` as a raw `audio/wav` body; expects 201 and returns
     /// the stored file's URL.
     pub async fn upload_wav(&self, wav: impl Into<Bytes>) -> String {
-        let r = self
-            .send(
-                Method::POST,
-                "/media/",
-                &[("content-type", "audio/wav")],
-                wav,
-            )
-            .await;
+        let r = self.post_wav(wav).await;
         assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
         r.json()["url"].as_str().expect("url").to_string()
     }
