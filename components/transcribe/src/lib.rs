@@ -97,14 +97,7 @@ async fn read_upload(req: Request) -> Result<Upload, ApiError> {
             })?;
         let bytes = load_stored(url, "audio_url").await?;
         let mut pairs = query;
-        for (k, v) in &json {
-            let text = match v {
-                serde_json::Value::String(s) => s.clone(),
-                serde_json::Value::Null => continue,
-                other => other.to_string(),
-            };
-            pairs.push((k.clone(), text));
-        }
+        pairs.extend(songforge_transcript::json_pairs(&json));
         let options =
             TranscribeOptions::from_pairs(pairs.iter().map(|(a, b)| (a.as_str(), b.as_str())))?;
         return Ok(Upload {

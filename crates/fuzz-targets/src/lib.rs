@@ -213,13 +213,7 @@ pub fn transcribe_request(data: &[u8]) {
     let (query, json) = text.split_once('\n').unwrap_or((&text, ""));
     let mut pairs = songforge_guest::request::query_pairs(query);
     if let Ok(serde_json::Value::Object(members)) = serde_json::from_str(json) {
-        for (name, value) in members {
-            let value = match value {
-                serde_json::Value::String(s) => s,
-                other => other.to_string(),
-            };
-            pairs.push((name, value));
-        }
+        pairs.extend(songforge_transcript::json_pairs(&members));
     }
     let _ = songforge_transcript::TranscribeOptions::from_pairs(
         pairs.iter().map(|(a, b)| (a.as_str(), b.as_str())),

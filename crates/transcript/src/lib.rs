@@ -60,6 +60,23 @@ pub struct TranscribeOptions {
 /// Longest accepted initial prompt, characters.
 pub const MAX_PROMPT_CHARS: usize = 1000;
 
+/// A JSON body's members as the `(name, value)` pairs [`TranscribeOptions::from_pairs`]
+/// reads, the way a form would send them: strings as they are, other values as JSON text,
+/// `null` left out (not given).
+pub fn json_pairs(members: &serde_json::Map<String, serde_json::Value>) -> Vec<(String, String)> {
+    members
+        .iter()
+        .filter_map(|(name, value)| {
+            let text = match value {
+                serde_json::Value::String(s) => s.clone(),
+                serde_json::Value::Null => return None,
+                other => other.to_string(),
+            };
+            Some((name.clone(), text))
+        })
+        .collect()
+}
+
 impl TranscribeOptions {
     /// Builds options from `(name, value)` pairs; unknown names are ignored (forms often carry
     /// extra fields), bad values are refused naming the field.
@@ -245,6 +262,21 @@ pub fn to_vtt(segments: &[Segment]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_members_read_as_a_form_would_send_them() {
+        let members = serde_json::json!({"language": "de", "temperature": 0.2,
+            "timestamps": false, "prompt": null});
+        let pairs = json_pairs(members.as_object().unwrap());
+        assert_eq!(
+            pairs,
+            [
+                ("language".to_string(), "de".to_string()),
+                ("temperature".to_string(), "0.2".to_string()),
+                ("timestamps".to_string(), "false".to_string()),
+            ]
+        );
+    }
 
     fn segment(start: f64, end: f64, text: &str) -> Segment {
         Segment {
