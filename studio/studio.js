@@ -21,10 +21,14 @@ function apiKey() {
   return localStorage.getItem(KEY_STORE) || "";
 }
 
+/** The key as a request header, when there is one. */
+function keyHeader() {
+  return apiKey() ? { authorization: "Bearer " + apiKey() } : {};
+}
+
 /** Calls the API; JSON in and out; a 401 or 403 asks for a key. */
 async function api(path, { method = "GET", json, form, headers = {} } = {}) {
-  const h = { accept: "application/json", ...headers };
-  if (apiKey()) h.authorization = "Bearer " + apiKey();
+  const h = { accept: "application/json", ...headers, ...keyHeader() };
   let body;
   if (json !== undefined) {
     h["content-type"] = "application/json";
@@ -43,24 +47,30 @@ async function api(path, { method = "GET", json, form, headers = {} } = {}) {
 
 /** A stored file, fetched with the key: media belongs to the key that stored it. */
 async function media(url) {
-  const r = await fetch(url, { headers: apiKey() ? { authorization: "Bearer " + apiKey() } : {} });
+  const r = await fetch(url, { headers: keyHeader() });
   if (r.status === 401) showKeyPanel();
   if (!r.ok) throw new Error(`${url} answered ${r.status}`);
   return r;
 }
 
-/** Object URLs this page made, freed when the song on show changes. */
-let objectUrls = [];
+/** Object URLs made for the song on show, freed when another song is shown. */
+const songUrls = [];
 
 /**
  * A URL an <audio> element or a download link can use. Without a key, the file's own URL;
- * with one, an object URL of the bytes fetched with it, since elements send no headers.
+ * with one, an object URL of the bytes fetched with it (elements send no headers), noted in
+ * `made` so its owner can free it.
  */
-async function playable(url) {
+async function playable(url, made = songUrls) {
   if (!url || !apiKey()) return url;
   const u = URL.createObjectURL(await (await media(url)).blob());
-  objectUrls.push(u);
+  made.push(u);
   return u;
+}
+
+/** Frees the object URLs in `made`. */
+function free(made) {
+  for (const u of made.splice(0)) URL.revokeObjectURL(u);
 }
 
 function showKeyPanel() {
@@ -126,6 +136,8 @@ for (const box of document.querySelectorAll(".recorder")) {
   const button = $(".record", box);
   const state = $(".rec-state", box);
   const take = $(".take", box);
+  // The take's own object URL: a song shown later must not free it.
+  const takeUrls = [];
   let recorder = null;
   let timer = null;
   button.setAttribute("aria-pressed", "false");
@@ -164,7 +176,8 @@ for (const box of document.querySelectorAll(".recorder")) {
         fd.append("file", wav, field === "melody_url" ? "hum.wav" : "idea.wav");
         const { data } = await api("/media/", { method: "POST", form: fd });
         takes[field] = data.url;
-        take.src = await playable(data.url);
+        free(takeUrls);
+        take.src = await playable(data.url, takeUrls);
         take.hidden = false;
         state.textContent = `Recorded ${decoded.duration.toFixed(1)} s, stored as ${data.name}.`;
         box.dataset.ready = "true";
@@ -377,8 +390,7 @@ function renderSong(job) {
   const heard = $("#song-transcript");
   heard.hidden = !out.transcript;
   heard.textContent = out.transcript ? `From your idea, heard as: “${out.transcript.trim()}”` : "";
-  for (const u of objectUrls) URL.revokeObjectURL(u);
-  objectUrls = [];
+  free(songUrls);
   const audio = $("#mix");
   audio.removeAttribute("src");
   playable(out.mix_url || out.url || "").then((src) => {
