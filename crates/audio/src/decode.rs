@@ -251,14 +251,9 @@ fn decode_any(bytes: &[u8], max_seconds: Option<f64>) -> Result<Audio, DecodeErr
             MetadataOptions::default(),
         )
         .map_err(|e| DecodeError::Unsupported(e.to_string()))?;
-    let track = format
+    let (track_id, params) = format
         .default_track(TrackType::Audio)
-        .ok_or_else(|| DecodeError::Unsupported("no audio track".into()))?;
-    let track_id = track.id;
-    let params = track
-        .codec_params
-        .as_ref()
-        .and_then(|p| p.audio())
+        .and_then(|t| Some((t.id, t.codec_params.as_ref()?.audio()?)))
         .ok_or_else(|| DecodeError::Unsupported("no audio track".into()))?;
     let mut rate = params.sample_rate.unwrap_or(0);
     let mut decoder = symphonia::default::get_codecs()
