@@ -174,7 +174,7 @@ async fn a_full_disk_gives_507_writes_nothing_and_recovers() {
         .as_str()
         .unwrap_or_default()
         .to_string();
-    assert!(message.contains("--min-free-disk-mib"), "{message}");
+    assert!(message.ends_with("(--min-free-disk-mib)"), "{message}");
     // What was stored before is still served.
     let r = http.send(Method::GET, &kept, &[], Bytes::new()).await;
     assert_eq!(r.status, StatusCode::OK);

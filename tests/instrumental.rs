@@ -312,7 +312,7 @@ async fn without_a_soundfont_the_built_in_synthesiser_plays_and_says_so() {
     let state = scratch_dir("instrumental-builtin");
     // An empty model store: no soundfont to mount.
     let empty = scratch_dir("instrumental-no-models");
-    let server = start(app(&state, empty)).await;
+    let server = start(app(&state, empty.to_path_buf())).await;
     let http = Http::new(server.addr);
     let r = http
         .post_json(

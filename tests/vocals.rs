@@ -439,7 +439,7 @@ async fn bad_inputs_fail_cleanly_and_write_nothing() {
 async fn without_the_voice_installed_the_answer_says_how_to_install_it() {
     let state = scratch_dir("vocals-no-voice");
     let empty = scratch_dir("vocals-no-models");
-    let server = start(voice_config(&state, empty)).await;
+    let server = start(voice_config(&state, empty.to_path_buf())).await;
     let http = Http::new(server.addr);
     let r = http
         .post_json(

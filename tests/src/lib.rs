@@ -27,8 +27,10 @@ pub fn probe_manifest() -> PathBuf {
     repo().join("tests/probe.toml")
 }
 
-/// A fresh, empty directory under `target/e2e/` for one test's state.
-pub fn scratch_dir(name: &str) -> PathBuf {
+/// A fresh, empty directory under `target/e2e/` for one test's state, removed again when the
+/// test passes (a failed test keeps it to look at). A whole run's songs, stems and stores
+/// would otherwise stay on disk: gigabytes on a CI machine that may have little to spare.
+pub fn scratch_dir(name: &str) -> Scratch {
     static N: AtomicU64 = AtomicU64::new(0);
     let dir = repo().join("target/e2e").join(format!(
         "{name}-{}-{}",
@@ -37,7 +39,32 @@ pub fn scratch_dir(name: &str) -> PathBuf {
     ));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("create scratch dir");
-    dir
+    Scratch(dir)
+}
+
+/// A test's state directory: a path, deleted on drop unless the test is failing.
+#[derive(Debug)]
+pub struct Scratch(PathBuf);
+
+impl std::ops::Deref for Scratch {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<Path> for Scratch {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
 }
 
 /// Config for `manifest` on a free loopback port, with its own state dir and the shared

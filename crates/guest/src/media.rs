@@ -352,10 +352,10 @@ fn store_error(error: impl std::fmt::Display) -> MediaError {
     let text = error.to_string();
     if let Some((_, why)) = text.split_once(STORAGE_FULL) {
         // The host's words, without the store error's own wrapping.
-        let why = why
-            .trim_start_matches(':')
-            .trim()
-            .trim_end_matches(['"', ')']);
+        // The store error prints as `Other("storage_full: ...")`: one closing `")` to drop,
+        // and no more (the host's words may end in a parenthesis of their own).
+        let why = why.trim_start_matches(':').trim();
+        let why = why.strip_suffix("\")").unwrap_or(why);
         MediaError::DiskFull(why.to_string())
     } else {
         MediaError::Store(text)
