@@ -13,6 +13,8 @@ pub enum FilterKind {
     HighPass,
     /// 12 dB/octave low-pass.
     LowPass,
+    /// Band-pass with 0 dB at the centre (subtracting a share of it is a bell cut).
+    BandPass,
     /// Bell boost or cut.
     Peak {
         /// Gain at the centre, dB.
@@ -83,6 +85,7 @@ impl Biquad {
                 -2.0 * cos,
                 1.0 - alpha,
             ),
+            FilterKind::BandPass => (alpha, 0.0, -alpha, 1.0 + alpha, -2.0 * cos, 1.0 - alpha),
             FilterKind::Peak { gain_db } => {
                 let a = 10f64.powf(gain_db / 40.0);
                 (

@@ -196,7 +196,8 @@ impl Genre {
             bus_high_shelf: band(10000.0, 1.5, 0.7),
             bus_compressor: dynamics(-16.0, 2.0, 20.0, 200.0, 6.0),
             ducking_depth_db: 3.0,
-            vocal_lead_db: 6.0,
+            vocal_lead_db: 9.0,
+            speech_carve_db: 6.0,
         };
         match self {
             Genre::Pop => base,
@@ -206,7 +207,7 @@ impl Genre {
                 bus_high_shelf: band(8000.0, 1.0, 0.7),
                 bus_compressor: dynamics(-14.0, 3.0, 10.0, 150.0, 4.0),
                 ducking_depth_db: 4.0,
-                vocal_lead_db: 9.0,
+                vocal_lead_db: 12.0,
                 ..base
             },
             Genre::HipHop => MixPreset {
@@ -216,7 +217,7 @@ impl Genre {
                 bus_low_shelf: band(70.0, 3.0, 0.7),
                 bus_compressor: dynamics(-15.0, 3.0, 15.0, 120.0, 4.0),
                 ducking_depth_db: 4.0,
-                vocal_lead_db: 7.0,
+                vocal_lead_db: 10.0,
                 ..base
             },
             Genre::Electronic => MixPreset {
@@ -225,7 +226,7 @@ impl Genre {
                 bus_high_shelf: band(12000.0, 2.0, 0.7),
                 bus_compressor: dynamics(-14.0, 4.0, 10.0, 100.0, 3.0),
                 ducking_depth_db: 5.0,
-                vocal_lead_db: 9.0,
+                vocal_lead_db: 12.0,
                 ..base
             },
             Genre::LoFi => MixPreset {
@@ -244,7 +245,8 @@ impl Genre {
                 bus_high_shelf: band(10000.0, 0.5, 0.7),
                 bus_compressor: dynamics(-20.0, 1.5, 30.0, 300.0, 10.0),
                 ducking_depth_db: 1.5,
-                vocal_lead_db: 6.0,
+                vocal_lead_db: 9.0,
+                speech_carve_db: 6.0,
             },
             Genre::Country => MixPreset {
                 vocal_presence: band(3500.0, 2.5, 1.0),
@@ -342,6 +344,9 @@ pub struct MixPreset {
     pub ducking_depth_db: f64,
     /// How far the vocal sits above the backing where it sings, in the speech band, dB.
     pub vocal_lead_db: f64,
+    /// How deep the backing's speech band (a bell around 2 kHz) dips while the vocal sings,
+    /// on top of the ducking, dB: the words' consonants live there.
+    pub speech_carve_db: f64,
 }
 
 #[cfg(test)]

@@ -30,7 +30,7 @@ pub struct MixRequest {
     pub tracks: Option<Vec<TrackRequest>>,
     /// Integrated loudness target, LUFS.
     pub target_lufs: Option<f64>,
-    /// `true`/`false`, or `{"depth_db": n}`.
+    /// `true`/`false`, or `{"depth_db": n, "speech_carve_db": n}`.
     pub ducking: Option<DuckingRequest>,
     /// Master EQ override.
     pub eq: Option<EqRequest>,
@@ -72,10 +72,14 @@ pub struct TrackRequest {
 pub enum DuckingRequest {
     /// On (preset depth) or off.
     Switch(bool),
-    /// On with a depth.
+    /// On, with a depth and/or the speech-band carve's depth (missing: the preset's).
     Depth {
         /// Depth, dB.
-        depth_db: f64,
+        #[serde(default)]
+        depth_db: Option<f64>,
+        /// How far the backing's speech band (around 2 kHz) dips on top, dB; 0 turns it off.
+        #[serde(default)]
+        speech_carve_db: Option<f64>,
     },
 }
 
@@ -301,9 +305,18 @@ impl MixRequest {
         match self.ducking {
             None | Some(DuckingRequest::Switch(true)) => {}
             Some(DuckingRequest::Switch(false)) => settings.ducking_db = None,
-            Some(DuckingRequest::Depth { depth_db }) => {
-                range("ducking.depth_db", depth_db, 0.0, 24.0, " dB")?;
-                settings.ducking_db = Some(depth_db);
+            Some(DuckingRequest::Depth {
+                depth_db,
+                speech_carve_db,
+            }) => {
+                if let Some(depth_db) = depth_db {
+                    range("ducking.depth_db", depth_db, 0.0, 24.0, " dB")?;
+                    settings.ducking_db = Some(depth_db);
+                }
+                if let Some(carve) = speech_carve_db {
+                    range("ducking.speech_carve_db", carve, 0.0, 24.0, " dB")?;
+                    settings.carve_db = Some(carve);
+                }
             }
         }
         if let Some(eq) = &self.eq {
@@ -456,7 +469,7 @@ mod tests {
                 {"url": "/media/b.wav", "role": "vocals"},
                 {"url": "/media/c.wav"}
             ],
-            "target_lufs": -16, "ducking": {"depth_db": 6}, "compression": false,
+            "target_lufs": -16, "ducking": {"depth_db": 6, "speech_carve_db": 0}, "compression": false,
             "eq": {"high_shelf": {"gain_db": -2}},
             "format": "flac", "bit_depth": 24, "sample_rate": 48000, "stems": true, "master": true
         }))
@@ -465,6 +478,7 @@ mod tests {
         assert_eq!(names, ["vocals", "vocals2", "track3"]);
         assert_eq!(p.tracks[0].placement.offset_ms, 1500.0);
         assert_eq!(p.settings.ducking_db, Some(6.0));
+        assert_eq!(p.settings.carve_db, Some(0.0));
         assert!(p.settings.compression.is_none());
         assert_eq!(p.settings.eq.high_shelf.gain_db, -2.0);
         assert_eq!(p.settings.sample_rate, 48000);
@@ -497,5 +511,12 @@ mod tests {
         assert_eq!(e.field, "sample_rate");
         let e = field(serde_json::json!({"tracks": [{"url": "/media/a.wav", "role": "drums"}]}));
         assert_eq!(e.field, "tracks[0].role");
+        let e = field(
+            serde_json::json!({"vocals_url": "/media/a.wav", "ducking": {"speech_carve_db": 30}}),
+        );
+        assert_eq!(
+            (e.field.as_str(), e.status()),
+            ("ducking.speech_carve_db", 422)
+        );
     }
 }

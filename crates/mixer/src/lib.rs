@@ -77,8 +77,11 @@ pub struct MixSettings {
     pub target_lufs: f64,
     /// True-peak ceiling, dBTP.
     pub ceiling_dbtp: f64,
-    /// Ducking depth in dB; `None` disables ducking.
+    /// Ducking depth in dB; `None` disables ducking (and the speech-band carve).
     pub ducking_db: Option<f64>,
+    /// How deep the backing's speech band dips under the vocal, dB, on top of the ducking;
+    /// `None` or 0 leaves the band alone.
+    pub carve_db: Option<f64>,
     /// Master EQ bands.
     pub eq: MasterEq,
     /// Master bus compressor; `None` bypasses it.
@@ -120,6 +123,7 @@ impl MixSettings {
             target_lufs: -14.0,
             ceiling_dbtp: -1.0,
             ducking_db: Some(preset.ducking_depth_db),
+            carve_db: Some(preset.speech_carve_db),
             eq: MasterEq {
                 low_shelf: preset.bus_low_shelf,
                 high_shelf: preset.bus_high_shelf,
@@ -167,7 +171,7 @@ fn speech_band_mid(placed: &Placed, role: Role, rate: u32) -> Option<Vec<f32>> {
 
 /// Sets the backing so the vocal is `lead_db` above it in the speech band, over the 50 ms
 /// blocks where the vocal sings (within 30 dB of its loudest block). Returns the backing's
-/// gain in dB (limited to −18…+6), or `None` without both a vocal and a backing.
+/// gain in dB (limited to −24…+6), or `None` without both a vocal and a backing.
 fn balance_vocals(placed: &mut Placed, rate: u32, lead_db: f64) -> Option<f64> {
     let vocal = speech_band_mid(placed, Role::Vocals, rate)?;
     let backing = speech_band_mid(placed, Role::Instrumental, rate)?;
@@ -190,7 +194,7 @@ fn balance_vocals(placed: &mut Placed, rate: u32, lead_db: f64) -> Option<f64> {
     if b <= 1e-12 {
         return None;
     }
-    let gain_db = ((10.0 * (v / b).log10()) - lead_db).clamp(-18.0, 6.0);
+    let gain_db = ((10.0 * (v / b).log10()) - lead_db).clamp(-24.0, 6.0);
     let gain = db_to_gain(gain_db as f32);
     for (_, role, _, a) in placed.iter_mut() {
         if *role == Role::Instrumental {
@@ -198,6 +202,19 @@ fn balance_vocals(placed: &mut Placed, rate: u32, lead_db: f64) -> Option<f64> {
         }
     }
     Some((gain_db * 100.0).round() / 100.0)
+}
+
+/// A dynamic bell cut around 2 kHz: each sample loses `1 - gain` of the band-passed signal,
+/// so the cut at the centre is `gain` and the band is untouched where the gain is 1.
+fn carve_speech_band(a: &mut Audio, gains: &[f32], rate: u32) {
+    let band = Biquad::new(FilterKind::BandPass, 2000.0, 0.7, rate);
+    for c in &mut a.channels {
+        let mut bp = band.state();
+        for (x, g) in c.iter_mut().zip(gains) {
+            let b = bp.next(f64::from(*x));
+            *x -= ((1.0 - g) as f64 * b) as f32;
+        }
+    }
 }
 
 /// Figures about a finished mix.
@@ -211,6 +228,8 @@ pub struct MixReport {
     pub duration_s: f64,
     /// Deepest ducking of the instrumental, dB.
     pub ducking_max_db: f64,
+    /// Deepest dip of the instrumental's speech band, on top of the ducking, dB.
+    pub carve_max_db: f64,
     /// Gain the backing got so the vocal sits on top, dB (`None`: no balance was made).
     pub vocal_balance_db: Option<f64>,
     /// Deepest bus compression, dB.
@@ -339,6 +358,7 @@ pub fn mix(tracks: Vec<Track>, settings: &MixSettings) -> Result<MixOutput, MixE
         None => None,
     };
     let mut ducking_max_db = 0.0;
+    let mut carve_max_db = 0.0f64;
     if settings.master
         && let Some(depth) = settings.ducking_db.filter(|d| *d > 0.0)
     {
@@ -366,15 +386,24 @@ pub fn mix(tracks: Vec<Track>, settings: &MixSettings) -> Result<MixOutput, MixE
                 knee_db: 12.0,
                 makeup_db: 0.0,
             };
-            let (mut gains, _) = ducker.gain_curve(&key);
+            let (raw, _) = ducker.gain_curve(&key);
             // Never deeper than requested.
             let floor = db_to_gain(-(depth as f32));
-            let deepest = gains.iter_mut().fold(1.0f32, |m, g| {
-                *g = g.max(floor);
-                m.min(*g)
+            let gains: Vec<f32> = raw.iter().map(|g| g.max(floor)).collect();
+            let deepest = gains.iter().copied().fold(1.0f32, f32::min);
+            // The speech band follows the same detector to its own depth.
+            let carve = settings.carve_db.filter(|c| *c > 0.0).map(|c| {
+                let floor = db_to_gain(-(c as f32));
+                raw.iter().map(|g| g.max(floor)).collect::<Vec<f32>>()
             });
             for (_, role, _, a) in &mut placed {
                 if *role == Role::Instrumental {
+                    if let Some(carve) = &carve {
+                        carve_speech_band(a, carve, rate);
+                        carve_max_db = carve_max_db.max(-f64::from(gain_to_db(
+                            carve.iter().copied().fold(1.0, f32::min),
+                        )));
+                    }
                     apply_gain_curve(a, &gains);
                     ducking_max_db = -f64::from(gain_to_db(deepest));
                 }
@@ -400,6 +429,7 @@ pub fn mix(tracks: Vec<Track>, settings: &MixSettings) -> Result<MixOutput, MixE
         true_peak_dbtp: f64::NEG_INFINITY,
         duration_s: bus.duration_s(),
         ducking_max_db,
+        carve_max_db,
         vocal_balance_db,
         bus_reduction_max_db: 0.0,
         limiter_reduction_max_db: 0.0,
@@ -664,6 +694,44 @@ mod tests {
             dip < -1.5 && dip >= -depth - 0.1,
             "dip {dip} dB (depth {depth})"
         );
+    }
+
+    #[test]
+    fn the_backings_speech_band_dips_further_than_its_bass() {
+        // Two backing tracks, a bass note and a 2 kHz line: while the vocal sings, the line
+        // (in the speech band) dips by the carve on top of the ducking, the bass by the
+        // ducking alone. With the carve off both dip alike.
+        let dips = |carve: Option<f64>| {
+            let mut settings = MixSettings::for_preset(&Genre::HipHop.mix_preset());
+            settings.carve_db = carve;
+            let out = mix(
+                vec![
+                    track("bass", tone(44100, 150.0, 6.0, 0.3), Role::Instrumental),
+                    track("line", tone(44100, 2000.0, 6.0, 0.3), Role::Instrumental),
+                    track("vocals", phrases(44100, 6.0), Role::Vocals),
+                ],
+                &settings,
+            )
+            .unwrap();
+            let dip = |stem: &Audio| {
+                let c = &stem.channels[0];
+                let singing = rms(&c[2 * 44100 + 8000..3 * 44100 - 2000]);
+                let resting = rms(&c[3 * 44100 + 20000..4 * 44100 - 2000]);
+                20.0 * (singing / resting).log10()
+            };
+            (dip(&out.stems[0].1), dip(&out.stems[1].1), out.report)
+        };
+        let depth = Genre::HipHop.mix_preset().ducking_depth_db as f32;
+        let (bass, line, report) = dips(Some(6.0));
+        assert!(bass < -1.5 && bass >= -depth - 0.5, "bass dip {bass} dB");
+        assert!(line < bass - 3.0, "line {line} dB vs bass {bass} dB");
+        assert!(report.carve_max_db > 3.0 && report.carve_max_db <= 6.0 + 1e-6);
+        let (bass, line, report) = dips(None);
+        assert!(
+            (line - bass).abs() < 0.5,
+            "line {line} dB vs bass {bass} dB"
+        );
+        assert_eq!(report.carve_max_db, 0.0);
     }
 
     #[test]
