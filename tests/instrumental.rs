@@ -439,7 +439,9 @@ fn musicgen_app(state: &std::path::Path) -> songforge::ServerConfig {
 
 /// The host's `musicgen` graph on a random-weight checkpoint of `config` from `seed`.
 fn musicgen_app_with(state: &std::path::Path, config: &str, seed: u64) -> songforge::ServerConfig {
-    let model = scratch_dir("instrumental-musicgen-model");
+    // Inside the test's state dir, so it lives (and goes) with it.
+    let model = state.join("musicgen-model");
+    std::fs::create_dir_all(&model).expect("model dir");
     songforge_musicgen::checkpoint::write_random(
         &model,
         config,

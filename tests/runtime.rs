@@ -32,7 +32,8 @@ impl Engine for EchoGraph {
 }
 
 fn probe_config(name: &str) -> songforge::ServerConfig {
-    let state = scratch_dir(name);
+    // Small, and needed after this returns: kept.
+    let state = scratch_dir(name).keep();
     let mut c = config(probe_manifest(), &state);
     c.graphs = vec![
         (

@@ -533,7 +533,10 @@ async fn a_hummed_melody_comes_back_as_its_notes_and_is_sung_to() {
 /// The host's `singer` graph on a voicebank of the real OpenUtau layout (the tests write a
 /// tiny one whose vocoder sings a sine at f0, loud on vowels, silent on `SP`).
 fn diffsinger_config(state: &std::path::Path) -> songforge::ServerConfig {
-    let bank = tiny_voicebank(&scratch_dir("vocals-bank"));
+    // Inside the test's state dir, so it lives (and goes) with it.
+    let dir = state.join("voicebank");
+    std::fs::create_dir_all(&dir).expect("voicebank dir");
+    let bank = tiny_voicebank(&dir);
     config_with_graphs(
         state,
         &format!(

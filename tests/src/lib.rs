@@ -46,6 +46,14 @@ pub fn scratch_dir(name: &str) -> Scratch {
 #[derive(Debug)]
 pub struct Scratch(PathBuf);
 
+impl Scratch {
+    /// The path, kept on disk after all: for state a helper hands on past its own scope.
+    pub fn keep(self) -> PathBuf {
+        let me = std::mem::ManuallyDrop::new(self);
+        me.0.clone()
+    }
+}
+
 impl std::ops::Deref for Scratch {
     type Target = Path;
     fn deref(&self) -> &Path {
@@ -446,11 +454,12 @@ impl<'a> From<&'a PathBuf> for Wav<'a> {
 /// `args` its options, and the WAV goes last as `-i FILE`. Panics when the tool is missing
 /// (`make test` installs the Debian package aubio-tools with apt-get) or fails.
 pub fn aubio<'a>(tool: &str, args: &[&str], wav: impl Into<Wav<'a>>) -> String {
-    let written;
+    let (scratch, written);
     let path = match wav.into() {
         Wav::File(path) => path,
         Wav::Bytes(bytes) => {
-            written = scratch_dir("aubio").join("input.wav");
+            scratch = scratch_dir("aubio");
+            written = scratch.join("input.wav");
             std::fs::write(&written, bytes).expect("write the WAV for aubio");
             written.as_path()
         }
@@ -595,7 +604,8 @@ mod tests {
     fn aubio_runs_on_wav_bytes_and_files() {
         let wav = wav_tone(16_000);
         let from_bytes = aubio("aubiopitch", &["-p", "yin"], &wav);
-        let path = scratch_dir("aubio-test").join("tone.wav");
+        let dir = scratch_dir("aubio-test");
+        let path = dir.join("tone.wav");
         std::fs::write(&path, &wav).unwrap();
         assert_eq!(aubio("aubiopitch", &["-p", "yin"], &path), from_bytes);
         // The 440 Hz tone, heard as such once the tracker has settled.
