@@ -12,8 +12,8 @@ TEST_COMPONENTS := probe hello
 # Models `up` and `test` install first (from models/catalog.toml; installed ones are skipped).
 PULL_MODELS ?= whisper-tiny-en whisper-base smollm2-135m-instruct cmudict timgm6mb onnxruntime piper-en-us-joe-medium basic-pitch
 # Debian packages the tests use: aubio's beat tracker as an independent judge, Chromium for
-# the studio's browser test.
-TEST_TOOLS ?= aubio-tools chromium
+# the studio's browser test, a Redis server for the shared key-value store.
+TEST_TOOLS ?= aubio-tools chromium redis-server
 # Python packages the tests use, installed into target/pytools: onnx writes tiny ONNX models,
 # schemathesis checks the running app against its OpenAPI document, playwright drives Chromium
 # through the studio.
@@ -54,7 +54,7 @@ test-components: setup
 
 ## The test suite's outside judges, from Debian, and its Python helpers (skipped when present).
 test-tools:
-	@{ command -v aubio && command -v chromium; } >/dev/null || { apt-get install -y -q --no-install-recommends $(TEST_TOOLS) || { apt-get update -q && apt-get install -y -q --no-install-recommends $(TEST_TOOLS); }; }
+	@{ command -v aubio && command -v chromium && command -v redis-server; } >/dev/null || { apt-get install -y -q --no-install-recommends $(TEST_TOOLS) || { apt-get update -q && apt-get install -y -q --no-install-recommends $(TEST_TOOLS); }; }
 	@PYTHONPATH=target/pytools python3 -c "import onnx, schemathesis, playwright" 2>/dev/null || python3 -m pip install -q --disable-pip-version-check --target target/pytools $(TEST_PYTHON)
 
 ## Install what a fresh machine lacks.

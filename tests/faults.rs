@@ -1,6 +1,7 @@
 //! A host killed with SIGKILL in the middle of an upload, a mix, an instrumental and a vocal:
 //! after a restart nothing half-written is visible. Every stored file is whole (its record
-//! and its bytes agree), and no killed request left a record behind.
+//! and its bytes agree), and no killed request left a record behind. A full disk is 507, and
+//! a Redis store that goes away is 503 until it is back, with nothing lost.
 
 use bytes::Bytes;
 use http::{Method, StatusCode};
@@ -191,4 +192,159 @@ async fn a_full_disk_gives_507_writes_nothing_and_recovers() {
     let http = Http::new(server.addr);
     http.upload_wav(wav_tone(16_000)).await;
     server.shutdown().await;
+}
+
+/// A real `redis-server` (Debian's package; `make test` installs it) on `port`, keeping its
+/// data in `dir` with an fsync per write, so a restart keeps what it acknowledged.
+fn redis_server(dir: &std::path::Path, port: u16) -> Child {
+    std::process::Command::new("redis-server")
+        .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
+        .args([
+            "--save",
+            "",
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "always",
+        ])
+        .arg("--dir")
+        .arg(dir)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("start redis-server (`make test` installs it)")
+}
+
+async fn wait_for_port(port: u16) {
+    for _ in 0..100 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("redis-server did not come up on {port}");
+}
+
+/// The media keys (records and bytes) in the Redis store, by `redis-cli --scan`.
+fn redis_keys(port: u16) -> Vec<String> {
+    let out = std::process::Command::new("redis-cli")
+        .args(["-p", &port.to_string(), "--scan", "--pattern", "media*"])
+        .output()
+        .expect("redis-cli");
+    let mut keys: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    keys.sort();
+    keys
+}
+
+/// A host of the probe app whose default store is the Redis server on `port`.
+async fn redis_host(state: &std::path::Path, name: &str, port: u16) -> songforge::RunningServer {
+    let dir = state.join(name);
+    std::fs::create_dir_all(&dir).expect("host dir");
+    let rc = dir.join("runtime-config.toml");
+    std::fs::write(
+        &rc,
+        format!(
+            "[key_value_store.default]\ntype = \"redis\"\nurl = \"redis://127.0.0.1:{port}\"\n"
+        ),
+    )
+    .expect("write the runtime config");
+    let mut c = config(probe_manifest(), &dir);
+    c.runtime_config = Some(rc);
+    start(c).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hosts_share_a_redis_store_and_an_outage_is_503_then_recovers() {
+    let state = scratch_dir("faults-redis");
+    let port = free_port();
+    let mut redis = redis_server(&state, port);
+    wait_for_port(port).await;
+    let a = redis_host(&state, "a", port).await;
+    let b = redis_host(&state, "b", port).await;
+    let (ha, hb) = (Http::new(a.addr), Http::new(b.addr));
+
+    // Stored through one host, served by the other, byte for byte; 31 MB too (three minutes
+    // of CD-quality stereo), timed for the README against a redb store.
+    let small = wav_tone(16_000);
+    let url = ha.upload_wav(small.clone()).await;
+    let r = hb.send(Method::GET, &url, &[], Bytes::new()).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(r.body, small);
+    let big = stereo(180.0, 220.0);
+    let t = std::time::Instant::now();
+    let big_url = ha.upload_wav(big.clone()).await;
+    let stored = t.elapsed();
+    let t = std::time::Instant::now();
+    let r = hb.send(Method::GET, &big_url, &[], Bytes::new()).await;
+    let fetched = t.elapsed();
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.body == big, "the 31 MB file came back different");
+    let redb = start(config(probe_manifest(), &state.join("redb"))).await;
+    let hr = Http::new(redb.addr);
+    let t = std::time::Instant::now();
+    let redb_url = hr.upload_wav(big.clone()).await;
+    let redb_stored = t.elapsed();
+    let t = std::time::Instant::now();
+    assert_eq!(
+        hr.send(Method::GET, &redb_url, &[], Bytes::new())
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let redb_fetched = t.elapsed();
+    eprintln!(
+        "31 MB WAV: redis store {stored:.2?} fetch {fetched:.2?}; \
+         redb store {redb_stored:.2?} fetch {redb_fetched:.2?}"
+    );
+    let keys = redis_keys(port);
+    assert_eq!(
+        keys.len(),
+        4,
+        "two files, each a record and its bytes: {keys:?}"
+    );
+
+    // Redis goes away: a clear 503 with Retry-After, quickly, never a hang.
+    kill(&mut redis);
+    for (what, r) in [
+        ("upload", ha.post_wav(wav_tone(16_000)).await),
+        ("fetch", hb.send(Method::GET, &url, &[], Bytes::new()).await),
+    ] {
+        expect_error(&r, StatusCode::SERVICE_UNAVAILABLE, None);
+        let message = r.json()["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        assert!(
+            message.contains(&format!("redis://127.0.0.1:{port}")),
+            "{what}: {message}"
+        );
+        assert!(r.header("retry-after").is_some(), "{what}");
+    }
+    let t = std::time::Instant::now();
+    let r = ha.post_wav(wav_tone(16_000)).await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
+
+    // Back again: both hosts reconnect, everything stored before is there, the refused
+    // upload left nothing, and new uploads work.
+    let mut redis = redis_server(&state, port);
+    wait_for_port(port).await;
+    let r = hb.send(Method::GET, &url, &[], Bytes::new()).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(r.body, small);
+    assert_eq!(redis_keys(port), keys, "the refused uploads wrote nothing");
+    let again = ha.upload_wav(wav_tone(8_000)).await;
+    assert_eq!(
+        hb.send(Method::GET, &again, &[], Bytes::new()).await.status,
+        StatusCode::OK
+    );
+    a.shutdown().await;
+    b.shutdown().await;
+    redb.shutdown().await;
+    kill(&mut redis);
 }

@@ -1,10 +1,12 @@
 //! `spin:key-value/key-value@3.0.0` on redb, an embedded, crash-safe (ACID, fsync on commit)
-//! store in pure Rust.
+//! store in pure Rust, or on a Redis server that several hosts share (`type = "redis"`, as in
+//! Spin's runtime config).
 //!
-//! Each label from the runtime config is one redb file. Guests may open only the labels their
+//! Each `redb` label from the runtime config is one file. Guests may open only the labels their
 //! manifest lists. Database work is blocking I/O, so it runs on tokio's blocking pool and never
 //! on the threads that serve HTTP. redb serialises write transactions, so concurrent writers
-//! from many instances are safe.
+//! from many instances are safe. A `redis` label is one multiplexed connection, made on first
+//! use and remade after an outage; keys are stored as they are, as Spin stores them.
 
 use crate::config_file::ConfigFileError;
 use crate::manifest::Manifest;
@@ -56,10 +58,26 @@ pub const DEFAULT_LABEL: &str = "default";
 /// redb's page cache per store.
 const PAGE_CACHE_BYTES: usize = 64 << 20;
 
+/// Where a label's data lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreLocation {
+    /// An embedded redb file.
+    File(PathBuf),
+    /// A Redis server (`redis://...`).
+    Redis(String),
+}
+
+/// One opened store.
+#[derive(Clone)]
+enum Backend {
+    Redb(Arc<Database>),
+    Redis(Arc<RedisStore>),
+}
+
 /// All stores the runtime config defines, opened once at start-up and shared by every instance.
 #[derive(Default)]
 pub struct KeyValueStores {
-    stores: HashMap<String, Arc<Database>>,
+    stores: HashMap<String, Backend>,
     /// Each store's file, for the free-space check.
     files: HashMap<String, Arc<PathBuf>>,
     /// Free disk a write must leave (`--min-free-disk-mib`).
@@ -75,36 +93,41 @@ impl KeyValueStores {
         runtime: &RuntimeConfig,
         state_dir: &Path,
     ) -> Result<Self, KeyValueError> {
-        let paths = Self::paths_for(manifest, runtime, state_dir)?;
-        Ok(Self::open(&paths)?)
+        let locations = Self::locations_for(manifest, runtime, state_dir)?;
+        Ok(Self::open_locations(&locations)?)
     }
 
-    /// Each store's database file: the runtime config's `path`, else the default layout under
-    /// `state_dir`. Refuses a label a component uses that the runtime config does not define,
-    /// naming `component.<id>.key_value_stores`.
-    fn paths_for(
+    /// Each store's location: a `redis` store's URL, or a `redb` store's file (the runtime
+    /// config's `path`, else the default layout under `state_dir`). Refuses a label a component
+    /// uses that the runtime config does not define, naming `component.<id>.key_value_stores`.
+    fn locations_for(
         manifest: &Manifest,
         runtime: &RuntimeConfig,
         state_dir: &Path,
-    ) -> Result<HashMap<String, PathBuf>, ConfigFileError> {
-        let mut paths: HashMap<String, PathBuf> = runtime
+    ) -> Result<HashMap<String, StoreLocation>, ConfigFileError> {
+        let mut locations: HashMap<String, StoreLocation> = runtime
             .key_value_store
             .iter()
             .map(|(label, store)| {
-                let path = store
-                    .path
-                    .clone()
-                    .unwrap_or_else(|| Self::default_path(state_dir, label));
-                (label.clone(), path)
+                let location = match (&store.url, store.kind.as_str()) {
+                    (Some(url), "redis") => StoreLocation::Redis(url.clone()),
+                    _ => StoreLocation::File(
+                        store
+                            .path
+                            .clone()
+                            .unwrap_or_else(|| Self::default_path(state_dir, label)),
+                    ),
+                };
+                (label.clone(), location)
             })
             .collect();
         for c in manifest.components.values() {
             for label in &c.key_value_stores {
                 if label == DEFAULT_LABEL {
-                    paths
-                        .entry(label.clone())
-                        .or_insert_with(|| Self::default_path(state_dir, label));
-                } else if !paths.contains_key(label) {
+                    locations.entry(label.clone()).or_insert_with(|| {
+                        StoreLocation::File(Self::default_path(state_dir, label))
+                    });
+                } else if !locations.contains_key(label) {
                     return Err(ConfigFileError::field(
                         &manifest.file,
                         format!("component.{}.key_value_stores", c.id),
@@ -115,37 +138,60 @@ impl KeyValueStores {
                 }
             }
         }
-        Ok(paths)
+        Ok(locations)
     }
 
     /// Opens (creating if needed) one database file per label.
     pub fn open(labels: &HashMap<String, PathBuf>) -> Result<Self, OpenError> {
+        Self::open_locations(
+            &labels
+                .iter()
+                .map(|(label, path)| (label.clone(), StoreLocation::File(path.clone())))
+                .collect(),
+        )
+    }
+
+    /// Opens each store: a redb file is created if needed; a Redis URL is checked here and
+    /// connected on first use (a server that is down at start-up fails requests with 503,
+    /// not the host's start).
+    pub fn open_locations(labels: &HashMap<String, StoreLocation>) -> Result<Self, OpenError> {
         let mut stores = HashMap::new();
-        for (label, path) in labels {
+        let mut files = HashMap::new();
+        for (label, location) in labels {
+            let path = match location {
+                StoreLocation::File(path) => path.clone(),
+                StoreLocation::Redis(url) => PathBuf::from(RedisStore::shown(url)),
+            };
             let err = |message: String| OpenError {
                 label: label.clone(),
                 path: path.clone(),
                 message,
             };
-            if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent).map_err(|e| err(e.to_string()))?;
-            }
-            // redb's own page cache would otherwise grow to 1 GiB as media passes through it;
-            // the blobs are read once per request, and the kernel's page cache keeps them too.
-            let db = Database::builder()
-                .set_cache_size(PAGE_CACHE_BYTES)
-                .create(path)
-                .map_err(|e| err(e.to_string()))?;
-            // Create the table up front so readers never see "table does not exist".
-            let tx = db.begin_write().map_err(|e| err(e.to_string()))?;
-            tx.open_table(TABLE).map_err(|e| err(e.to_string()))?;
-            tx.commit().map_err(|e| err(e.to_string()))?;
-            stores.insert(label.clone(), Arc::new(db));
+            let backend = match location {
+                StoreLocation::Redis(url) => {
+                    Backend::Redis(Arc::new(RedisStore::new(url).map_err(err)?))
+                }
+                StoreLocation::File(path) => {
+                    if let Some(parent) = path.parent() {
+                        std::fs::create_dir_all(parent).map_err(|e| err(e.to_string()))?;
+                    }
+                    // redb's own page cache would otherwise grow to 1 GiB as media passes
+                    // through it; the blobs are read once per request, and the kernel's page
+                    // cache keeps them too.
+                    let db = Database::builder()
+                        .set_cache_size(PAGE_CACHE_BYTES)
+                        .create(path)
+                        .map_err(|e| err(e.to_string()))?;
+                    // Create the table up front so readers never see "table does not exist".
+                    let tx = db.begin_write().map_err(|e| err(e.to_string()))?;
+                    tx.open_table(TABLE).map_err(|e| err(e.to_string()))?;
+                    tx.commit().map_err(|e| err(e.to_string()))?;
+                    files.insert(label.clone(), Arc::new(path.clone()));
+                    Backend::Redb(Arc::new(db))
+                }
+            };
+            stores.insert(label.clone(), backend);
         }
-        let files = labels
-            .iter()
-            .map(|(label, path)| (label.clone(), Arc::new(path.clone())))
-            .collect();
         Ok(Self {
             stores,
             files,
@@ -166,19 +212,13 @@ impl KeyValueStores {
         self.stores.contains_key(label)
     }
 
-    /// Every key of one store, sorted (for tools and tests; components use `get-keys`).
+    /// Every key of one `redb` store, in order (for tools and tests; components use
+    /// `get-keys`).
     pub fn keys(&self, label: &str) -> Result<Vec<String>, String> {
-        let db = self
-            .stores
-            .get(label)
-            .ok_or_else(|| format!("no store `{label}`"))?;
-        let tx = db.begin_read().map_err(|e| e.to_string())?;
-        let table = tx.open_table(TABLE).map_err(|e| e.to_string())?;
-        let mut keys = Vec::new();
-        for entry in table.iter().map_err(|e| e.to_string())? {
-            keys.push(entry.map_err(|e| e.to_string())?.0.value().to_string());
-        }
-        Ok(keys)
+        let Some(Backend::Redb(db)) = self.stores.get(label) else {
+            return Err(format!("no redb store `{label}`"));
+        };
+        redb_keys(db).map_err(|e| format!("{e:?}"))
     }
 
     /// Database path for the default layout: `<state dir>/key-value/<label>.redb`.
@@ -203,7 +243,8 @@ impl KeyValueCtx {
 
 /// An open store, as the guest's `store` resource.
 pub struct StoreHandle {
-    db: Arc<Database>,
+    backend: Backend,
+    /// The redb file, for the free-space check.
     file: Arc<PathBuf>,
     min_free_bytes: u64,
 }
@@ -274,14 +315,117 @@ async fn blocking<R: Send + 'static>(
     }
 }
 
-fn db_of<T>(
+fn backend_of<T>(
     accessor: &Accessor<T, KeyValue>,
     store: &Resource<StoreHandle>,
-) -> wasmtime::Result<Arc<Database>> {
+) -> wasmtime::Result<Backend> {
     accessor.with(|mut access| {
         let view = access.get();
-        Ok(view.table.get(store)?.db.clone())
+        Ok(view.table.get(store)?.backend.clone())
     })
+}
+
+fn redb_keys(db: &Database) -> Result<Vec<String>, KvError> {
+    let tx = db.begin_read().map_err(other)?;
+    let table = tx.open_table(TABLE).map_err(other)?;
+    let mut keys = Vec::new();
+    for entry in table.iter().map_err(other)? {
+        let (k, _) = entry.map_err(other)?;
+        keys.push(k.value().to_string());
+    }
+    Ok(keys)
+}
+
+/// How an unreachable store is named to the guest: components answer it with 503.
+pub const STORE_UNAVAILABLE: &str = "store_unavailable";
+
+/// A Redis server as a store: one multiplexed connection, made on first use. A failed
+/// command drops it, so the next request connects afresh (after an outage, the first request
+/// once the server is back succeeds).
+pub struct RedisStore {
+    client: redis::Client,
+    /// `host:port/db`, without credentials, for messages.
+    shown: String,
+    conn: tokio::sync::Mutex<Option<redis::aio::MultiplexedConnection>>,
+}
+
+/// A connection attempt gives up after this: an unreachable server is a quick 503, not a hang.
+const REDIS_CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+/// A command gives up after this (a 100 MiB value crosses a LAN in about a second).
+const REDIS_RESPONSE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+impl RedisStore {
+    fn new(url: &str) -> Result<Self, String> {
+        let client = redis::Client::open(url).map_err(|e| e.to_string())?;
+        Ok(Self {
+            client,
+            shown: Self::shown(url),
+            conn: tokio::sync::Mutex::new(None),
+        })
+    }
+
+    /// The URL without its credentials.
+    fn shown(url: &str) -> String {
+        let rest = url.strip_prefix("redis://").unwrap_or(url);
+        let rest = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+        format!("redis://{rest}")
+    }
+
+    fn unavailable(&self, e: impl std::fmt::Display) -> KvError {
+        KvError::Other(format!(
+            "{STORE_UNAVAILABLE}: the Redis server at {} did not answer: {e}",
+            self.shown
+        ))
+    }
+
+    async fn connection(&self) -> Result<redis::aio::MultiplexedConnection, KvError> {
+        let mut slot = self.conn.lock().await;
+        if let Some(c) = slot.as_ref() {
+            return Ok(c.clone());
+        }
+        let config = redis::AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(REDIS_CONNECT_TIMEOUT))
+            .set_response_timeout(Some(REDIS_RESPONSE_TIMEOUT));
+        let c = self
+            .client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await
+            .map_err(|e| self.unavailable(e))?;
+        *slot = Some(c.clone());
+        Ok(c)
+    }
+
+    /// Runs one command; an I/O failure or timeout forgets the connection and is 503.
+    async fn query<V: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<V, KvError> {
+        let mut c = self.connection().await?;
+        match cmd.query_async(&mut c).await {
+            Ok(v) => Ok(v),
+            Err(e) if e.is_io_error() || e.is_timeout() || e.is_connection_dropped() => {
+                *self.conn.lock().await = None;
+                Err(self.unavailable(e))
+            }
+            Err(e) => Err(other(format!("redis at {}: {e}", self.shown))),
+        }
+    }
+
+    async fn keys(&self) -> Result<Vec<String>, KvError> {
+        // SCAN, not KEYS: a large store is walked in steps without blocking the server.
+        let mut keys = Vec::new();
+        let mut cursor = 0u64;
+        loop {
+            let (next, page): (u64, Vec<String>) = self
+                .query(redis::cmd("SCAN").arg(cursor).arg("COUNT").arg(1000))
+                .await?;
+            keys.extend(page);
+            if next == 0 {
+                break;
+            }
+            cursor = next;
+        }
+        keys.sort();
+        keys.dedup();
+        Ok(keys)
+    }
 }
 
 impl kv::Host for KeyValueView<'_> {}
@@ -303,7 +447,7 @@ impl<T> kv::HostStoreWithStore<T> for KeyValue {
             if !view.ctx.allowed.contains(&label) {
                 return Ok(Err(KvError::AccessDenied));
             }
-            let Some(db) = view.ctx.stores.stores.get(&label) else {
+            let Some(backend) = view.ctx.stores.stores.get(&label) else {
                 return Ok(Err(KvError::NoSuchStore));
             };
             let file = view
@@ -314,7 +458,7 @@ impl<T> kv::HostStoreWithStore<T> for KeyValue {
                 .cloned()
                 .unwrap_or_default();
             let handle = StoreHandle {
-                db: db.clone(),
+                backend: backend.clone(),
                 file,
                 min_free_bytes: view.ctx.stores.min_free_bytes,
             };
@@ -327,16 +471,20 @@ impl<T> kv::HostStoreWithStore<T> for KeyValue {
         store: Resource<StoreHandle>,
         key: String,
     ) -> wasmtime::Result<Result<Option<Vec<u8>>, KvError>> {
-        let db = db_of(accessor, &store)?;
-        blocking(move || {
-            let tx = db.begin_read().map_err(other)?;
-            let table = tx.open_table(TABLE).map_err(other)?;
-            Ok(table
-                .get(key.as_str())
-                .map_err(other)?
-                .map(|v| v.value().to_vec()))
-        })
-        .await
+        match backend_of(accessor, &store)? {
+            Backend::Redis(r) => Ok(r.query(redis::cmd("GET").arg(&key)).await),
+            Backend::Redb(db) => {
+                blocking(move || {
+                    let tx = db.begin_read().map_err(other)?;
+                    let table = tx.open_table(TABLE).map_err(other)?;
+                    Ok(table
+                        .get(key.as_str())
+                        .map_err(other)?
+                        .map(|v| v.value().to_vec()))
+                })
+                .await
+            }
+        }
     }
 
     async fn set(
@@ -345,25 +493,32 @@ impl<T> kv::HostStoreWithStore<T> for KeyValue {
         key: String,
         value: Vec<u8>,
     ) -> wasmtime::Result<Result<(), KvError>> {
-        let (db, file, min_free) = accessor.with(
-            |mut access| -> wasmtime::Result<(Arc<Database>, Arc<PathBuf>, u64)> {
+        let (backend, file, min_free) = accessor.with(
+            |mut access| -> wasmtime::Result<(Backend, Arc<PathBuf>, u64)> {
                 let view = access.get();
                 let h = view.table.get(&store)?;
-                Ok((h.db.clone(), h.file.clone(), h.min_free_bytes))
+                Ok((h.backend.clone(), h.file.clone(), h.min_free_bytes))
             },
         )?;
-        blocking(move || {
-            check_room(&file, value.len() as u64, min_free)?;
-            let tx = db.begin_write().map_err(other)?;
-            {
-                let mut table = tx.open_table(TABLE).map_err(other)?;
-                table
-                    .insert(key.as_str(), value.as_slice())
-                    .map_err(other)?;
+        match backend {
+            // The server minds its own memory and disk (maxmemory): it refuses a write
+            // itself, and that refusal reaches the guest as the store's error.
+            Backend::Redis(r) => Ok(r.query(redis::cmd("SET").arg(&key).arg(value)).await),
+            Backend::Redb(db) => {
+                blocking(move || {
+                    check_room(&file, value.len() as u64, min_free)?;
+                    let tx = db.begin_write().map_err(other)?;
+                    {
+                        let mut table = tx.open_table(TABLE).map_err(other)?;
+                        table
+                            .insert(key.as_str(), value.as_slice())
+                            .map_err(other)?;
+                    }
+                    tx.commit().map_err(other)
+                })
+                .await
             }
-            tx.commit().map_err(other)
-        })
-        .await
+        }
     }
 
     async fn delete(
@@ -371,16 +526,20 @@ impl<T> kv::HostStoreWithStore<T> for KeyValue {
         store: Resource<StoreHandle>,
         key: String,
     ) -> wasmtime::Result<Result<(), KvError>> {
-        let db = db_of(accessor, &store)?;
-        blocking(move || {
-            let tx = db.begin_write().map_err(other)?;
-            {
-                let mut table = tx.open_table(TABLE).map_err(other)?;
-                table.remove(key.as_str()).map_err(other)?;
+        match backend_of(accessor, &store)? {
+            Backend::Redis(r) => Ok(r.query::<()>(redis::cmd("DEL").arg(&key)).await),
+            Backend::Redb(db) => {
+                blocking(move || {
+                    let tx = db.begin_write().map_err(other)?;
+                    {
+                        let mut table = tx.open_table(TABLE).map_err(other)?;
+                        table.remove(key.as_str()).map_err(other)?;
+                    }
+                    tx.commit().map_err(other)
+                })
+                .await
             }
-            tx.commit().map_err(other)
-        })
-        .await
+        }
     }
 
     async fn exists(
@@ -388,31 +547,30 @@ impl<T> kv::HostStoreWithStore<T> for KeyValue {
         store: Resource<StoreHandle>,
         key: String,
     ) -> wasmtime::Result<Result<bool, KvError>> {
-        let db = db_of(accessor, &store)?;
-        blocking(move || {
-            let tx = db.begin_read().map_err(other)?;
-            let table = tx.open_table(TABLE).map_err(other)?;
-            Ok(table.get(key.as_str()).map_err(other)?.is_some())
-        })
-        .await
+        match backend_of(accessor, &store)? {
+            Backend::Redis(r) => Ok(r
+                .query::<i64>(redis::cmd("EXISTS").arg(&key))
+                .await
+                .map(|n| n > 0)),
+            Backend::Redb(db) => {
+                blocking(move || {
+                    let tx = db.begin_read().map_err(other)?;
+                    let table = tx.open_table(TABLE).map_err(other)?;
+                    Ok(table.get(key.as_str()).map_err(other)?.is_some())
+                })
+                .await
+            }
+        }
     }
 
     async fn get_keys(
         accessor: &Accessor<T, Self>,
         store: Resource<StoreHandle>,
     ) -> wasmtime::Result<(StreamReader<String>, FutureReader<Result<(), KvError>>)> {
-        let db = db_of(accessor, &store)?;
-        let keys = blocking(move || {
-            let tx = db.begin_read().map_err(other)?;
-            let table = tx.open_table(TABLE).map_err(other)?;
-            let mut keys = Vec::new();
-            for entry in table.iter().map_err(other)? {
-                let (k, _) = entry.map_err(other)?;
-                keys.push(k.value().to_string());
-            }
-            Ok(keys)
-        })
-        .await?;
+        let keys = match backend_of(accessor, &store)? {
+            Backend::Redis(r) => r.keys().await,
+            Backend::Redb(db) => blocking(move || redb_keys(&db)).await?,
+        };
         accessor.with(|mut access| {
             let (keys, result) = match keys {
                 Ok(keys) => (keys, Ok(())),
@@ -448,6 +606,7 @@ mod tests {
                 KeyValueStoreConfig {
                     kind: "redb".into(),
                     path: path.map(PathBuf::from),
+                    url: None,
                 },
             );
         }
@@ -457,13 +616,13 @@ mod tests {
     #[test]
     fn default_is_implicit() {
         let paths =
-            KeyValueStores::paths_for(&manifest("\"default\""), &runtime(&[]), Path::new("/s"))
+            KeyValueStores::locations_for(&manifest("\"default\""), &runtime(&[]), Path::new("/s"))
                 .unwrap();
         assert_eq!(
             paths,
             HashMap::from([(
                 "default".to_string(),
-                PathBuf::from("/s/key-value/default.redb")
+                StoreLocation::File(PathBuf::from("/s/key-value/default.redb"))
             )])
         );
     }
@@ -472,14 +631,16 @@ mod tests {
     fn configured_stores_open_at_their_path_even_when_unused() {
         let config = runtime(&[("default", Some("/data/d.redb")), ("cache", None)]);
         let paths =
-            KeyValueStores::paths_for(&manifest("\"default\""), &config, Path::new("/s")).unwrap();
-        assert_eq!(paths["default"], PathBuf::from("/data/d.redb"));
-        assert_eq!(paths["cache"], PathBuf::from("/s/key-value/cache.redb"));
+            KeyValueStores::locations_for(&manifest("\"default\""), &config, Path::new("/s"))
+                .unwrap();
+        let file = |p: &str| StoreLocation::File(PathBuf::from(p));
+        assert_eq!(paths["default"], file("/data/d.redb"));
+        assert_eq!(paths["cache"], file("/s/key-value/cache.redb"));
     }
 
     #[test]
     fn an_undefined_label_is_refused_naming_the_component_field() {
-        let err = KeyValueStores::paths_for(
+        let err = KeyValueStores::locations_for(
             &manifest("\"default\", \"cache\""),
             &runtime(&[]),
             Path::new("/s"),

@@ -5,6 +5,11 @@
 //! type = "redb"
 //! path = ".songforge/key-value/default.redb"
 //!
+//! # or, shared by every host of a scaled-out app (Spin's own keys):
+//! # [key_value_store.default]
+//! # type = "redis"
+//! # url = "redis://127.0.0.1:6379"
+//!
 //! [wasi_nn]
 //! queue_depth = 16
 //! threads_per_device = 1
@@ -37,11 +42,13 @@ pub struct RuntimeConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KeyValueStoreConfig {
-    /// Backend; only `redb` (embedded) for now.
+    /// Backend: `redb` (an embedded file) or `redis` (a server several hosts share).
     #[serde(rename = "type")]
     pub kind: String,
-    /// Database file, relative to the config file's directory.
+    /// Database file, relative to the config file's directory (`redb` only).
     pub path: Option<PathBuf>,
+    /// Server address, `redis://[user:password@]host[:port][/db]` (`redis` only).
+    pub url: Option<String>,
 }
 
 /// wasi-nn settings.
@@ -143,12 +150,43 @@ impl RuntimeConfig {
         let mut config: Self = crate::config_file::parse_fields(file, text)?;
         let dir = file.parent().unwrap_or(Path::new("."));
         for (label, store) in &mut config.key_value_store {
-            if store.kind != "redb" {
-                return Err(RuntimeConfigError::Field {
-                    file: file.to_path_buf(),
-                    field: format!("key_value_store.{label}.type"),
-                    problem: format!("unknown store type {:?}; supported: \"redb\"", store.kind),
-                });
+            let field = |key: &str, problem: String| RuntimeConfigError::Field {
+                file: file.to_path_buf(),
+                field: format!("key_value_store.{label}.{key}"),
+                problem,
+            };
+            match store.kind.as_str() {
+                "redb" => {
+                    if store.url.is_some() {
+                        return Err(field("url", "a `redb` store is a file: give `path`".into()));
+                    }
+                }
+                "redis" => {
+                    if store.path.is_some() {
+                        return Err(field(
+                            "path",
+                            "a `redis` store is a server: give `url`".into(),
+                        ));
+                    }
+                    match &store.url {
+                        Some(url) if url.starts_with("redis://") => {}
+                        Some(_) => {
+                            return Err(field(
+                                "url",
+                                "must start with redis:// (redis://host:port, optionally \
+                                 user:password@ before the host and /db after it)"
+                                    .into(),
+                            ));
+                        }
+                        None => return Err(field("url", "required for a `redis` store".into())),
+                    }
+                }
+                other => {
+                    return Err(field(
+                        "type",
+                        format!("unknown store type {other:?}; supported: \"redb\", \"redis\""),
+                    ));
+                }
             }
             if let Some(p) = &store.path {
                 store.path = Some(dir.join(p));
@@ -238,5 +276,35 @@ mod tests {
             err.contains("field `key_value_store.default.type`"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_redis_store_needs_a_redis_url_and_no_path() {
+        let config = parse(
+            "[key_value_store.default]\ntype = \"redis\"\nurl = \"redis://127.0.0.1:6379/2\"\n",
+        )
+        .unwrap();
+        let store = &config.key_value_store["default"];
+        assert_eq!(
+            (store.kind.as_str(), store.url.as_deref()),
+            ("redis", Some("redis://127.0.0.1:6379/2"))
+        );
+        for (text, field) in [
+            ("type = \"redis\"\n", "url"),
+            ("type = \"redis\"\nurl = \"http://x:6379\"\n", "url"),
+            (
+                "type = \"redis\"\nurl = \"redis://x\"\npath = \"d.redb\"\n",
+                "path",
+            ),
+            ("type = \"redb\"\nurl = \"redis://x\"\n", "url"),
+        ] {
+            let err = parse(&format!("[key_value_store.default]\n{text}"))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains(&format!("field `key_value_store.default.{field}`")),
+                "{text}: {err}"
+            );
+        }
     }
 }

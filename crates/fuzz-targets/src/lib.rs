@@ -239,11 +239,28 @@ pub fn runtime_config(data: &[u8]) {
         return;
     };
     let file = Path::new("runtime-config.toml");
-    if let Err(e) = songforge_app_config::runtime_config::RuntimeConfig::parse(file, text) {
-        assert!(
+    match songforge_app_config::runtime_config::RuntimeConfig::parse(file, text) {
+        // Every accepted store is one the host can open: a redb file, or a Redis URL.
+        Ok(config) => {
+            for (label, store) in &config.key_value_store {
+                let ok = match store.kind.as_str() {
+                    "redb" => store.url.is_none(),
+                    "redis" => {
+                        store.path.is_none()
+                            && store
+                                .url
+                                .as_deref()
+                                .is_some_and(|u| u.starts_with("redis://"))
+                    }
+                    _ => false,
+                };
+                assert!(ok, "store `{label}` accepted as {store:?}");
+            }
+        }
+        Err(e) => assert!(
             !e.to_string().is_empty(),
             "a runtime config error without a message"
-        );
+        ),
     }
 }
 

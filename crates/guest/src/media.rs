@@ -309,6 +309,9 @@ pub enum MediaError {
     /// The disk holding the store is (nearly) full.
     #[error("the media store is full: {0}")]
     DiskFull(String),
+    /// The store's server (Redis) did not answer; the request may be retried.
+    #[error("the media store is unavailable: {0}")]
+    Unavailable(String),
     /// The caller's API key would store more than its quota.
     #[error(
         "this API key's storage is full: it stores {used_mib:.1} MiB of its {quota_mib:.0} MiB \
@@ -335,6 +338,9 @@ impl From<MediaError> for ApiError {
             e @ (MediaError::QuotaFull { .. } | MediaError::DiskFull(_)) => {
                 ApiError::new(crate::ErrorCode::InsufficientStorage, e.to_string())
             }
+            e @ MediaError::Unavailable(_) => {
+                ApiError::service_unavailable(e.to_string()).with_retry_after(5)
+            }
             other => ApiError::internal(other.to_string()),
         }
     }
@@ -347,16 +353,24 @@ fn mib(bytes: u64) -> f64 {
 
 /// What the host says when a write would fill its disk (`storage_full: ...`).
 const STORAGE_FULL: &str = "storage_full";
+/// What the host says when the store's server did not answer (`store_unavailable: ...`).
+const STORE_UNAVAILABLE: &str = "store_unavailable";
 
 fn store_error(error: impl std::fmt::Display) -> MediaError {
     let text = error.to_string();
-    if let Some((_, why)) = text.split_once(STORAGE_FULL) {
-        // The host's words, without the store error's own wrapping.
-        // The store error prints as `Other("storage_full: ...")`: one closing `")` to drop,
-        // and no more (the host's words may end in a parenthesis of their own).
-        let why = why.trim_start_matches(':').trim();
-        let why = why.strip_suffix("\")").unwrap_or(why);
-        MediaError::DiskFull(why.to_string())
+    // The host's words, without the store error's own wrapping: it prints as
+    // `Other("storage_full: ...")`, one closing `")` to drop and no more (the host's words
+    // may end in a parenthesis of their own).
+    let words = |marker: &str| {
+        text.split_once(marker).map(|(_, why)| {
+            let why = why.trim_start_matches(':').trim();
+            why.strip_suffix("\")").unwrap_or(why).to_string()
+        })
+    };
+    if let Some(why) = words(STORAGE_FULL) {
+        MediaError::DiskFull(why)
+    } else if let Some(why) = words(STORE_UNAVAILABLE) {
+        MediaError::Unavailable(why)
     } else {
         MediaError::Store(text)
     }
@@ -589,6 +603,31 @@ async fn read_meta(store: &Store, name: &str) -> Result<Option<MediaMeta>, Media
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_hosts_store_errors_become_507_and_503_with_its_words() {
+        let full = store_error(
+            "Other(\"storage_full: 260 MiB free, writes stop 256 MiB short (--min-free-disk-mib)\")",
+        );
+        assert!(
+            matches!(&full, MediaError::DiskFull(w) if w.ends_with("(--min-free-disk-mib)")),
+            "{full:?}"
+        );
+        assert_eq!(ApiError::from(full).status(), 507);
+        let down = store_error(
+            "Other(\"store_unavailable: the Redis server at redis://127.0.0.1:6379 did not answer: refused\")",
+        );
+        assert!(
+            matches!(&down, MediaError::Unavailable(w) if w.ends_with("did not answer: refused")),
+            "{down:?}"
+        );
+        let api = ApiError::from(down);
+        assert_eq!(api.status(), 503);
+        assert!(matches!(
+            store_error("Other(\"disk I/O\")"),
+            MediaError::Store(_)
+        ));
+    }
 
     #[test]
     fn good_names_pass() {
