@@ -194,39 +194,6 @@ async fn a_full_disk_gives_507_writes_nothing_and_recovers() {
     server.shutdown().await;
 }
 
-/// A real `redis-server` (Debian's package; `make test` installs it) on `port`, keeping its
-/// data in `dir` with an fsync per write, so a restart keeps what it acknowledged.
-fn redis_server(dir: &std::path::Path, port: u16) -> Child {
-    std::process::Command::new("redis-server")
-        .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
-        .args([
-            "--save",
-            "",
-            "--appendonly",
-            "yes",
-            "--appendfsync",
-            "always",
-        ])
-        .arg("--dir")
-        .arg(dir)
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .expect("start redis-server (`make test` installs it)")
-}
-
-async fn wait_for_port(port: u16) {
-    for _ in 0..100 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_ok()
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("redis-server did not come up on {port}");
-}
-
 /// The media keys (records and bytes) in the Redis store, by `redis-cli --scan`.
 fn redis_keys(port: u16) -> Vec<String> {
     let out = std::process::Command::new("redis-cli")

@@ -558,3 +558,44 @@ fn a_host_killed_mid_job_reports_it_interrupted_after_a_restart() {
     assert_eq!(job["error"]["code"], "interrupted", "{job}");
     assert_eq!(job["error"]["stage"], "lyrics", "{job}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_started_on_one_host_is_followed_to_its_song_on_another_sharing_redis() {
+    let state = scratch_dir("songs-redis");
+    let port = free_port();
+    let mut redis = redis_server(&state, port);
+    wait_for_port(port).await;
+    let host = |name: &str| {
+        let dir = state.join(name);
+        std::fs::create_dir_all(&dir).expect("host dir");
+        song_config_with(&dir, &redis_store(port))
+    };
+    let a = start(host("a")).await;
+    let b = start(host("b")).await;
+    let (ha, hb) = (Http::new(a.addr), Http::new(b.addr));
+    let r = ha
+        .post_json(
+            "/api/songs/",
+            &json!({"lyrics": LYRICS, "genre": "pop", "seed": 4}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{:?}", r.body);
+    let id = r.json()["job_id"].as_str().expect("job_id").to_string();
+    // The other host lists it, follows it while it runs, and serves what it made.
+    let listed = hb.get("/api/songs/").await;
+    assert_eq!(listed.status, StatusCode::OK);
+    assert!(listed.json().to_string().contains(&id), "{:?}", listed.body);
+    let job = finished(&hb, &id, Duration::from_secs(600)).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    for key in ["mix_url", "vocals_url", "instrumental_url"] {
+        let url = job["output"][key].as_str().expect(key);
+        let r = hb.send(Method::GET, url, &[], Bytes::new()).await;
+        assert_eq!(r.status, StatusCode::OK, "{key}");
+        assert_eq!(r.header("content-type"), Some("audio/wav"), "{key}");
+        assert!(r.body.len() > 44 + 44_100, "{key}: {} bytes", r.body.len());
+    }
+    a.shutdown().await;
+    b.shutdown().await;
+    let _ = redis.kill();
+    let _ = redis.wait();
+}

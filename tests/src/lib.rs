@@ -498,16 +498,61 @@ fn parse_aubio_tempo(text: &str) -> Option<f64> {
 /// The LLM, the voice, Whisper base and the note reader (for hums), on the CPU, with the host's default memory per
 /// instance (a three-minute instrumental renders its mix and four stems in memory).
 pub fn song_config(state: &Path) -> ServerConfig {
-    let mut c = config_with_graphs(
-        state,
-        "[wasi_nn.graphs.llm]\nengine = \"llm\"\nmodel = \"smollm2-135m-instruct\"\ntarget = \"cpu\"\n\n\
-         [wasi_nn.graphs.tts]\nengine = \"piper\"\nmodel = \"piper-en-us-joe-medium\"\ntarget = \"cpu\"\n\n\
-         [wasi_nn.graphs.whisper]\nengine = \"whisper\"\nmodel = \"whisper-base\"\ntarget = \"cpu\"\n\n\
-         [wasi_nn.graphs.pitch]\nengine = \"basic-pitch\"\nmodel = \"basic-pitch\"\ntarget = \"cpu\"\n",
-        models_dir(),
-    );
+    song_config_with(state, "")
+}
+
+/// The graphs a whole song needs: the default models of each stage.
+pub const SONG_GRAPHS: &str = "[wasi_nn.graphs.llm]\nengine = \"llm\"\nmodel = \"smollm2-135m-instruct\"\ntarget = \"cpu\"\n\n\
+     [wasi_nn.graphs.tts]\nengine = \"piper\"\nmodel = \"piper-en-us-joe-medium\"\ntarget = \"cpu\"\n\n\
+     [wasi_nn.graphs.whisper]\nengine = \"whisper\"\nmodel = \"whisper-base\"\ntarget = \"cpu\"\n\n\
+     [wasi_nn.graphs.pitch]\nengine = \"basic-pitch\"\nmodel = \"basic-pitch\"\ntarget = \"cpu\"\n";
+
+/// [`song_config`] with more runtime config after the graphs (e.g. a Redis store).
+pub fn song_config_with(state: &Path, more: &str) -> ServerConfig {
+    let mut c = config_with_graphs(state, &format!("{SONG_GRAPHS}\n{more}"), models_dir());
     c.limits.max_memory_bytes = songforge::Limits::default().max_memory_bytes;
     c
+}
+
+/// A real `redis-server` (Debian's package; `make test` installs it) on loopback `port`,
+/// keeping its data in `dir` with an fsync per write, so a restart keeps what it
+/// acknowledged.
+pub fn redis_server(dir: &Path, port: u16) -> std::process::Child {
+    std::process::Command::new("redis-server")
+        .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
+        .args([
+            "--save",
+            "",
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "always",
+        ])
+        .arg("--dir")
+        .arg(dir)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("start redis-server (`make test` installs it)")
+}
+
+/// Waits until something listens on loopback `port` (a server coming up), or fails the test
+/// after about five seconds.
+pub async fn wait_for_port(port: u16) {
+    for _ in 0..100 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("nothing came up on port {port}");
+}
+
+/// The runtime config of a default store on the Redis server at loopback `port`.
+pub fn redis_store(port: u16) -> String {
+    format!("[key_value_store.default]\ntype = \"redis\"\nurl = \"redis://127.0.0.1:{port}\"\n")
 }
 
 /// A tune as a baritone might hum it, A3 C4 D4 E4 D4, as `(midi, start_s, end_s)`; 4 s long.
