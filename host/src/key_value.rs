@@ -12,6 +12,7 @@ use crate::config_file::ConfigFileError;
 use crate::manifest::Manifest;
 use crate::runtime_config::RuntimeConfig;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use songforge_store_errors::{STORAGE_FULL, STORE_UNAVAILABLE, marked};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -281,9 +282,6 @@ fn other(e: impl std::fmt::Display) -> KvError {
     KvError::Other(e.to_string())
 }
 
-/// How a full disk is named to the guest: components answer it with 507.
-pub const STORAGE_FULL: &str = "storage_full";
-
 /// Refuses a write of `len` bytes that would leave less than `min_free` on the store's disk.
 fn check_room(file: &Path, len: u64, min_free: u64) -> Result<(), KvError> {
     if min_free == 0 {
@@ -296,11 +294,14 @@ fn check_room(file: &Path, len: u64, min_free: u64) -> Result<(), KvError> {
     let free = stat.f_bavail.saturating_mul(stat.f_frsize);
     // redb writes a value more than once (its pages, then the commit), so twice its size.
     if free < min_free.saturating_add(len.saturating_mul(2)) {
-        return Err(KvError::Other(format!(
-            "{STORAGE_FULL}: the disk holding the store has {} MiB free, and writes stop \
-             {} MiB short of full (--min-free-disk-mib)",
-            free >> 20,
-            min_free >> 20
+        return Err(KvError::Other(marked(
+            STORAGE_FULL,
+            format_args!(
+                "the disk holding the store has {} MiB free, and writes stop {} MiB short of \
+                 full (--min-free-disk-mib)",
+                free >> 20,
+                min_free >> 20
+            ),
         )));
     }
     Ok(())
@@ -336,9 +337,6 @@ fn redb_keys(db: &Database) -> Result<Vec<String>, KvError> {
     Ok(keys)
 }
 
-/// How an unreachable store is named to the guest: components answer it with 503.
-pub const STORE_UNAVAILABLE: &str = "store_unavailable";
-
 /// A Redis server as a store: one multiplexed connection, made on first use. A failed
 /// command drops it, so the next request connects afresh (after an outage, the first request
 /// once the server is back succeeds).
@@ -372,9 +370,9 @@ impl RedisStore {
     }
 
     fn unavailable(&self, e: impl std::fmt::Display) -> KvError {
-        KvError::Other(format!(
-            "{STORE_UNAVAILABLE}: the Redis server at {} did not answer: {e}",
-            self.shown
+        KvError::Other(marked(
+            STORE_UNAVAILABLE,
+            format_args!("the Redis server at {} did not answer: {e}", self.shown),
         ))
     }
 

@@ -6,6 +6,7 @@
 //! failed meta write deletes the blob. Readers never see half a file.
 
 use serde::{Deserialize, Serialize};
+use songforge_store_errors::StoreFailure;
 use spin_sdk::key_value::Store;
 
 use crate::envelope::ApiError;
@@ -351,28 +352,12 @@ fn mib(bytes: u64) -> f64 {
     bytes as f64 / (1024.0 * 1024.0)
 }
 
-/// What the host says when a write would fill its disk (`storage_full: ...`).
-const STORAGE_FULL: &str = "storage_full";
-/// What the host says when the store's server did not answer (`store_unavailable: ...`).
-const STORE_UNAVAILABLE: &str = "store_unavailable";
-
 fn store_error(error: impl std::fmt::Display) -> MediaError {
     let text = error.to_string();
-    // The host's words, without the store error's own wrapping: it prints as
-    // `Other("storage_full: ...")`, one closing `")` to drop and no more (the host's words
-    // may end in a parenthesis of their own).
-    let words = |marker: &str| {
-        text.split_once(marker).map(|(_, why)| {
-            let why = why.trim_start_matches(':').trim();
-            why.strip_suffix("\")").unwrap_or(why).to_string()
-        })
-    };
-    if let Some(why) = words(STORAGE_FULL) {
-        MediaError::DiskFull(why)
-    } else if let Some(why) = words(STORE_UNAVAILABLE) {
-        MediaError::Unavailable(why)
-    } else {
-        MediaError::Store(text)
+    match songforge_store_errors::classify(&text) {
+        Some(StoreFailure::Full(why)) => MediaError::DiskFull(why),
+        Some(StoreFailure::Unavailable(why)) => MediaError::Unavailable(why),
+        None => MediaError::Store(text),
     }
 }
 
