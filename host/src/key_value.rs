@@ -71,7 +71,8 @@ pub enum StoreLocation {
 /// One opened store.
 #[derive(Clone)]
 enum Backend {
-    Redb(Arc<Database>),
+    /// A redb database and its file (for the free-space check).
+    Redb(Arc<Database>, Arc<PathBuf>),
     Redis(Arc<RedisStore>),
 }
 
@@ -79,8 +80,6 @@ enum Backend {
 #[derive(Default)]
 pub struct KeyValueStores {
     stores: HashMap<String, Backend>,
-    /// Each store's file, for the free-space check.
-    files: HashMap<String, Arc<PathBuf>>,
     /// Free disk a write must leave (`--min-free-disk-mib`).
     min_free_bytes: u64,
 }
@@ -157,7 +156,6 @@ impl KeyValueStores {
     /// not the host's start).
     pub fn open_locations(labels: &HashMap<String, StoreLocation>) -> Result<Self, OpenError> {
         let mut stores = HashMap::new();
-        let mut files = HashMap::new();
         for (label, location) in labels {
             let path = match location {
                 StoreLocation::File(path) => path.clone(),
@@ -187,15 +185,13 @@ impl KeyValueStores {
                     let tx = db.begin_write().map_err(|e| err(e.to_string()))?;
                     tx.open_table(TABLE).map_err(|e| err(e.to_string()))?;
                     tx.commit().map_err(|e| err(e.to_string()))?;
-                    files.insert(label.clone(), Arc::new(path.clone()));
-                    Backend::Redb(Arc::new(db))
+                    Backend::Redb(Arc::new(db), Arc::new(path.clone()))
                 }
             };
             stores.insert(label.clone(), backend);
         }
         Ok(Self {
             stores,
-            files,
             min_free_bytes: 0,
         })
     }
@@ -216,7 +212,7 @@ impl KeyValueStores {
     /// Every key of one `redb` store, in order (for tools and tests; components use
     /// `get-keys`).
     pub fn keys(&self, label: &str) -> Result<Vec<String>, String> {
-        let Some(Backend::Redb(db)) = self.stores.get(label) else {
+        let Some(Backend::Redb(db, _)) = self.stores.get(label) else {
             return Err(format!("no redb store `{label}`"));
         };
         redb_keys(db).map_err(|e| format!("{e:?}"))
@@ -245,8 +241,6 @@ impl KeyValueCtx {
 /// An open store, as the guest's `store` resource.
 pub struct StoreHandle {
     backend: Backend,
-    /// The redb file, for the free-space check.
-    file: Arc<PathBuf>,
     min_free_bytes: u64,
 }
 
@@ -448,16 +442,8 @@ impl<T> kv::HostStoreWithStore<T> for KeyValue {
             let Some(backend) = view.ctx.stores.stores.get(&label) else {
                 return Ok(Err(KvError::NoSuchStore));
             };
-            let file = view
-                .ctx
-                .stores
-                .files
-                .get(&label)
-                .cloned()
-                .unwrap_or_default();
             let handle = StoreHandle {
                 backend: backend.clone(),
-                file,
                 min_free_bytes: view.ctx.stores.min_free_bytes,
             };
             Ok(Ok(view.table.push(handle)?))
@@ -471,7 +457,7 @@ impl<T> kv::HostStoreWithStore<T> for KeyValue {
     ) -> wasmtime::Result<Result<Option<Vec<u8>>, KvError>> {
         match backend_of(accessor, &store)? {
             Backend::Redis(r) => Ok(r.query(redis::cmd("GET").arg(&key)).await),
-            Backend::Redb(db) => {
+            Backend::Redb(db, _) => {
                 blocking(move || {
                     let tx = db.begin_read().map_err(other)?;
                     let table = tx.open_table(TABLE).map_err(other)?;
@@ -491,18 +477,17 @@ impl<T> kv::HostStoreWithStore<T> for KeyValue {
         key: String,
         value: Vec<u8>,
     ) -> wasmtime::Result<Result<(), KvError>> {
-        let (backend, file, min_free) = accessor.with(
-            |mut access| -> wasmtime::Result<(Backend, Arc<PathBuf>, u64)> {
+        let (backend, min_free) =
+            accessor.with(|mut access| -> wasmtime::Result<(Backend, u64)> {
                 let view = access.get();
                 let h = view.table.get(&store)?;
-                Ok((h.backend.clone(), h.file.clone(), h.min_free_bytes))
-            },
-        )?;
+                Ok((h.backend.clone(), h.min_free_bytes))
+            })?;
         match backend {
             // The server minds its own memory and disk (maxmemory): it refuses a write
             // itself, and that refusal reaches the guest as the store's error.
             Backend::Redis(r) => Ok(r.query(redis::cmd("SET").arg(&key).arg(value)).await),
-            Backend::Redb(db) => {
+            Backend::Redb(db, file) => {
                 blocking(move || {
                     check_room(&file, value.len() as u64, min_free)?;
                     let tx = db.begin_write().map_err(other)?;
@@ -526,7 +511,7 @@ impl<T> kv::HostStoreWithStore<T> for KeyValue {
     ) -> wasmtime::Result<Result<(), KvError>> {
         match backend_of(accessor, &store)? {
             Backend::Redis(r) => Ok(r.query::<()>(redis::cmd("DEL").arg(&key)).await),
-            Backend::Redb(db) => {
+            Backend::Redb(db, _) => {
                 blocking(move || {
                     let tx = db.begin_write().map_err(other)?;
                     {
@@ -550,7 +535,7 @@ impl<T> kv::HostStoreWithStore<T> for KeyValue {
                 .query::<i64>(redis::cmd("EXISTS").arg(&key))
                 .await
                 .map(|n| n > 0)),
-            Backend::Redb(db) => {
+            Backend::Redb(db, _) => {
                 blocking(move || {
                     let tx = db.begin_read().map_err(other)?;
                     let table = tx.open_table(TABLE).map_err(other)?;
@@ -567,7 +552,7 @@ impl<T> kv::HostStoreWithStore<T> for KeyValue {
     ) -> wasmtime::Result<(StreamReader<String>, FutureReader<Result<(), KvError>>)> {
         let keys = match backend_of(accessor, &store)? {
             Backend::Redis(r) => r.keys().await,
-            Backend::Redb(db) => blocking(move || redb_keys(&db)).await?,
+            Backend::Redb(db, _) => blocking(move || redb_keys(&db)).await?,
         };
         accessor.with(|mut access| {
             let (keys, result) = match keys {

@@ -358,7 +358,7 @@ pub fn mix(tracks: Vec<Track>, settings: &MixSettings) -> Result<MixOutput, MixE
         None => None,
     };
     let mut ducking_max_db = 0.0;
-    let mut carve_max_db = 0.0f64;
+    let mut carve_max_db = 0.0;
     if settings.master
         && let Some(depth) = settings.ducking_db.filter(|d| *d > 0.0)
     {
@@ -394,15 +394,15 @@ pub fn mix(tracks: Vec<Track>, settings: &MixSettings) -> Result<MixOutput, MixE
             // The speech band follows the same detector to its own depth.
             let carve = settings.carve_db.filter(|c| *c > 0.0).map(|c| {
                 let floor = db_to_gain(-(c as f32));
-                raw.iter().map(|g| g.max(floor)).collect::<Vec<f32>>()
+                let curve: Vec<f32> = raw.iter().map(|g| g.max(floor)).collect();
+                let deepest = curve.iter().copied().fold(1.0f32, f32::min);
+                (curve, -f64::from(gain_to_db(deepest)))
             });
             for (_, role, _, a) in &mut placed {
                 if *role == Role::Instrumental {
-                    if let Some(carve) = &carve {
-                        carve_speech_band(a, carve, rate);
-                        carve_max_db = carve_max_db.max(-f64::from(gain_to_db(
-                            carve.iter().copied().fold(1.0, f32::min),
-                        )));
+                    if let Some((curve, deepest)) = &carve {
+                        carve_speech_band(a, curve, rate);
+                        carve_max_db = *deepest;
                     }
                     apply_gain_curve(a, &gains);
                     ducking_max_db = -f64::from(gain_to_db(deepest));
