@@ -7,7 +7,7 @@ RUNTIME_CONFIG ?= runtime-config.toml
 WASM_TARGET := wasm32-wasip2
 WASM_DIR := target/$(WASM_TARGET)/release
 # The app's components (spin.toml) and the test-only probe component.
-COMPONENTS := health media transcribe lyrics instrumental vocals mixer songs front
+COMPONENTS := health media transcribe lyrics instrumental vocals mixer songs front wasi-nn-http
 TEST_COMPONENTS := probe hello
 # Models `up` and `test` install first (from models/catalog.toml; installed ones are skipped).
 PULL_MODELS ?= whisper-tiny-en whisper-base smollm2-135m-instruct cmudict timgm6mb onnxruntime piper-en-us-joe-medium basic-pitch

@@ -57,6 +57,31 @@ pub struct LoadedComponent {
     pub cached: bool,
 }
 
+/// Who provides wasi-nn to components that import it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WasiNnProvider {
+    /// The host's own graphs; a `wasi:nn` dependency in the manifest is not composed.
+    #[default]
+    Native,
+    /// The component's `wasi:nn` dependency (wasi-nn over HTTP), composed in as Spin does.
+    Dependency,
+}
+
+/// What a component is served with besides its manifest entry.
+pub struct ComponentSetup<'a> {
+    /// Facts only the host knows, as environment variables.
+    pub host_env: &'a [(String, String)],
+    /// The component's rendered variables.
+    pub variables: Arc<BTreeMap<String, String>>,
+    /// Its `allowed_outbound_hosts` written with variables, rendered and parsed.
+    pub templated_outbound: Vec<OutboundRule>,
+    /// Who provides wasi-nn.
+    pub wasi_nn: WasiNnProvider,
+}
+
+/// The wasi-nn package a dependency may stand in for.
+const WASI_NN: &str = "wasi:nn";
+
 impl LoadedComponent {
     /// Compiles (or loads from `cache_dir`) and pre-instantiates one component.
     pub fn load(
@@ -64,18 +89,48 @@ impl LoadedComponent {
         linker: &Linker<HostState>,
         spec: &ComponentSpec,
         cache_dir: &Path,
-        host_env: &[(String, String)],
-        variables: Arc<BTreeMap<String, String>>,
+        setup: ComponentSetup<'_>,
     ) -> Result<Self, LoadError> {
         let invalid = |message: String| LoadError::Invalid {
             id: spec.id.clone(),
             message,
         };
-        let bytes = std::fs::read(&spec.source).map_err(|source| LoadError::Read {
-            id: spec.id.clone(),
-            path: spec.source.clone(),
-            source,
-        })?;
+        let read = |path: &Path| {
+            std::fs::read(path).map_err(|source| LoadError::Read {
+                id: spec.id.clone(),
+                path: path.to_path_buf(),
+                source,
+            })
+        };
+        let mut bytes = read(&spec.source)?;
+        // Natively, the host's wasi-nn stands in for a declared wasi-nn dependency.
+        let composed: Vec<_> = spec
+            .dependencies
+            .iter()
+            .filter(|d| setup.wasi_nn == WasiNnProvider::Dependency || d.package != WASI_NN)
+            .collect();
+        if !composed.is_empty() {
+            if !spec.dependencies_inherit_configuration {
+                return Err(invalid(
+                    "its dependencies need its variables and outbound hosts: set \
+                     `dependencies_inherit_configuration = true`"
+                        .into(),
+                ));
+            }
+            let deps = composed
+                .iter()
+                .map(|d| read(&d.path).map(|b| (*d, b)))
+                .collect::<Result<Vec<_>, _>>()?;
+            let started = std::time::Instant::now();
+            bytes = crate::compose::compose(&bytes, &deps)
+                .map_err(|e| invalid(format!("cannot compose its dependencies: {e}")))?;
+            tracing::info!(
+                component = %spec.id,
+                dependencies = ?composed.iter().map(|d| d.key.as_str()).collect::<Vec<_>>(),
+                ms = started.elapsed().as_secs_f64() * 1e3,
+                "composed with its dependencies"
+            );
+        }
         let (component, cached) = compile_cached(engine, &bytes, cache_dir).map_err(|e| {
             invalid(format!(
                 "{} is not a usable component: {e:#}",
@@ -111,7 +166,7 @@ impl LoadedComponent {
             })
             .cloned()
             .collect();
-        let mut env: Vec<(String, String)> = host_env.to_vec();
+        let mut env: Vec<(String, String)> = setup.host_env.to_vec();
         env.extend(spec.environment.iter().map(|(k, v)| (k.clone(), v.clone())));
         Ok(Self {
             id: spec.id.clone(),
@@ -119,8 +174,13 @@ impl LoadedComponent {
             env,
             files,
             key_value_stores: spec.key_value_stores.clone().into(),
-            outbound: spec.allowed_outbound_hosts.clone().into(),
-            variables,
+            outbound: spec
+                .allowed_outbound_hosts
+                .iter()
+                .cloned()
+                .chain(setup.templated_outbound)
+                .collect(),
+            variables: setup.variables,
             cached,
         })
     }

@@ -63,6 +63,37 @@ pub fn register_configured(
     }
 }
 
+/// The wasi-nn graphs: those registered in code (tests), then the runtime config's. A graph
+/// whose model is missing is registered as unavailable, so only the routes that need it fail.
+pub fn build_registry(
+    in_code: Vec<(String, Arc<dyn songforge_inference::Engine>)>,
+    runtime: &RuntimeConfig,
+    models_dir: &Path,
+) -> GraphRegistry {
+    let mut registry = GraphRegistry::new(
+        runtime.wasi_nn.queue_depth,
+        runtime.wasi_nn.threads_per_device,
+    );
+    for (name, engine) in in_code {
+        registry.register(name, engine, songforge_inference::Device::Cpu);
+    }
+    let models = ModelSource {
+        store: songforge_models::ModelStore::new(models_dir.to_path_buf()),
+    };
+    register_configured(&mut registry, runtime, &models);
+    for g in registry.status() {
+        match g.available {
+            true => {
+                tracing::info!(graph = %g.name, model = ?g.model, device = ?g.device, "wasi-nn graph ready")
+            }
+            false => {
+                tracing::warn!(graph = %g.name, reason = ?g.reason, "wasi-nn graph unavailable")
+            }
+        }
+    }
+    registry
+}
+
 /// Why a graph has no model, and how to give it one.
 fn missing_model(name: &str, graph: &GraphConfig) -> String {
     match &graph.path {

@@ -2,10 +2,12 @@
 //! variables and wasi-nn inference.
 
 pub mod component;
+pub mod compose;
 pub mod config_file;
 pub mod engines;
 pub mod key_value;
 pub mod memory_budget;
+pub mod nn_service;
 pub mod server;
 pub mod state;
 pub mod variables;

@@ -36,6 +36,8 @@ enum Command {
     },
     /// Serve the app.
     Up(UpArgs),
+    /// Serve the runtime config's wasi-nn graphs over HTTP, for app hosts elsewhere.
+    ServeNn(ServeNnArgs),
     /// The model catalog: list, pull and verify models.
     Models(models_cli::ModelsArgs),
 }
@@ -108,6 +110,50 @@ struct UpArgs {
     /// can reach the port can use every route).
     #[arg(long, env = "SONGFORGE_ALLOW_ANONYMOUS")]
     allow_anonymous: bool,
+    /// Who provides wasi-nn: `native` (this host's graphs from the runtime config) or
+    /// `dependency` (each component's declared `wasi:nn` dependency: wasi-nn over HTTP to
+    /// `songforge serve-nn` at the `nn_url` variable, as on stock Spin).
+    #[arg(long, env = "SONGFORGE_WASI_NN", value_enum, default_value = "native")]
+    wasi_nn: WasiNnArg,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum WasiNnArg {
+    Native,
+    Dependency,
+}
+
+#[derive(clap::Args)]
+struct ServeNnArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:3100", env = "NN_LISTEN")]
+    listen: SocketAddr,
+    /// Runtime config: its `[wasi_nn]` graphs are the ones served.
+    #[arg(long, env = "SONGFORGE_RUNTIME_CONFIG")]
+    runtime_config: Option<PathBuf>,
+    /// Installed models (default: `models/store`).
+    #[arg(
+        long = "models",
+        env = "SONGFORGE_MODELS",
+        default_value = "models/store"
+    )]
+    models_dir: PathBuf,
+    /// The bearer token clients must send (`Authorization: Bearer <token>`).
+    #[arg(long, env = "SONGFORGE_NN_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// Serve without a token on an address other than loopback.
+    #[arg(long, env = "SONGFORGE_ALLOW_ANONYMOUS")]
+    allow_anonymous: bool,
+    /// Largest request body, MiB (413 above).
+    #[arg(long, env = "SONGFORGE_NN_MAX_BODY_MIB", default_value_t = 512)]
+    max_body_mib: u64,
+    /// Longest one inference may take, queue wait included, in seconds (504 after).
+    #[arg(
+        long,
+        env = "SONGFORGE_NN_REQUEST_TIMEOUT_SECS",
+        default_value_t = 600.0
+    )]
+    request_timeout_secs: f64,
 }
 
 fn main() -> Result<()> {
@@ -121,6 +167,7 @@ fn main() -> Result<()> {
     match Cli::parse().command {
         Command::Build { manifest } => build(&manifest),
         Command::Up(args) => up(args),
+        Command::ServeNn(args) => serve_nn(args),
         Command::Models(args) => models_cli::run(args),
     }
 }
@@ -188,6 +235,10 @@ fn up(args: UpArgs) -> Result<()> {
     };
     config.cors = CorsPolicy::parse(&args.cors_allowed_origins);
     config.allow_anonymous = args.allow_anonymous;
+    config.wasi_nn = match args.wasi_nn {
+        WasiNnArg::Native => songforge::component::WasiNnProvider::Native,
+        WasiNnArg::Dependency => songforge::component::WasiNnProvider::Dependency,
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -196,6 +247,34 @@ fn up(args: UpArgs) -> Result<()> {
         let server = songforge::start(config).await?;
         eprintln!("songforge listening on http://{}", server.addr);
         server.run_until_signal().await;
+        anyhow::Ok(())
+    })
+}
+
+fn serve_nn(args: ServeNnArgs) -> Result<()> {
+    let runtime_config = match &args.runtime_config {
+        Some(p) => songforge::runtime_config::RuntimeConfig::load(p)?,
+        None => songforge::runtime_config::RuntimeConfig::default(),
+    };
+    let config = songforge::nn_service::NnServiceConfig {
+        listen: args.listen,
+        token: args.token,
+        allow_anonymous: args.allow_anonymous,
+        max_body_bytes: args.max_body_mib.saturating_mul(1 << 20),
+        request_timeout: seconds("--request-timeout-secs", args.request_timeout_secs, false)?,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let registry =
+            songforge::engines::build_registry(Vec::new(), &runtime_config, &args.models_dir);
+        let service = songforge::nn_service::start(config, std::sync::Arc::new(registry)).await?;
+        eprintln!("songforge serve-nn listening on http://{}", service.addr);
+        songforge::server::wait_for_signal().await;
+        tracing::info!("shutting down: finishing in-flight inferences");
+        service.shutdown().await;
         anyhow::Ok(())
     })
 }

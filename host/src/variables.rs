@@ -1,7 +1,8 @@
-//! `spin:variables/variables@3.0.0`: application variables with manifest defaults and
+//! `spin:variables/variables@3.0.0` (and Spin 2's synchronous `fermyon:spin/variables`):
+//! application variables with manifest defaults and
 //! `SPIN_VARIABLE_<NAME>` environment overrides, resolved once at start-up as Spin does.
 
-use crate::manifest::{Manifest, TemplatePart, is_variable_name};
+use crate::manifest::{Manifest, Template, TemplatePart, is_variable_name};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use wasmtime::component::HasData;
@@ -15,6 +16,18 @@ mod bindings {
 }
 
 use bindings::spin::variables::variables::{self as vars, Error as VarError};
+
+/// Spin 2's synchronous interface, for components whose exports cannot await (the wasi-nn
+/// over HTTP dependency reads its service's URL with it).
+mod sync_bindings {
+    wasmtime::component::bindgen!({
+        path: "../wit/spin/fermyon-spin-variables@2.0.0",
+        inline: "package songforge:host-variables-sync; world variables { import fermyon:spin/variables@2.0.0; }",
+        imports: { default: trappable },
+    });
+}
+
+use sync_bindings::fermyon::spin::variables::{self as sync_vars, Error as SyncVarError};
 
 /// A variable that has no value: a required one without a provider value.
 #[derive(Debug, thiserror::Error)]
@@ -49,23 +62,11 @@ impl ResolvedVariables {
         }
         let mut by_component = HashMap::new();
         for (id, component) in &manifest.components {
-            let mut rendered = BTreeMap::new();
-            for (name, template) in &component.variables {
-                let mut value = String::new();
-                let mut complete = true;
-                for part in &template.0 {
-                    match part {
-                        TemplatePart::Literal(s) => value.push_str(s),
-                        TemplatePart::Variable(v) => match app.get(v) {
-                            Some(s) => value.push_str(s),
-                            None => complete = false,
-                        },
-                    }
-                }
-                if complete {
-                    rendered.insert(name.clone(), value);
-                }
-            }
+            let rendered = component
+                .variables
+                .iter()
+                .filter_map(|(name, template)| Some((name.clone(), render(&app, template)?)))
+                .collect();
             by_component.insert(id.clone(), Arc::new(rendered));
         }
         Ok(Self { app, by_component })
@@ -77,10 +78,27 @@ impl ResolvedVariables {
         self.app.get(name).map(String::as_str)
     }
 
+    /// A template over application variables, rendered; `None` when one it reads has no
+    /// value.
+    pub fn render(&self, template: &Template) -> Option<String> {
+        render(&self.app, template)
+    }
+
     /// The rendered variables of one component.
     pub fn for_component(&self, id: &str) -> Arc<BTreeMap<String, String>> {
         self.by_component.get(id).cloned().unwrap_or_default()
     }
+}
+
+fn render(app: &HashMap<String, String>, template: &Template) -> Option<String> {
+    let mut value = String::new();
+    for part in &template.0 {
+        match part {
+            TemplatePart::Literal(s) => value.push_str(s),
+            TemplatePart::Variable(v) => value.push_str(app.get(v)?),
+        }
+    }
+    Some(value)
 }
 
 /// Per-instance view: the component's own variables.
@@ -98,7 +116,17 @@ pub fn add_to_linker<T: Send + 'static>(
     linker: &mut wasmtime::component::Linker<T>,
     view: fn(&mut T) -> VariablesView<'_>,
 ) -> wasmtime::Result<()> {
-    vars::add_to_linker::<T, Variables>(linker, view)
+    vars::add_to_linker::<T, Variables>(linker, view)?;
+    sync_vars::add_to_linker::<T, Variables>(linker, view)
+}
+
+impl sync_vars::Host for VariablesView<'_> {
+    fn get(&mut self, name: String) -> wasmtime::Result<Result<String, SyncVarError>> {
+        if !is_variable_name(&name) {
+            return Ok(Err(SyncVarError::InvalidName(name)));
+        }
+        Ok(self.0.get(&name).cloned().ok_or(SyncVarError::Undefined(name)))
+    }
 }
 
 impl vars::Host for VariablesView<'_> {}

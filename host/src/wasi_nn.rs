@@ -110,6 +110,21 @@ impl GraphRegistry {
             .insert(name.into(), GraphEntry::Unavailable(reason.into()));
     }
 
+    /// The graph named `name`, ready to run, or why it cannot be.
+    pub fn lookup(&self, name: &str) -> Result<Arc<RegisteredGraph>, GraphFailure> {
+        match self.graphs.get(name) {
+            Some(GraphEntry::Ready(graph)) => Ok(graph.clone()),
+            // The caller names the graph; the reason says what to install.
+            Some(GraphEntry::Unavailable(reason)) => {
+                Err(GraphFailure::new(ErrorKind::Unavailable, reason.clone()))
+            }
+            None => Err(GraphFailure::new(
+                ErrorKind::Unavailable,
+                format!("no graph named `{name}` is configured on this host"),
+            )),
+        }
+    }
+
     /// Every configured graph, sorted by name.
     pub fn status(&self) -> Vec<GraphStatus> {
         let mut out: Vec<GraphStatus> = self
@@ -138,6 +153,43 @@ impl GraphRegistry {
             .collect();
         out.sort_by(|a, b| a.name.cmp(&b.name));
         out
+    }
+}
+
+impl RegisteredGraph {
+    /// Runs one inference on the graph's device queue; `name` is how failures name it.
+    pub async fn run(
+        &self,
+        name: &str,
+        inputs: Vec<NamedTensor>,
+    ) -> Result<Vec<NamedTensor>, GraphFailure> {
+        let rx = self.queue.submit(self.engine.clone(), inputs)?;
+        rx.await
+            .unwrap_or_else(|_| Err(EngineError::Runtime("the inference worker stopped".into())))
+            .map_err(|e| GraphFailure::from_engine(name, e))
+    }
+}
+
+/// Why a graph could not run, by kind (what the caller should do about it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GraphFailure {
+    /// The kind.
+    pub kind: ErrorKind,
+    /// The explanation.
+    pub message: String,
+}
+
+impl GraphFailure {
+    fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+        }
+    }
+
+    /// An engine's failure, naming the graph.
+    pub fn from_engine(graph: &str, e: EngineError) -> Self {
+        Self::new(e.kind(), format!("graph `{graph}`: {e}"))
     }
 }
 
@@ -187,7 +239,7 @@ impl DeviceQueue {
         &self,
         engine: Arc<dyn Engine>,
         inputs: Vec<NamedTensor>,
-    ) -> Result<tokio::sync::oneshot::Receiver<Result<Vec<NamedTensor>, EngineError>>, NnError>
+    ) -> Result<tokio::sync::oneshot::Receiver<Result<Vec<NamedTensor>, EngineError>>, GraphFailure>
     {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let job: Job = Box::new(move || {
@@ -202,15 +254,15 @@ impl DeviceQueue {
         });
         match self.sender.try_send(job) {
             Ok(()) => Ok(rx),
-            Err(TrySendError::Full(_)) => Err(NnError::of_kind(
+            Err(TrySendError::Full(_)) => Err(GraphFailure::new(
                 ErrorKind::Busy,
                 format!(
                     "the {} inference queue is full ({} waiting); retry shortly",
                     self.device, self.depth
                 ),
             )),
-            Err(TrySendError::Disconnected(_)) => Err(NnError::new(
-                ErrorCode::RuntimeError,
+            Err(TrySendError::Disconnected(_)) => Err(GraphFailure::new(
+                ErrorKind::Runtime,
                 format!("the {} inference workers are not running", self.device),
             )),
         }
@@ -253,8 +305,8 @@ impl NnError {
         Self::new(wit_code(kind), kind.wire_message(message.as_ref()))
     }
 
-    fn from_engine(graph: &str, e: EngineError) -> Self {
-        Self::of_kind(e.kind(), format!("graph `{graph}`: {e}"))
+    fn from_failure(f: GraphFailure) -> Self {
+        Self::of_kind(f.kind, f.message)
     }
 }
 
@@ -371,19 +423,9 @@ impl graph::Host for WasiNnView<'_> {
         &mut self,
         name: String,
     ) -> wasmtime::Result<Result<Resource<GraphHandle>, Resource<NnError>>> {
-        match self.ctx.registry.graphs.get(&name) {
-            Some(GraphEntry::Ready(graph)) => {
-                let graph = graph.clone();
-                Ok(Ok(self.table.push(GraphHandle { name, graph })?))
-            }
-            Some(GraphEntry::Unavailable(reason)) => {
-                // The guest names the graph; the reason says what to install.
-                self.fail(NnError::of_kind(ErrorKind::Unavailable, reason.clone()))
-            }
-            None => self.fail(NnError::of_kind(
-                ErrorKind::Unavailable,
-                format!("no graph named `{name}` is configured on this host"),
-            )),
+        match self.ctx.registry.lookup(&name) {
+            Ok(graph) => Ok(Ok(self.table.push(GraphHandle { name, graph })?)),
+            Err(failure) => self.fail(NnError::from_failure(failure)),
         }
     }
 }
@@ -459,7 +501,7 @@ impl<T: Send> inference::HostGraphExecutionContextWithStore<T> for WasiNn {
         ctx: Resource<ContextHandle>,
         inputs: Vec<inference::NamedTensor>,
     ) -> wasmtime::Result<Result<Vec<inference::NamedTensor>, Resource<NnError>>> {
-        let submitted = {
+        let (name, graph, named) = {
             let view = store.get();
             crate::memory_budget::give_back_unused(view.ctx.lease.as_ref());
             let handle = view.table.get(&ctx)?;
@@ -470,20 +512,14 @@ impl<T: Send> inference::HostGraphExecutionContextWithStore<T> for WasiNn {
                 match Tensor::new(t.dimensions, t.ty, t.data) {
                     Ok(t) => named.push(NamedTensor::new(tensor_name, t)),
                     Err(e) => {
-                        let e = NnError::from_engine(&name, e);
+                        let e = NnError::from_failure(GraphFailure::from_engine(&name, e));
                         return Ok(Err(view.table.push(e)?));
                     }
                 }
             }
-            match graph.queue.submit(graph.engine.clone(), named) {
-                Ok(rx) => (name, rx),
-                Err(e) => return Ok(Err(view.table.push(e)?)),
-            }
+            (name, graph, named)
         };
-        let (name, rx) = submitted;
-        let result = rx
-            .await
-            .unwrap_or_else(|_| Err(EngineError::Runtime("the inference worker stopped".into())));
+        let result = graph.run(&name, named).await;
         let view = store.get();
         match result {
             Ok(outputs) => {
@@ -493,7 +529,7 @@ impl<T: Send> inference::HostGraphExecutionContextWithStore<T> for WasiNn {
                 }
                 Ok(Ok(out))
             }
-            Err(e) => Ok(Err(view.table.push(NnError::from_engine(&name, e))?)),
+            Err(f) => Ok(Err(view.table.push(NnError::from_failure(f))?)),
         }
     }
 }

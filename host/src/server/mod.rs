@@ -66,6 +66,8 @@ pub struct ServerConfig {
     pub graphs: Vec<(String, Arc<dyn songforge_inference::Engine>)>,
     /// Serve without API keys on an address other than loopback (`--allow-anonymous`).
     pub allow_anonymous: bool,
+    /// Who provides wasi-nn: the host's graphs, or each component's declared dependency.
+    pub wasi_nn: crate::component::WasiNnProvider,
 }
 
 impl ServerConfig {
@@ -87,6 +89,7 @@ impl ServerConfig {
             env: Arc::new(|k| std::env::var(k).ok()),
             graphs: Vec::new(),
             allow_anonymous: false,
+            wasi_nn: crate::component::WasiNnProvider::Native,
         }
     }
 }
@@ -165,7 +168,8 @@ impl RunningServer {
     }
 }
 
-async fn wait_for_signal() {
+/// Waits for SIGINT or SIGTERM.
+pub async fn wait_for_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};

@@ -5,7 +5,7 @@
 use super::access::{Access, KeyLimits};
 use super::front::accept_loop;
 use super::{App, Limits, RunningServer, ServerConfig, StartError};
-use crate::component::LoadedComponent;
+use crate::component::{ComponentSetup, LoadedComponent, WasiNnProvider};
 use crate::key_value::KeyValueStores;
 use crate::manifest::{Manifest, ManifestError};
 use crate::router::Router;
@@ -71,7 +71,20 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
         KeyValueStores::open_for(&manifest, &runtime, &config.state_dir)?
             .with_min_free_bytes(config.limits.min_free_disk_mib.saturating_mul(1 << 20)),
     );
-    let nn = Arc::new(register_graphs(config.graphs, &runtime, &config.models_dir));
+    // With wasi-nn provided by each component's dependency, this host loads no models: every
+    // graph runs on the inference service.
+    let graphs_from = match config.wasi_nn {
+        WasiNnProvider::Native => runtime.clone(),
+        WasiNnProvider::Dependency => {
+            tracing::info!("wasi-nn: each component's `wasi:nn` dependency (no models loaded here)");
+            RuntimeConfig::default()
+        }
+    };
+    let nn = Arc::new(crate::engines::build_registry(
+        config.graphs,
+        &graphs_from,
+        &config.models_dir,
+    ));
 
     let (engine, linker) = wasm_engine(&config.limits)?;
     let host_env = host_environment(&manifest, &nn);
@@ -82,6 +95,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
         &config.cache_dir,
         &host_env,
         &variables,
+        config.wasi_nn,
     )?;
     let (router, route_components) = route(&manifest, &by_id)?;
     let loaded = components
@@ -175,37 +189,6 @@ fn read_configs(config: &ServerConfig) -> Result<(Manifest, RuntimeConfig), Star
     Ok((manifest, runtime))
 }
 
-/// The wasi-nn graphs: those registered in code (tests), then the runtime config's. A graph
-/// whose model is missing is registered as unavailable, so only the routes that need it fail.
-fn register_graphs(
-    in_code: Vec<(String, Arc<dyn songforge_inference::Engine>)>,
-    runtime: &RuntimeConfig,
-    models_dir: &Path,
-) -> GraphRegistry {
-    let mut registry = GraphRegistry::new(
-        runtime.wasi_nn.queue_depth,
-        runtime.wasi_nn.threads_per_device,
-    );
-    for (name, engine) in in_code {
-        registry.register(name, engine, songforge_inference::Device::Cpu);
-    }
-    let models = crate::engines::ModelSource {
-        store: songforge_models::ModelStore::new(models_dir.to_path_buf()),
-    };
-    crate::engines::register_configured(&mut registry, runtime, &models);
-    for g in registry.status() {
-        match g.available {
-            true => {
-                tracing::info!(graph = %g.name, model = ?g.model, device = ?g.device, "wasi-nn graph ready")
-            }
-            false => {
-                tracing::warn!(graph = %g.name, reason = ?g.reason, "wasi-nn graph unavailable")
-            }
-        }
-    }
-    registry
-}
-
 /// The wasm engine, and a linker with every host interface a component may import.
 fn wasm_engine(limits: &Limits) -> Result<(Engine, Linker<HostState>), StartError> {
     let engine =
@@ -260,18 +243,34 @@ fn load_components(
     cache_dir: &Path,
     host_env: &[(String, String)],
     variables: &ResolvedVariables,
+    wasi_nn: WasiNnProvider,
 ) -> Result<(Vec<LoadedComponent>, HashMap<String, usize>), StartError> {
     let mut components = Vec::new();
     let mut by_id = HashMap::new();
     for (id, spec) in &manifest.components {
-        let loaded = LoadedComponent::load(
-            engine,
-            linker,
-            spec,
-            cache_dir,
+        let templated_outbound = spec
+            .outbound_templates
+            .iter()
+            .map(|t| {
+                let rule = variables.render(t).ok_or_else(|| {
+                    format!("{t:?} refers to a variable without a value")
+                })?;
+                crate::outbound::OutboundRule::parse(&rule)
+                    .map_err(|problem| format!("{rule:?} (from its variables): {problem}"))
+            })
+            .collect::<Result<Vec<_>, String>>()
+            .map_err(|problem| ManifestError::Field {
+                file: manifest.file.clone(),
+                field: format!("component.{id}.allowed_outbound_hosts"),
+                problem,
+            })?;
+        let setup = ComponentSetup {
             host_env,
-            variables.for_component(id),
-        )?;
+            variables: variables.for_component(id),
+            templated_outbound,
+            wasi_nn,
+        };
+        let loaded = LoadedComponent::load(engine, linker, spec, cache_dir, setup)?;
         tracing::info!(component = %id, cached = loaded.cached, "component ready");
         by_id.insert(id.clone(), components.len());
         components.push(loaded);

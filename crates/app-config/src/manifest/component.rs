@@ -4,7 +4,7 @@
 use super::raw::{RawBuild, RawComponent, RawFileMount};
 use super::template::is_variable_name;
 use super::{
-    BuildSpec, ComponentSpec, MODELS_PREFIX, ManifestError, Origin, Template, VariableSpec,
+    BuildSpec, ComponentSpec, DependencySpec, MODELS_PREFIX, ManifestError, Origin, Template, VariableSpec,
 };
 use crate::outbound::OutboundRule;
 use std::collections::BTreeMap;
@@ -36,11 +36,20 @@ pub(super) fn parse(
         .map(|(i, mount)| file_mount(at, &format!("{}[{i}]", field("files")), mount))
         .collect::<Result<_, _>>()?;
     key_value_labels(at, &field("key_value_stores"), &c.key_value_stores)?;
-    let allowed_outbound_hosts = outbound_rules(
-        at,
-        &field("allowed_outbound_hosts"),
-        &c.allowed_outbound_hosts,
-    )?;
+    let (templated, literal): (Vec<String>, Vec<String>) = c
+        .allowed_outbound_hosts
+        .into_iter()
+        .partition(|rule| rule.contains("{{"));
+    let allowed_outbound_hosts = outbound_rules(at, &field("allowed_outbound_hosts"), &literal)?;
+    let outbound_templates = templated
+        .iter()
+        .map(|t| app_template(at, &field("allowed_outbound_hosts"), t, variables))
+        .collect::<Result<_, _>>()?;
+    let dependencies = c
+        .dependencies
+        .iter()
+        .map(|(key, value)| dependency(at, &field("dependencies"), key, value))
+        .collect::<Result<_, _>>()?;
     let component_variables =
         component_variables(at, &field("variables"), &c.variables, variables)?;
     let build = c.build.map(|b| build(at, b));
@@ -50,6 +59,9 @@ pub(super) fn parse(
         files,
         key_value_stores: c.key_value_stores,
         allowed_outbound_hosts,
+        outbound_templates,
+        dependencies,
+        dependencies_inherit_configuration: c.dependencies_inherit_configuration,
         environment: c.environment,
         variables: component_variables,
         build,
@@ -127,6 +139,75 @@ fn outbound_rules(
         .iter()
         .map(|rule| OutboundRule::parse(rule).map_err(|problem| at.error(field, problem)))
         .collect()
+}
+
+/// A template that may refer only to application variables that exist.
+fn app_template(
+    at: &Origin<'_>,
+    field: &str,
+    text: &str,
+    variables: &BTreeMap<String, VariableSpec>,
+) -> Result<Template, ManifestError> {
+    let template = Template::parse(text).map_err(|problem| at.error(field, problem))?;
+    if let Some(missing) = template.references().find(|v| !variables.contains_key(*v)) {
+        return Err(at.error(
+            field,
+            format!("{text:?} refers to `{missing}`, which is not in [variables]"),
+        ));
+    }
+    Ok(template)
+}
+
+/// One dependency: a package or interface name, and a local component file.
+fn dependency(
+    at: &Origin<'_>,
+    field: &str,
+    key: &str,
+    value: &toml::Value,
+) -> Result<DependencySpec, ManifestError> {
+    let field = format!("{field}.\"{key}\"");
+    let (path_part, version) = match key.split_once('@') {
+        Some((p, v)) if !v.is_empty() => (p, Some(v.to_string())),
+        Some(_) => return Err(at.error(field, "the version after `@` is empty")),
+        None => (key, None),
+    };
+    let (package, interface) = match path_part.split_once('/') {
+        Some((p, i)) => (p, Some(i.to_string())),
+        None => (path_part, None),
+    };
+    let kebab = |s: &str| {
+        !s.is_empty()
+            && s.split('-').all(|w| {
+                !w.is_empty() && w.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+            })
+    };
+    let named = package
+        .split_once(':')
+        .is_some_and(|(ns, name)| kebab(ns) && kebab(name))
+        && interface.as_deref().is_none_or(kebab);
+    if !named {
+        return Err(at.error(
+            field,
+            "name a package or an interface: `namespace:package[/interface][@version]`",
+        ));
+    }
+    let path = match value {
+        toml::Value::Table(t) if t.len() == 1 => t.get("path").and_then(toml::Value::as_str),
+        _ => None,
+    };
+    let Some(path) = path else {
+        return Err(at.error(
+            field,
+            "only a local component is supported: `{ path = \"dependency.wasm\" }`",
+        ));
+    };
+    Ok(DependencySpec {
+        key: key.to_string(),
+        package: package.to_string(),
+        interface,
+        version,
+        path: at.dir.join(path),
+    })
 }
 
 /// `[component.<id>.variables]`: templates that may only refer to application variables.

@@ -75,12 +75,34 @@ pub struct ComponentSpec {
     pub key_value_stores: Vec<String>,
     /// Outbound HTTP destinations (`https://host:port`, `*` wildcards as in Spin), parsed.
     pub allowed_outbound_hosts: Vec<OutboundRule>,
+    /// Outbound destinations written with application variables (`{{ nn_url }}`), parsed
+    /// once the variables have values.
+    pub outbound_templates: Vec<Template>,
+    /// `[component.<id>.dependencies]`: imports satisfied by other components.
+    pub dependencies: Vec<DependencySpec>,
+    /// Whether dependencies use this component's variables, outbound hosts and stores.
+    pub dependencies_inherit_configuration: bool,
     /// Extra environment variables.
     pub environment: BTreeMap<String, String>,
     /// Component variables: name → template referring to application variables.
     pub variables: BTreeMap<String, Template>,
     /// `[component.<id>.build]`, if any.
     pub build: Option<BuildSpec>,
+}
+
+/// One `[component.<id>.dependencies]` entry: `"wasi:nn@0.2.0-rc-2024-10-28" = { path = "…" }`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DependencySpec {
+    /// The key as written, for messages.
+    pub key: String,
+    /// `namespace:package`.
+    pub package: String,
+    /// One interface of the package, or all of them.
+    pub interface: Option<String>,
+    /// The version imports must have, if the key gives one.
+    pub version: Option<String>,
+    /// Absolute path of the dependency's `.wasm`.
+    pub path: PathBuf,
 }
 
 /// A build step run by `songforge build`.

@@ -77,6 +77,10 @@ pub(super) struct RawComponent {
     pub variables: BTreeMap<String, String>,
     #[serde(default)]
     pub build: Option<RawBuild>,
+    #[serde(default)]
+    pub dependencies_inherit_configuration: bool,
+    #[serde(default)]
+    pub dependencies: BTreeMap<String, toml::Value>,
 }
 
 #[derive(Debug, Deserialize)]

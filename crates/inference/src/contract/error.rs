@@ -35,6 +35,23 @@ impl ErrorKind {
         Self::Runtime,
     ];
 
+    /// The kind's name where it travels by itself (the inference service's JSON).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::InvalidInput => "invalid-input",
+            Self::TooLarge => "too-large",
+            Self::Unavailable => "unavailable",
+            Self::Busy => "busy",
+            Self::Timeout => "timeout",
+            Self::Runtime => "runtime",
+        }
+    }
+
+    /// The kind a [`ErrorKind::name`] names.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.name() == name)
+    }
+
     /// The wasi-nn error code this kind travels as, spelled as the WIT spells it.
     pub fn wire_code(self) -> &'static str {
         match self {

@@ -10,6 +10,7 @@ pub mod error;
 pub mod llm;
 pub mod musicgen;
 pub mod pitch;
+pub mod service;
 pub mod singer;
 pub mod status;
 pub mod tts;

@@ -1,0 +1,322 @@
+//! The inference service (`songforge serve-nn`) over HTTP: the paths, the binary body that
+//! carries named tensors, and the JSON that carries a failure. The service writes it and the
+//! wasi-nn-over-HTTP component reads it, so both ends share this one definition.
+//!
+//! Tensors travel as raw little-endian bytes behind a small header, never as JSON numbers: a
+//! three-minute stereo `f32` track is 63 MB of payload and costs one copy each way.
+//!
+//! ```text
+//! "SFNT" | version u8 (1) | count u32 | count × tensor
+//! tensor: name-len u16 | name (UTF-8) | type u8 | rank u8 | rank × dim u32 | data-len u64 | data
+//! ```
+//! All integers are little-endian.
+
+use super::error::ErrorKind;
+use crate::{NamedTensor, Tensor, TensorType};
+use serde::{Deserialize, Serialize};
+
+/// The media type of a tensor body.
+pub const CONTENT_TYPE: &str = "application/vnd.songforge.tensors";
+/// The service's health route (no token needed).
+pub const HEALTH_PATH: &str = "/v1/health";
+/// The prefix of a graph's routes: `GET /v1/graphs/{name}` reports it,
+/// `POST /v1/graphs/{name}/compute` runs it.
+pub const GRAPHS_PATH: &str = "/v1/graphs/";
+/// The suffix of the compute route.
+pub const COMPUTE_SUFFIX: &str = "/compute";
+
+const MAGIC: &[u8; 4] = b"SFNT";
+const VERSION: u8 = 1;
+/// Most tensors one body may carry (graphs take a handful).
+pub const MAX_TENSORS: u32 = 64;
+/// Most dimensions one tensor may have.
+pub const MAX_RANK: u8 = 8;
+
+/// Why a body could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WireError {
+    /// The body ended inside a field.
+    #[error("the tensor body ends early, inside {0}")]
+    Truncated(&'static str),
+    /// The body is not a tensor body of a version this side reads.
+    #[error("not a tensor body (expected `SFNT` version {VERSION})")]
+    NotTensors,
+    /// A field holds a value outside what the format allows.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// The route that runs `graph`.
+pub fn compute_path(graph: &str) -> String {
+    format!("{GRAPHS_PATH}{graph}{COMPUTE_SUFFIX}")
+}
+
+/// The route that reports `graph`.
+pub fn graph_path(graph: &str) -> String {
+    format!("{GRAPHS_PATH}{graph}")
+}
+
+fn type_code(ty: TensorType) -> u8 {
+    match ty {
+        TensorType::F16 => 0,
+        TensorType::F32 => 1,
+        TensorType::F64 => 2,
+        TensorType::Bf16 => 3,
+        TensorType::U8 => 4,
+        TensorType::I32 => 5,
+        TensorType::I64 => 6,
+    }
+}
+
+fn type_of(code: u8) -> Option<TensorType> {
+    Some(match code {
+        0 => TensorType::F16,
+        1 => TensorType::F32,
+        2 => TensorType::F64,
+        3 => TensorType::Bf16,
+        4 => TensorType::U8,
+        5 => TensorType::I32,
+        6 => TensorType::I64,
+        _ => return None,
+    })
+}
+
+/// The body's size for these tensors, so it is written with one allocation.
+fn encoded_len<'a>(tensors: impl Iterator<Item = (&'a str, &'a Tensor)>) -> usize {
+    tensors.fold(4 + 1 + 4, |n, (name, t)| {
+        n + 2 + name.len() + 1 + 1 + 4 * t.dimensions.len() + 8 + t.data.len()
+    })
+}
+
+/// Writes named tensors as a body. Names longer than 65,535 bytes, more than
+/// [`MAX_TENSORS`] tensors or more than [`MAX_RANK`] dimensions are refused.
+pub fn encode<'a>(
+    tensors: impl Iterator<Item = (&'a str, &'a Tensor)> + Clone,
+) -> Result<Vec<u8>, WireError> {
+    let mut out = Vec::with_capacity(encoded_len(tensors.clone()));
+    out.extend_from_slice(MAGIC);
+    out.push(VERSION);
+    let count_at = out.len();
+    out.extend_from_slice(&0u32.to_le_bytes());
+    let mut count = 0u32;
+    for (name, t) in tensors {
+        count += 1;
+        if count > MAX_TENSORS {
+            return Err(WireError::Invalid(format!(
+                "more than {MAX_TENSORS} tensors in one body"
+            )));
+        }
+        let name_len = u16::try_from(name.len())
+            .map_err(|_| WireError::Invalid("a tensor name is longer than 65,535 bytes".into()))?;
+        let rank = u8::try_from(t.dimensions.len())
+            .ok()
+            .filter(|&r| r <= MAX_RANK)
+            .ok_or_else(|| {
+                WireError::Invalid(format!(
+                    "tensor `{name}` has more than {MAX_RANK} dimensions"
+                ))
+            })?;
+        out.extend_from_slice(&name_len.to_le_bytes());
+        out.extend_from_slice(name.as_bytes());
+        out.push(type_code(t.ty));
+        out.push(rank);
+        for d in &t.dimensions {
+            out.extend_from_slice(&d.to_le_bytes());
+        }
+        out.extend_from_slice(&(t.data.len() as u64).to_le_bytes());
+        out.extend_from_slice(&t.data);
+    }
+    out[count_at..count_at + 4].copy_from_slice(&count.to_le_bytes());
+    Ok(out)
+}
+
+/// Writes [`NamedTensor`]s as a body.
+pub fn encode_named(tensors: &[NamedTensor]) -> Result<Vec<u8>, WireError> {
+    encode(tensors.iter().map(|t| (t.name.as_str(), &t.tensor)))
+}
+
+/// A cursor over a body that reports which field ran out.
+struct Reader<'a> {
+    bytes: &'a [u8],
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize, field: &'static str) -> Result<&'a [u8], WireError> {
+        if self.bytes.len() < n {
+            return Err(WireError::Truncated(field));
+        }
+        let (head, rest) = self.bytes.split_at(n);
+        self.bytes = rest;
+        Ok(head)
+    }
+
+    fn array<const N: usize>(&mut self, field: &'static str) -> Result<[u8; N], WireError> {
+        let mut a = [0u8; N];
+        a.copy_from_slice(self.take(N, field)?);
+        Ok(a)
+    }
+}
+
+/// Reads a body back into named tensors, checking every length against the bytes present
+/// and every tensor's data against its shape.
+pub fn decode(body: &[u8]) -> Result<Vec<NamedTensor>, WireError> {
+    let mut r = Reader { bytes: body };
+    if r.take(4, "the magic").ok() != Some(MAGIC.as_slice())
+        || r.array::<1>("the version")?[0] != VERSION
+    {
+        return Err(WireError::NotTensors);
+    }
+    let count = u32::from_le_bytes(r.array("the tensor count")?);
+    if count > MAX_TENSORS {
+        return Err(WireError::Invalid(format!(
+            "{count} tensors in one body; at most {MAX_TENSORS}"
+        )));
+    }
+    let mut out = Vec::with_capacity(count as usize);
+    for _ in 0..count {
+        let name_len = u16::from_le_bytes(r.array("a tensor name's length")?) as usize;
+        let name = std::str::from_utf8(r.take(name_len, "a tensor name")?)
+            .map_err(|_| WireError::Invalid("a tensor name is not UTF-8".into()))?
+            .to_string();
+        let [code] = r.array::<1>("a tensor type")?;
+        let ty = type_of(code).ok_or_else(|| {
+            WireError::Invalid(format!("tensor `{name}` has an unknown type code {code}"))
+        })?;
+        let [rank] = r.array::<1>("a tensor rank")?;
+        if rank > MAX_RANK {
+            return Err(WireError::Invalid(format!(
+                "tensor `{name}` has {rank} dimensions; at most {MAX_RANK}"
+            )));
+        }
+        let mut dimensions = Vec::with_capacity(rank as usize);
+        for _ in 0..rank {
+            dimensions.push(u32::from_le_bytes(r.array("a tensor dimension")?));
+        }
+        let len = u64::from_le_bytes(r.array("a tensor's data length")?);
+        let len = usize::try_from(len).map_err(|_| WireError::Truncated("a tensor's data"))?;
+        let data = r.take(len, "a tensor's data")?.to_vec();
+        let tensor = Tensor::new(dimensions, ty, data)
+            .map_err(|e| WireError::Invalid(format!("tensor `{name}`: {e}")))?;
+        out.push(NamedTensor::new(name, tensor));
+    }
+    if !r.bytes.is_empty() {
+        return Err(WireError::Invalid(format!(
+            "{} bytes follow the last tensor",
+            r.bytes.len()
+        )));
+    }
+    Ok(out)
+}
+
+/// A failure as the service sends it: `{"error": {"kind": "busy", "message": "…"}}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailureBody {
+    /// The failure.
+    pub error: Failure,
+}
+
+/// One failure: its kind (`invalid-input`, `too-large`, `unavailable`, `busy`, `timeout`,
+/// `runtime`) and the explanation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Failure {
+    /// The kind's name ([`ErrorKind::name`]).
+    pub kind: String,
+    /// What went wrong.
+    pub message: String,
+}
+
+impl FailureBody {
+    /// A failure of `kind`.
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            error: Failure {
+                kind: kind.name().to_string(),
+                message: message.into(),
+            },
+        }
+    }
+
+    /// The kind, or [`ErrorKind::Runtime`] for a name this side does not know.
+    pub fn kind(&self) -> ErrorKind {
+        ErrorKind::from_name(&self.error.kind).unwrap_or(ErrorKind::Runtime)
+    }
+}
+
+/// The HTTP status the service answers a kind with.
+pub fn status_of(kind: ErrorKind) -> u16 {
+    match kind {
+        ErrorKind::InvalidInput => 422,
+        ErrorKind::TooLarge => 413,
+        ErrorKind::Unavailable => 404,
+        ErrorKind::Busy => 503,
+        ErrorKind::Timeout => 504,
+        ErrorKind::Runtime => 500,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Vec<NamedTensor> {
+        vec![
+            NamedTensor::new("audio", Tensor::from_f32(vec![2, 3], &[0.5; 6]).unwrap()),
+            NamedTensor::new("options", Tensor::bytes(br#"{"language":"en"}"#.to_vec())),
+            NamedTensor::new(
+                "ids",
+                Tensor::new(vec![0], TensorType::I64, vec![]).unwrap(),
+            ),
+        ]
+    }
+
+    #[test]
+    fn tensors_come_back_as_they_went() {
+        let body = encode_named(&sample()).unwrap();
+        assert_eq!(decode(&body).unwrap(), sample());
+        assert_eq!(decode(&encode_named(&[]).unwrap()).unwrap(), vec![]);
+    }
+
+    #[test]
+    fn every_cut_of_a_body_is_refused_as_truncated() {
+        let body = encode_named(&sample()).unwrap();
+        for cut in 5..body.len() {
+            assert!(
+                matches!(decode(&body[..cut]), Err(WireError::Truncated(_))),
+                "cut at {cut}"
+            );
+        }
+    }
+
+    #[test]
+    fn bad_bodies_say_what_is_wrong() {
+        assert_eq!(decode(b"{\"a\":1}"), Err(WireError::NotTensors));
+        let mut body = encode_named(&sample()).unwrap();
+        body.push(0);
+        assert!(
+            matches!(decode(&body), Err(WireError::Invalid(m)) if m.contains("1 bytes follow"))
+        );
+        // A data length that disagrees with the shape.
+        let t = Tensor {
+            dimensions: vec![4],
+            ty: TensorType::F32,
+            data: vec![0; 8],
+        };
+        let body = encode([("x", &t)].into_iter()).unwrap();
+        assert!(matches!(decode(&body), Err(WireError::Invalid(m)) if m.contains("tensor `x`")));
+        // A huge declared length is a truncation, not an allocation.
+        let mut body = encode_named(&sample()[1..2]).unwrap();
+        let at = body.len() - 17 - 8;
+        body[at..at + 8].copy_from_slice(&u64::MAX.to_le_bytes());
+        assert!(matches!(decode(&body), Err(WireError::Truncated(_))));
+    }
+
+    #[test]
+    fn failures_keep_their_kind() {
+        for kind in ErrorKind::ALL {
+            let body = serde_json::to_string(&FailureBody::new(kind, "no")).unwrap();
+            let back: FailureBody = serde_json::from_str(&body).unwrap();
+            assert_eq!(back.kind(), kind);
+        }
+        assert_eq!(status_of(ErrorKind::Busy), 503);
+    }
+}
