@@ -3,6 +3,7 @@
 
 CARGO ?= cargo
 LISTEN ?= 127.0.0.1:3000
+NN_LISTEN ?= 127.0.0.1:3100
 RUNTIME_CONFIG ?= runtime-config.toml
 WASM_TARGET := wasm32-wasip2
 WASM_DIR := target/$(WASM_TARGET)/release
@@ -19,12 +20,18 @@ TEST_TOOLS ?= aubio-tools chromium redis-server
 # through the studio.
 TEST_PYTHON ?= onnx==1.23.2 schemathesis==4.32.5 playwright==1.65.2
 
-.PHONY: up test fuzz build host components test-components models test-tools setup lint fmt bench clean-state
+.PHONY: up serve-nn bench-nn test fuzz build host components test-components models test-tools setup lint fmt bench clean-state
 
 ## Serve the app from spin.toml on $(LISTEN) (override: LISTEN=0.0.0.0:8080 make up, with
 ## SPIN_VARIABLE_API_KEYS set: without keys the host serves only loopback).
 up: build models
 	LISTEN=$(LISTEN) ./target/debug/songforge up --manifest spin.toml --runtime-config $(RUNTIME_CONFIG)
+
+## The inference service: the runtime config's wasi-nn graphs over HTTP on $(NN_LISTEN), for
+## app hosts elsewhere (`songforge up --wasi-nn dependency`, or stock Spin). Set
+## SONGFORGE_NN_TOKEN (and SPIN_VARIABLE_NN_TOKEN on the app) to require a token.
+serve-nn: host models
+	NN_LISTEN=$(NN_LISTEN) ./target/debug/songforge serve-nn --runtime-config $(RUNTIME_CONFIG)
 
 ## Build, then run every test: unit tests and the HTTP end-to-end suite.
 test: build test-components models test-tools
@@ -73,3 +80,7 @@ fmt:
 ## The host against `wasmtime serve`: throughput, latency, CPU per request, start-up (README: Benchmarks).
 bench: components
 	bash bench/http.sh
+
+## A three-minute stereo track through serve-nn's binary body and back, against JSON floats.
+bench-nn:
+	unset RUST_BACKTRACE; $(CARGO) run -q -p songforge --example nn_transfer

@@ -27,29 +27,8 @@ fn whisper_config(state: &Path, models: PathBuf) -> songforge::ServerConfig {
     )
 }
 
-/// A multipart form with the audio as `audio_file` and the given text fields.
-fn form(audio: &[u8], filename: &str, fields: &[(&str, &str)]) -> (String, Vec<u8>) {
-    let boundary = "songforge-test-boundary-7d1f";
-    let mut body = Vec::new();
-    for (k, v) in fields {
-        body.extend_from_slice(
-            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n")
-                .as_bytes(),
-        );
-    }
-    body.extend_from_slice(
-        format!(
-            "--{boundary}\r\nContent-Disposition: form-data; name=\"audio_file\"; filename=\"{filename}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
-        )
-        .as_bytes(),
-    );
-    body.extend_from_slice(audio);
-    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-    (format!("multipart/form-data; boundary={boundary}"), body)
-}
-
 async fn transcribe(http: &Http, audio: &[u8], filename: &str, fields: &[(&str, &str)]) -> Reply {
-    let (ct, body) = form(audio, filename, fields);
+    let (ct, body) = audio_form(audio, filename, fields);
     http.send(
         Method::POST,
         "/api/transcribe/",

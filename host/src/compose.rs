@@ -39,7 +39,10 @@ pub fn matches(dependency: &DependencySpec, name: &str) -> bool {
 
 /// Composes `main` with each dependency (its key and component bytes) and returns the bytes
 /// of one component that no longer imports what the dependencies export.
-pub fn compose(main: &[u8], dependencies: &[(&DependencySpec, Vec<u8>)]) -> Result<Vec<u8>, ComposeError> {
+pub fn compose(
+    main: &[u8],
+    dependencies: &[(&DependencySpec, Vec<u8>)],
+) -> Result<Vec<u8>, ComposeError> {
     let err = |context: &str, e: &dyn std::fmt::Display| ComposeError(format!("{context}: {e:#}"));
     let mut graph = CompositionGraph::new();
     let root = Package::from_bytes("songforge:root", None, main.to_vec(), graph.types_mut())
@@ -85,7 +88,10 @@ pub fn compose(main: &[u8], dependencies: &[(&DependencySpec, Vec<u8>)]) -> Resu
                 .set_instantiation_argument(root_instance, name, export)
                 .map_err(|e| {
                     err(
-                        &format!("dependency `{}`'s `{name}` does not fit the import", dependency.key),
+                        &format!(
+                            "dependency `{}`'s `{name}` does not fit the import",
+                            dependency.key
+                        ),
                         &e,
                     )
                 })?;

@@ -125,7 +125,11 @@ impl sync_vars::Host for VariablesView<'_> {
         if !is_variable_name(&name) {
             return Ok(Err(SyncVarError::InvalidName(name)));
         }
-        Ok(self.0.get(&name).cloned().ok_or(SyncVarError::Undefined(name)))
+        Ok(self
+            .0
+            .get(&name)
+            .cloned()
+            .ok_or(SyncVarError::Undefined(name)))
     }
 }
 

@@ -292,6 +292,27 @@ impl Http {
     }
 }
 
+/// A multipart form with the audio as `audio_file` and the given text fields.
+pub fn audio_form(audio: &[u8], filename: &str, fields: &[(&str, &str)]) -> (String, Vec<u8>) {
+    let boundary = "songforge-test-boundary-7d1f";
+    let mut body = Vec::new();
+    for (k, v) in fields {
+        body.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n")
+                .as_bytes(),
+        );
+    }
+    body.extend_from_slice(
+        format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"audio_file\"; filename=\"{filename}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    body.extend_from_slice(audio);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
 /// A minimal valid 16-bit mono WAV of `samples` samples of a 440 Hz tone at 16 kHz.
 pub fn wav_tone(samples: usize) -> Vec<u8> {
     let data_len = (samples * 2) as u32;

@@ -128,7 +128,9 @@ impl Service {
         let bad = || {
             Failure::of_kind(
                 ErrorKind::Unavailable,
-                format!("`nn_url` must be an http:// or https:// URL of `songforge serve-nn`, not `{url}`"),
+                format!(
+                    "`nn_url` must be an http:// or https:// URL of `songforge serve-nn`, not `{url}`"
+                ),
             )
         };
         let (scheme, rest) = match url.split_once("://") {
@@ -490,8 +492,9 @@ impl RemoteContext {
                 ));
             }
         }
-        let body = wire::encode(held.iter().map(|(n, t)| (n.as_str(), t)))
-            .map_err(|e| Failure::of_kind(ErrorKind::InvalidInput, format!("graph `{name}`: {e}")))?;
+        let body = wire::encode(held.iter().map(|(n, t)| (n.as_str(), t))).map_err(|e| {
+            Failure::of_kind(ErrorKind::InvalidInput, format!("graph `{name}`: {e}"))
+        })?;
         drop(held);
         let (status, bytes) =
             self.service

@@ -34,6 +34,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("spin_toml", spin_toml),
     ("runtime_config", runtime_config),
     ("range", range),
+    ("tensor_body", tensor_body),
 ];
 
 /// The longest audio the decode target accepts: the routes pass their own limit (minutes);
@@ -293,6 +294,18 @@ pub fn range(data: &[u8]) {
             assert!(r.contains("bytes"), "416 for {range:?}");
         }
         RangeDecision::Full => {}
+    }
+}
+
+/// The inference service's binary tensor body (serve-nn reads it from app hosts, the wasi-nn
+/// over HTTP component from the service): whatever is accepted has consistent tensors and
+/// is written back byte for byte.
+pub fn tensor_body(data: &[u8]) {
+    use songforge_inference::contract::service::{decode, encode_named};
+    if let Ok(tensors) = decode(data) {
+        assert!(tensors.iter().all(|t| t.tensor.is_consistent()));
+        let again = encode_named(&tensors).expect("a decoded body encodes");
+        assert_eq!(again, data, "the body does not round-trip");
     }
 }
 

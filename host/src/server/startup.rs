@@ -76,7 +76,9 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
     let graphs_from = match config.wasi_nn {
         WasiNnProvider::Native => runtime.clone(),
         WasiNnProvider::Dependency => {
-            tracing::info!("wasi-nn: each component's `wasi:nn` dependency (no models loaded here)");
+            tracing::info!(
+                "wasi-nn: each component's `wasi:nn` dependency (no models loaded here)"
+            );
             RuntimeConfig::default()
         }
     };
@@ -252,9 +254,9 @@ fn load_components(
             .outbound_templates
             .iter()
             .map(|t| {
-                let rule = variables.render(t).ok_or_else(|| {
-                    format!("{t:?} refers to a variable without a value")
-                })?;
+                let rule = variables
+                    .render(t)
+                    .ok_or_else(|| format!("{t:?} refers to a variable without a value"))?;
                 crate::outbound::OutboundRule::parse(&rule)
                     .map_err(|problem| format!("{rule:?} (from its variables): {problem}"))
             })

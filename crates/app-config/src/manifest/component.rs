@@ -4,7 +4,8 @@
 use super::raw::{RawBuild, RawComponent, RawFileMount};
 use super::template::is_variable_name;
 use super::{
-    BuildSpec, ComponentSpec, DependencySpec, MODELS_PREFIX, ManifestError, Origin, Template, VariableSpec,
+    BuildSpec, ComponentSpec, DependencySpec, MODELS_PREFIX, ManifestError, Origin, Template,
+    VariableSpec,
 };
 use crate::outbound::OutboundRule;
 use std::collections::BTreeMap;
@@ -178,7 +179,9 @@ fn dependency(
     let kebab = |s: &str| {
         !s.is_empty()
             && s.split('-').all(|w| {
-                !w.is_empty() && w.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+                !w.is_empty()
+                    && w.chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
             })
     };
     let named = package

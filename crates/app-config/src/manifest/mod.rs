@@ -315,6 +315,84 @@ greeting = "{{ greeting }}, world"
     }
 
     #[test]
+    fn dependencies_name_a_package_or_interface_and_a_local_file() {
+        let text = format!(
+            "{GOOD}dependencies_inherit_configuration = true\n\
+             [component.health.dependencies]\n\
+             \"wasi:nn@0.2.0-rc-2024-10-28\" = {{ path = \"nn.wasm\" }}\n\
+             \"acme:kv/store\" = {{ path = \"kv.wasm\" }}\n"
+        )
+        .replace(
+            "[component.health.variables]\ngreeting = \"{{ greeting }}, world\"\n",
+            "",
+        );
+        let m = parse(&text).unwrap();
+        let c = &m.components["health"];
+        assert!(c.dependencies_inherit_configuration);
+        let nn = c
+            .dependencies
+            .iter()
+            .find(|d| d.package == "wasi:nn")
+            .unwrap();
+        assert_eq!(
+            (nn.interface.as_deref(), nn.version.as_deref()),
+            (None, Some("0.2.0-rc-2024-10-28"))
+        );
+        assert_eq!(nn.path, Path::new("/app/nn.wasm"));
+        let kv = c
+            .dependencies
+            .iter()
+            .find(|d| d.package == "acme:kv")
+            .unwrap();
+        assert_eq!(
+            (kv.interface.as_deref(), kv.version.as_deref()),
+            (Some("store"), None)
+        );
+
+        for (entry, problem) in [
+            ("\"nn\" = { path = \"nn.wasm\" }", "namespace:package"),
+            (
+                "\"wasi:nn@\" = { path = \"nn.wasm\" }",
+                "version after `@` is empty",
+            ),
+            ("\"wasi:nn\" = \"0.2.0\"", "only a local component"),
+            (
+                "\"wasi:nn\" = { url = \"https://x/nn.wasm\" }",
+                "only a local component",
+            ),
+        ] {
+            let text = format!("{GOOD}[component.health.dependencies]\n{entry}\n");
+            let err = parse(&text).unwrap_err().to_string();
+            assert!(
+                err.contains("component.health.dependencies") && err.contains(problem),
+                "{entry}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn outbound_hosts_may_use_application_variables() {
+        let text = GOOD.replace(
+            "key_value_stores = [\"default\"]",
+            "allowed_outbound_hosts = [\"{{ greeting }}\", \"https://api.example.com\"]",
+        );
+        let m = parse(&text).unwrap();
+        let c = &m.components["health"];
+        assert_eq!(c.allowed_outbound_hosts.len(), 1);
+        assert_eq!(
+            c.outbound_templates,
+            vec![Template(vec![TemplatePart::Variable("greeting".into())])]
+        );
+        let err = parse(&text.replace("{{ greeting }}", "{{ nope }}"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("allowed_outbound_hosts") && err.contains("`nope`"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn outbound_rules_are_parsed_once_here() {
         let text = GOOD.replace(
             "key_value_stores = [\"default\"]",
