@@ -2,16 +2,16 @@
 //! `serve-nn` and back in its binary tensor body, against JSON arrays of the same floats (the
 //! usual body of inference HTTP APIs), in one run. `make bench-nn` runs it.
 //!
-//! The service runs an echo graph, so the figures are the transport's: encode, POST, the
-//! service's decode and encode, the response, decode.
+//! The service runs an echo graph, so the figures are the transport's: framing, POST, the
+//! service's decode and encode, the response, decode; both directions.
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::BodyExt;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use songforge::nn_service::{NnServiceConfig, start};
+use songforge::nn_service::{Chunks, NnServiceConfig, start};
 use songforge::wasi_nn::GraphRegistry;
-use songforge_inference::contract::service::{CONTENT_TYPE, compute_path, decode, encode_named};
+use songforge_inference::contract::service::{CONTENT_TYPE, Decoder, compute_path, encode_chunks};
 use songforge_inference::{Device, Engine, EngineError, NamedTensor, Tensor};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -60,29 +60,32 @@ async fn main() -> anyhow::Result<()> {
         Arc::new(registry),
     )
     .await?;
-    let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    let client: Client<_, Chunks> = Client::builder(TokioExecutor::new()).build_http();
     let uri = format!("http://{}{}", service.addr, compute_path("echo"));
 
+    // As the wasi-nn-http component does it: the framing, then the data from where it lies;
+    // the answer read chunk by chunk into the tensors' own buffers.
     let mut binary = Vec::new();
-    let (mut enc, mut wire, mut dec) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..ROUNDS {
+        let owned = inputs.clone();
         let t = Instant::now();
-        let body = encode_named(&inputs)?;
-        enc.push(t.elapsed().as_secs_f64() * 1e3);
-        let sent = Instant::now();
+        let chunks = encode_chunks(owned)?.into_iter().map(Bytes::from).collect();
         let req = http::Request::post(&uri)
             .header("authorization", "Bearer bench")
             .header("content-type", CONTENT_TYPE)
-            .body(Full::new(Bytes::from(body)))?;
+            .body(Chunks(chunks))?;
         let res = client.request(req).await?;
         anyhow::ensure!(res.status() == 200, "echo answered {}", res.status());
-        let bytes = res.into_body().collect().await?.to_bytes();
-        wire.push(sent.elapsed().as_secs_f64() * 1e3);
-        let decoding = Instant::now();
-        let back = decode(&bytes)?;
-        dec.push(decoding.elapsed().as_secs_f64() * 1e3);
-        anyhow::ensure!(back == inputs, "the track came back different");
+        let mut body = res.into_body();
+        let mut decoder = Decoder::new(usize::MAX);
+        while let Some(frame) = body.frame().await {
+            if let Ok(data) = frame?.into_data() {
+                decoder.feed(&data)?;
+            }
+        }
+        let back = decoder.finish()?;
         binary.push(t.elapsed().as_secs_f64() * 1e3);
+        anyhow::ensure!(back == inputs, "the track came back different");
     }
     // The peer: the same floats as a JSON array, written and read once (no HTTP at all).
     let mut json = Vec::new();
@@ -101,12 +104,6 @@ async fn main() -> anyhow::Result<()> {
     println!(
         "  binary body, POST to serve-nn and back over loopback: {b:.1} ms (each way about {:.1} ms)",
         b / 2.0
-    );
-    println!(
-        "    of which: client encode {:.1} ms, POST until the whole answer is read {:.1} ms, client decode {:.1} ms",
-        median(enc),
-        median(wire),
-        median(dec)
     );
     println!("  JSON array of the same floats, serialise + parse only:  {j:.1} ms");
     println!("  ratio: JSON / binary round trip = {:.1}x", j / b);

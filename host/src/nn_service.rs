@@ -10,15 +10,18 @@
 use crate::wasi_nn::{GraphFailure, GraphRegistry};
 use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
-use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::Incoming;
+use http_body_util::{BodyExt, Either, Full};
+use hyper::body::{Frame, Incoming, SizeHint};
 use sha2::{Digest, Sha256};
 use songforge_inference::contract::error::ErrorKind;
 use songforge_inference::contract::service::{
     self, COMPUTE_SUFFIX, CONTENT_TYPE, FailureBody, GRAPHS_PATH, HEALTH_PATH,
 };
+use std::collections::VecDeque;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context as TaskContext, Poll};
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -158,11 +161,35 @@ async fn accept_loop(
     }
 }
 
-type Reply = Response<Full<Bytes>>;
+type Reply = Response<Either<Full<Bytes>, Chunks>>;
+
+/// A body sent as the chunks it already is: a tensor's data goes out without being copied
+/// into one buffer first.
+pub struct Chunks(pub VecDeque<Bytes>);
+
+impl hyper::body::Body for Chunks {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _: &mut TaskContext<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        Poll::Ready(self.0.pop_front().map(|b| Ok(Frame::data(b))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::with_exact(self.0.iter().map(|b| b.len() as u64).sum())
+    }
+}
 
 fn failure(kind: ErrorKind, message: impl Into<String>) -> Reply {
     let body = serde_json::to_vec(&FailureBody::new(kind, message)).unwrap_or_default();
-    let mut res = Response::new(Full::new(Bytes::from(body)));
+    let mut res = Response::new(Either::Left(Full::new(Bytes::from(body))));
     *res.status_mut() =
         StatusCode::from_u16(service::status_of(kind)).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     res.headers_mut().insert(
@@ -186,7 +213,7 @@ fn refusal(status: StatusCode, message: &str) -> Reply {
 }
 
 fn json(status: StatusCode, value: &serde_json::Value) -> Reply {
-    let mut res = Response::new(Full::new(Bytes::from(value.to_string())));
+    let mut res = Response::new(Either::Left(Full::new(Bytes::from(value.to_string()))));
     *res.status_mut() = status;
     res.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -298,21 +325,35 @@ impl Service {
             return self.too_large();
         }
         let limit = usize::try_from(self.max_body_bytes).unwrap_or(usize::MAX);
-        let body = match Limited::new(req.into_body(), limit).collect().await {
-            Ok(b) => b.to_bytes(),
-            Err(e) if e.is::<http_body_util::LengthLimitError>() => return self.too_large(),
-            Err(e) => {
-                return refusal(
-                    StatusCode::BAD_REQUEST,
-                    &format!("the request body could not be read: {e}"),
-                );
+        // Each tensor's data goes from the socket's chunks straight into its own buffer.
+        let mut decoder = service::Decoder::new(limit);
+        let mut body = req.into_body();
+        let mut read = 0usize;
+        while let Some(frame) = body.frame().await {
+            let frame = match frame {
+                Ok(f) => f,
+                Err(e) => {
+                    return refusal(
+                        StatusCode::BAD_REQUEST,
+                        &format!("the request body could not be read: {e}"),
+                    );
+                }
+            };
+            let Ok(chunk) = frame.into_data() else {
+                continue;
+            };
+            read += chunk.len();
+            if read > limit {
+                return self.too_large();
             }
-        };
-        let inputs = match service::decode(&body) {
+            if let Err(e) = decoder.feed(&chunk) {
+                return failure(ErrorKind::InvalidInput, format!("graph `{name}`: {e}"));
+            }
+        }
+        let inputs = match decoder.finish() {
             Ok(t) => t,
             Err(e) => return failure(ErrorKind::InvalidInput, format!("graph `{name}`: {e}")),
         };
-        drop(body);
         let ran = tokio::time::timeout(self.request_timeout, graph.run(name, inputs)).await;
         let outputs = match ran {
             Ok(Ok(outputs)) => outputs,
@@ -327,9 +368,10 @@ impl Service {
                 );
             }
         };
-        match service::encode_named(&outputs) {
-            Ok(bytes) => {
-                let mut res = Response::new(Full::new(Bytes::from(bytes)));
+        match service::encode_chunks(outputs) {
+            Ok(chunks) => {
+                let chunks: VecDeque<Bytes> = chunks.into_iter().map(Bytes::from).collect();
+                let mut res = Response::new(Either::Right(Chunks(chunks)));
                 res.headers_mut()
                     .insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
                 res

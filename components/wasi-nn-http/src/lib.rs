@@ -29,7 +29,7 @@ use bindings::exports::wasi::nn::{errors, graph, inference, tensor};
 use bindings::fermyon::spin::variables;
 use songforge_inference::contract::error::ErrorKind;
 use songforge_inference::contract::service::{self as wire, CONTENT_TYPE, FailureBody};
-use songforge_inference::{Tensor, TensorType};
+use songforge_inference::{NamedTensor, Tensor, TensorType};
 use wasip2::http::outgoing_handler;
 use wasip2::http::types::{
     ErrorCode as HttpError, Fields, IncomingBody, Method, OutgoingBody, OutgoingRequest,
@@ -160,9 +160,9 @@ impl Service {
         &self,
         method: Method,
         path: &str,
-        body: Option<&[u8]>,
+        body: Option<&[&[u8]]>,
         graph: &str,
-    ) -> Result<(u16, Vec<u8>), Failure> {
+    ) -> Result<(u16, Answer), Failure> {
         let unreachable = |why: String| {
             Failure::of_kind(
                 ErrorKind::Unavailable,
@@ -179,9 +179,10 @@ impl Service {
                 format!("Bearer {}", self.token).into_bytes(),
             ));
         }
-        if let Some(b) = body {
+        if let Some(parts) = body {
+            let len: usize = parts.iter().map(|p| p.len()).sum();
             headers.push(("content-type".into(), CONTENT_TYPE.as_bytes().to_vec()));
-            headers.push(("content-length".into(), b.len().to_string().into_bytes()));
+            headers.push(("content-length".into(), len.to_string().into_bytes()));
         }
         let fields =
             Fields::from_list(&headers).map_err(|e| unreachable(format!("bad header: {e:?}")))?;
@@ -204,12 +205,11 @@ impl Service {
         let _ = options.set_between_bytes_timeout(Some(self.timeout_ns));
         let pending = outgoing_handler::handle(request, Some(options))
             .map_err(|e| self.http_failure(graph, e))?;
-        if let Some(bytes) = body {
-            if let Ok(stream) = outgoing.write() {
-                // A service that answers before reading everything (a 413) closes the stream;
-                // its answer is read below.
-                let _ = write_all(&stream, bytes);
-            }
+        // A service that answers before reading everything (a 413) closes the stream; its
+        // answer is read below.
+        if let (Some(parts), Ok(stream)) = (body, outgoing.write()) {
+            let _ = parts.iter().try_for_each(|p| write_all(&stream, p));
+            let _ = flush(&stream);
         }
         let _ = OutgoingBody::finish(outgoing, None);
         pending.subscribe().block();
@@ -225,7 +225,13 @@ impl Service {
         let stream = incoming
             .stream()
             .map_err(|_| unreachable("the response body cannot be read".into()))?;
-        let bytes = read_all(&stream).map_err(|e| {
+        let tensors = status == 200
+            && response
+                .headers()
+                .get("content-type")
+                .iter()
+                .any(|v| v.as_slice() == CONTENT_TYPE.as_bytes());
+        let answer = read_answer(&stream, tensors).map_err(|e| {
             Failure::of_kind(
                 ErrorKind::Runtime,
                 format!(
@@ -236,7 +242,7 @@ impl Service {
         })?;
         drop(stream);
         drop(IncomingBody::finish(incoming));
-        Ok((status, bytes))
+        Ok((status, answer))
     }
 
     /// What a failed exchange means for the caller.
@@ -269,7 +275,11 @@ impl Service {
     }
 
     /// A non-200 answer as a failure of its kind.
-    fn refused(&self, graph: &str, status: u16, body: &[u8]) -> Failure {
+    fn refused(&self, graph: &str, status: u16, answer: &Answer) -> Failure {
+        let body = match answer {
+            Answer::Bytes(b) => b.as_slice(),
+            Answer::Tensors(_) => &[],
+        };
         if status == 401 {
             return Failure::of_kind(
                 ErrorKind::Unavailable,
@@ -294,6 +304,12 @@ impl Service {
     }
 }
 
+/// A response body: tensors, read as they arrived, or anything else as bytes (a failure).
+enum Answer {
+    Tensors(Result<Vec<NamedTensor>, wire::WireError>),
+    Bytes(Vec<u8>),
+}
+
 fn write_all(stream: &OutputStream, mut bytes: &[u8]) -> Result<(), StreamError> {
     while !bytes.is_empty() {
         let room = stream.check_write()?;
@@ -305,20 +321,38 @@ fn write_all(stream: &OutputStream, mut bytes: &[u8]) -> Result<(), StreamError>
         stream.write(&bytes[..n])?;
         bytes = &bytes[n..];
     }
+    Ok(())
+}
+
+fn flush(stream: &OutputStream) -> Result<(), StreamError> {
     stream.flush()?;
     stream.subscribe().block();
     stream.check_write().map(drop)
 }
 
-fn read_all(stream: &InputStream) -> Result<Vec<u8>, String> {
-    let mut out = Vec::new();
+/// Reads the response: tensors go chunk by chunk into their own buffers.
+fn read_answer(stream: &InputStream, tensors: bool) -> Result<Answer, String> {
+    let mut decoder = tensors.then(|| wire::Decoder::new(usize::MAX));
+    let mut bytes = Vec::new();
+    let mut bad = None;
     loop {
         match stream.blocking_read(READ_CHUNK) {
-            Ok(chunk) => out.extend_from_slice(&chunk),
-            Err(StreamError::Closed) => return Ok(out),
+            Ok(chunk) => match &mut decoder {
+                Some(d) if bad.is_none() => bad = d.feed(&chunk).err(),
+                Some(_) => {}
+                None => bytes.extend_from_slice(&chunk),
+            },
+            Err(StreamError::Closed) => break,
             Err(StreamError::LastOperationFailed(e)) => return Err(e.to_debug_string()),
         }
     }
+    Ok(match decoder {
+        Some(d) => Answer::Tensors(match bad {
+            Some(e) => Err(e),
+            None => d.finish(),
+        }),
+        None => Answer::Bytes(bytes),
+    })
 }
 
 /// A graph name as a path segment: the names the runtime config allows, nothing to escape.
@@ -428,9 +462,9 @@ impl graph::Guest for Component {
         let loaded = (|| {
             let service = Service::from_variables()?;
             let path = wire::graph_path(checked_name(&name)?);
-            let (status, body) = service.call(Method::Get, &path, None, &name)?;
-            if status != 200 {
-                return Err(service.refused(&name, status, &body));
+            match service.call(Method::Get, &path, None, &name)? {
+                (200, _) => {}
+                (status, answer) => return Err(service.refused(&name, status, &answer)),
             }
             Ok(RemoteGraph {
                 name: name.clone(),
@@ -492,25 +526,32 @@ impl RemoteContext {
                 ));
             }
         }
-        let body = wire::encode(held.iter().map(|(n, t)| (n.as_str(), t))).map_err(|e| {
+        let frames = wire::framing(held.iter().map(|(n, t)| (n.as_str(), t))).map_err(|e| {
             Failure::of_kind(ErrorKind::InvalidInput, format!("graph `{name}`: {e}"))
         })?;
-        drop(held);
-        let (status, bytes) =
-            self.service
-                .call(Method::Post, &wire::compute_path(name), Some(&body), name)?;
-        if status != 200 {
-            return Err(self.service.refused(name, status, &bytes));
+        // The framing and each tensor's data, sent from where they lie.
+        let mut parts: Vec<&[u8]> = vec![frames[0].as_slice()];
+        for (i, (_, t)) in held.iter().enumerate() {
+            if i > 0 {
+                parts.push(&frames[i]);
+            }
+            parts.push(&t.data);
         }
-        let outputs = wire::decode(&bytes).map_err(|e| {
-            Failure::of_kind(
-                ErrorKind::Runtime,
-                format!(
-                    "graph `{name}`: the inference service at {} sent an unreadable answer: {e}",
-                    self.service.url
-                ),
-            )
-        })?;
+        let (status, answer) =
+            self.service
+                .call(Method::Post, &wire::compute_path(name), Some(&parts), name)?;
+        let outputs = match (status, answer) {
+            (200, Answer::Tensors(t)) => t.map_err(|e| {
+                Failure::of_kind(
+                    ErrorKind::Runtime,
+                    format!(
+                        "graph `{name}`: the inference service at {} sent an unreadable answer: {e}",
+                        self.service.url
+                    ),
+                )
+            })?,
+            (status, answer) => return Err(self.service.refused(name, status, &answer)),
+        };
         Ok(outputs
             .into_iter()
             .map(|o| (o.name, tensor::Tensor::new(HeldTensor(o.tensor))))

@@ -31,6 +31,8 @@ const VERSION: u8 = 1;
 pub const MAX_TENSORS: u32 = 64;
 /// Most dimensions one tensor may have.
 pub const MAX_RANK: u8 = 8;
+/// The longest a tensor's framing can be: name length, name, type, rank, dimensions, length.
+const MAX_FRAMING: usize = 2 + u16::MAX as usize + 1 + 1 + 4 * MAX_RANK as usize + 8;
 
 /// Why a body could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -81,23 +83,17 @@ fn type_of(code: u8) -> Option<TensorType> {
     })
 }
 
-/// The body's size for these tensors, so it is written with one allocation.
-fn encoded_len<'a>(tensors: impl Iterator<Item = (&'a str, &'a Tensor)>) -> usize {
-    tensors.fold(4 + 1 + 4, |n, (name, t)| {
-        n + 2 + name.len() + 1 + 1 + 4 * t.dimensions.len() + 8 + t.data.len()
-    })
-}
-
-/// Writes named tensors as a body. Names longer than 65,535 bytes, more than
-/// [`MAX_TENSORS`] tensors or more than [`MAX_RANK`] dimensions are refused.
-pub fn encode<'a>(
-    tensors: impl Iterator<Item = (&'a str, &'a Tensor)> + Clone,
-) -> Result<Vec<u8>, WireError> {
-    let mut out = Vec::with_capacity(encoded_len(tensors.clone()));
-    out.extend_from_slice(MAGIC);
-    out.push(VERSION);
-    let count_at = out.len();
-    out.extend_from_slice(&0u32.to_le_bytes());
+/// The framing before each tensor's data: the first also carries the body's own header, and
+/// a body of no tensors is that header alone. A writer sends `framing[i]`, then tensor `i`'s
+/// data from where it lies, so a large tensor is never copied into a body first.
+pub fn framing<'a>(
+    tensors: impl Iterator<Item = (&'a str, &'a Tensor)>,
+) -> Result<Vec<Vec<u8>>, WireError> {
+    let mut head = Vec::with_capacity(9);
+    head.extend_from_slice(MAGIC);
+    head.push(VERSION);
+    head.extend_from_slice(&0u32.to_le_bytes());
+    let mut out = vec![head];
     let mut count = 0u32;
     for (name, t) in tensors {
         count += 1;
@@ -116,23 +112,60 @@ pub fn encode<'a>(
                     "tensor `{name}` has more than {MAX_RANK} dimensions"
                 ))
             })?;
-        out.extend_from_slice(&name_len.to_le_bytes());
-        out.extend_from_slice(name.as_bytes());
-        out.push(type_code(t.ty));
-        out.push(rank);
-        for d in &t.dimensions {
-            out.extend_from_slice(&d.to_le_bytes());
+        if count > 1 {
+            out.push(Vec::with_capacity(
+                2 + name.len() + 2 + 4 * t.dimensions.len() + 8,
+            ));
         }
-        out.extend_from_slice(&(t.data.len() as u64).to_le_bytes());
-        out.extend_from_slice(&t.data);
+        let f = out.last_mut().expect("one framing per tensor");
+        f.extend_from_slice(&name_len.to_le_bytes());
+        f.extend_from_slice(name.as_bytes());
+        f.push(type_code(t.ty));
+        f.push(rank);
+        for d in &t.dimensions {
+            f.extend_from_slice(&d.to_le_bytes());
+        }
+        f.extend_from_slice(&(t.data.len() as u64).to_le_bytes());
     }
-    out[count_at..count_at + 4].copy_from_slice(&count.to_le_bytes());
+    out[0][5..9].copy_from_slice(&count.to_le_bytes());
     Ok(out)
 }
 
-/// Writes [`NamedTensor`]s as a body.
+/// Writes named tensors as one body.
+pub fn encode<'a>(
+    tensors: impl Iterator<Item = (&'a str, &'a Tensor)> + Clone,
+) -> Result<Vec<u8>, WireError> {
+    let frames = framing(tensors.clone())?;
+    let len = frames.iter().map(Vec::len).sum::<usize>()
+        + tensors.clone().map(|(_, t)| t.data.len()).sum::<usize>();
+    let mut out = Vec::with_capacity(len);
+    out.extend_from_slice(&frames[0]);
+    for (i, (_, t)) in tensors.enumerate() {
+        if i > 0 {
+            out.extend_from_slice(&frames[i]);
+        }
+        out.extend_from_slice(&t.data);
+    }
+    Ok(out)
+}
+
+/// Writes [`NamedTensor`]s as one body.
 pub fn encode_named(tensors: &[NamedTensor]) -> Result<Vec<u8>, WireError> {
     encode(tensors.iter().map(|t| (t.name.as_str(), &t.tensor)))
+}
+
+/// The body as chunks to send in order: each framing, then each tensor's data moved in, not
+/// copied.
+pub fn encode_chunks(tensors: Vec<NamedTensor>) -> Result<Vec<Vec<u8>>, WireError> {
+    let frames = framing(tensors.iter().map(|t| (t.name.as_str(), &t.tensor)))?;
+    let mut out = Vec::with_capacity(frames.len() + tensors.len());
+    let mut frames = frames.into_iter();
+    for t in tensors {
+        out.extend(frames.next());
+        out.push(t.tensor.data);
+    }
+    out.extend(frames);
+    Ok(out)
 }
 
 /// A cursor over a body that reports which field ran out.
@@ -157,23 +190,118 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// Reads a body back into named tensors, checking every length against the bytes present
-/// and every tensor's data against its shape.
-pub fn decode(body: &[u8]) -> Result<Vec<NamedTensor>, WireError> {
-    let mut r = Reader { bytes: body };
-    if r.take(4, "the magic").ok() != Some(MAGIC.as_slice())
-        || r.array::<1>("the version")?[0] != VERSION
-    {
-        return Err(WireError::NotTensors);
+/// A tensor whose framing has been read and whose data is arriving.
+struct Arriving {
+    name: String,
+    ty: TensorType,
+    dimensions: Vec<u32>,
+    data: Vec<u8>,
+    len: usize,
+}
+
+/// Reads a body as it arrives, chunk by chunk, writing each tensor's data straight into its
+/// own buffer (one copy from the network, none after). Every length is checked against the
+/// bytes the body may still hold before anything is reserved.
+pub struct Decoder {
+    /// Bytes the body may still hold.
+    allowance: usize,
+    /// Framing bytes not yet parsed.
+    pending: Vec<u8>,
+    /// Tensors still to come, once the body's header is read.
+    remaining: Option<u32>,
+    arriving: Option<Arriving>,
+    done: Vec<NamedTensor>,
+}
+
+impl Decoder {
+    /// A decoder for a body of at most `limit` bytes.
+    pub fn new(limit: usize) -> Self {
+        Self {
+            allowance: limit,
+            pending: Vec::new(),
+            remaining: None,
+            arriving: None,
+            done: Vec::new(),
+        }
     }
-    let count = u32::from_le_bytes(r.array("the tensor count")?);
-    if count > MAX_TENSORS {
-        return Err(WireError::Invalid(format!(
-            "{count} tensors in one body; at most {MAX_TENSORS}"
-        )));
+
+    /// Takes the next chunk of the body.
+    pub fn feed(&mut self, mut chunk: &[u8]) -> Result<(), WireError> {
+        loop {
+            if let Some(a) = &mut self.arriving {
+                let take = (a.len - a.data.len()).min(chunk.len());
+                a.data.extend_from_slice(&chunk[..take]);
+                chunk = &chunk[take..];
+                if a.data.len() == a.len {
+                    self.complete()?;
+                }
+                if chunk.is_empty() {
+                    return Ok(());
+                }
+                continue;
+            }
+            if self.remaining == Some(0) {
+                if chunk.is_empty() {
+                    return Ok(());
+                }
+                return Err(WireError::Invalid(format!(
+                    "{} bytes follow the last tensor",
+                    chunk.len()
+                )));
+            }
+            if chunk.is_empty() {
+                return Ok(());
+            }
+            if self.pending.is_empty() {
+                // The usual case: the framing is read where it lies in the chunk.
+                match self.parse_framing(chunk) {
+                    Ok(used) => chunk = &chunk[used..],
+                    Err(WireError::Truncated(_)) => {
+                        self.pending.extend_from_slice(chunk);
+                        return Ok(());
+                    }
+                    Err(e) => return Err(e),
+                }
+                continue;
+            }
+            // A framing split across chunks: join at most one framing's worth.
+            let mut joined = std::mem::take(&mut self.pending);
+            let before = joined.len();
+            let add = chunk.len().min(MAX_FRAMING.saturating_sub(before).max(1));
+            joined.extend_from_slice(&chunk[..add]);
+            match self.parse_framing(&joined) {
+                Ok(used) => chunk = &chunk[used.saturating_sub(before)..],
+                Err(WireError::Truncated(_)) if add == chunk.len() => {
+                    self.pending = joined;
+                    return Ok(());
+                }
+                Err(WireError::Truncated(_)) => {
+                    return Err(WireError::Invalid("a tensor's framing is too long".into()));
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
-    let mut out = Vec::with_capacity(count as usize);
-    for _ in 0..count {
+
+    /// Parses the body's header or the next tensor's framing at the start of `bytes`; the
+    /// bytes used.
+    fn parse_framing(&mut self, bytes: &[u8]) -> Result<usize, WireError> {
+        let mut r = Reader { bytes };
+        let Some(remaining) = self.remaining else {
+            let magic = r.take(4, "the magic")?;
+            if magic != MAGIC.as_slice() || r.array::<1>("the version")?[0] != VERSION {
+                return Err(WireError::NotTensors);
+            }
+            let count = u32::from_le_bytes(r.array("the tensor count")?);
+            if count > MAX_TENSORS {
+                return Err(WireError::Invalid(format!(
+                    "{count} tensors in one body; at most {MAX_TENSORS}"
+                )));
+            }
+            self.remaining = Some(count);
+            return self.used(9);
+        };
+        debug_assert!(remaining > 0);
         let name_len = u16::from_le_bytes(r.array("a tensor name's length")?) as usize;
         let name = std::str::from_utf8(r.take(name_len, "a tensor name")?)
             .map_err(|_| WireError::Invalid("a tensor name is not UTF-8".into()))?
@@ -193,19 +321,68 @@ pub fn decode(body: &[u8]) -> Result<Vec<NamedTensor>, WireError> {
             dimensions.push(u32::from_le_bytes(r.array("a tensor dimension")?));
         }
         let len = u64::from_le_bytes(r.array("a tensor's data length")?);
-        let len = usize::try_from(len).map_err(|_| WireError::Truncated("a tensor's data"))?;
-        let data = r.take(len, "a tensor's data")?.to_vec();
-        let tensor = Tensor::new(dimensions, ty, data)
-            .map_err(|e| WireError::Invalid(format!("tensor `{name}`: {e}")))?;
-        out.push(NamedTensor::new(name, tensor));
+        let used = bytes.len() - r.bytes.len();
+        self.used(used)?;
+        let len = usize::try_from(len)
+            .ok()
+            .filter(|&l| l <= self.allowance)
+            .ok_or_else(|| {
+                WireError::Invalid(format!(
+                    "tensor `{name}` declares {len} bytes, more than the body holds"
+                ))
+            })?;
+        self.allowance -= len;
+        self.arriving = Some(Arriving {
+            name,
+            ty,
+            dimensions,
+            data: Vec::with_capacity(len),
+            len,
+        });
+        if len == 0 {
+            self.complete()?;
+        }
+        Ok(used)
     }
-    if !r.bytes.is_empty() {
-        return Err(WireError::Invalid(format!(
-            "{} bytes follow the last tensor",
-            r.bytes.len()
-        )));
+
+    /// Counts `n` framing bytes against the body's allowance.
+    fn used(&mut self, n: usize) -> Result<usize, WireError> {
+        self.allowance = self
+            .allowance
+            .checked_sub(n)
+            .ok_or_else(|| WireError::Invalid("the body is larger than its limit".into()))?;
+        Ok(n)
     }
-    Ok(out)
+
+    fn complete(&mut self) -> Result<(), WireError> {
+        let Some(a) = self.arriving.take() else {
+            return Ok(());
+        };
+        let tensor = Tensor::new(a.dimensions, a.ty, a.data)
+            .map_err(|e| WireError::Invalid(format!("tensor `{}`: {e}", a.name)))?;
+        self.done.push(NamedTensor::new(a.name, tensor));
+        self.remaining = self.remaining.map(|n| n.saturating_sub(1));
+        Ok(())
+    }
+
+    /// The tensors, once the body has ended.
+    pub fn finish(self) -> Result<Vec<NamedTensor>, WireError> {
+        match (self.remaining, &self.arriving) {
+            (_, Some(_)) => Err(WireError::Truncated("a tensor's data")),
+            (None, None) if self.pending.len() < 4 => Err(WireError::Truncated("the magic")),
+            (None, None) => Err(WireError::Truncated("the tensor count")),
+            (Some(0), None) => Ok(self.done),
+            (Some(_), None) => Err(WireError::Truncated("a tensor's framing")),
+        }
+    }
+}
+
+/// Reads a whole body back into named tensors, checking every length against the bytes
+/// present and every tensor's data against its shape.
+pub fn decode(body: &[u8]) -> Result<Vec<NamedTensor>, WireError> {
+    let mut d = Decoder::new(body.len());
+    d.feed(body)?;
+    d.finish()
 }
 
 /// A failure as the service sends it: `{"error": {"kind": "busy", "message": "…"}}`.
@@ -277,13 +454,36 @@ mod tests {
     }
 
     #[test]
+    fn a_body_fed_in_any_pieces_reads_as_a_whole_and_chunks_join_to_the_body() {
+        let body = encode_named(&sample()).unwrap();
+        for size in [1, 2, 3, 7, 16, 40, body.len()] {
+            let mut d = Decoder::new(body.len());
+            for piece in body.chunks(size) {
+                d.feed(piece).unwrap();
+            }
+            assert_eq!(d.finish().unwrap(), sample(), "pieces of {size}");
+        }
+        assert_eq!(encode_chunks(sample()).unwrap().concat(), body);
+        assert_eq!(
+            encode_chunks(vec![]).unwrap().concat(),
+            encode_named(&[]).unwrap()
+        );
+        // A limit smaller than the body is an error, not a truncated read.
+        let mut d = Decoder::new(body.len() - 1);
+        assert!(d.feed(&body).is_err());
+    }
+
+    #[test]
     fn every_cut_of_a_body_is_refused_as_truncated() {
         let body = encode_named(&sample()).unwrap();
         for cut in 5..body.len() {
-            assert!(
-                matches!(decode(&body[..cut]), Err(WireError::Truncated(_))),
-                "cut at {cut}"
-            );
+            // Ending inside a field, or declaring data past the end.
+            let refused = match decode(&body[..cut]) {
+                Err(WireError::Truncated(_)) => true,
+                Err(WireError::Invalid(m)) => m.contains("more than the body holds"),
+                _ => false,
+            };
+            assert!(refused, "cut at {cut}");
         }
     }
 
@@ -303,11 +503,13 @@ mod tests {
         };
         let body = encode([("x", &t)].into_iter()).unwrap();
         assert!(matches!(decode(&body), Err(WireError::Invalid(m)) if m.contains("tensor `x`")));
-        // A huge declared length is a truncation, not an allocation.
+        // A huge declared length is refused before anything is reserved.
         let mut body = encode_named(&sample()[1..2]).unwrap();
         let at = body.len() - 17 - 8;
         body[at..at + 8].copy_from_slice(&u64::MAX.to_le_bytes());
-        assert!(matches!(decode(&body), Err(WireError::Truncated(_))));
+        assert!(
+            matches!(decode(&body), Err(WireError::Invalid(m)) if m.contains("more than the body holds"))
+        );
     }
 
     #[test]
