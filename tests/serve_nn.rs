@@ -6,53 +6,12 @@
 //! Needs the default models installed (`make test` pulls them first).
 
 use http::{Method, StatusCode};
-use songforge::component::WasiNnProvider;
-use songforge::nn_service::{NnServiceConfig, RunningNnService, start as start_nn};
-use songforge::runtime_config::RuntimeConfig;
+use songforge::nn_service::{NnServiceConfig, start as start_nn};
 use songforge::wasi_nn::GraphRegistry;
 use songforge_e2e::*;
 use songforge_inference::{Device, Engine, EngineError, NamedTensor};
-use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-const TOKEN: &str = "nn-token-for-tests";
-
-fn service_config(token: &str) -> NnServiceConfig {
-    NnServiceConfig {
-        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-        token: Some(token.to_string()),
-        allow_anonymous: false,
-        max_body_bytes: 512 << 20,
-        request_timeout: Duration::from_secs(600),
-    }
-}
-
-/// serve-nn with the runtime config `graphs` (written into `state`) and the installed models.
-async fn serve_nn(state: &Path, graphs: &str) -> RunningNnService {
-    let file = state.join("serve-nn.toml");
-    std::fs::write(&file, graphs).expect("write the service's runtime config");
-    let runtime = RuntimeConfig::load(&file).expect("a valid runtime config");
-    let registry = songforge::engines::build_registry(Vec::new(), &runtime, &models_dir());
-    start_nn(service_config(TOKEN), Arc::new(registry))
-        .await
-        .expect("serve-nn starts")
-}
-
-/// The app, its wasi-nn from the dependency, pointed at the service at `nn` with `token`.
-fn app_on(state: &Path, nn: SocketAddr, token: &str) -> songforge::ServerConfig {
-    let mut c = config(app_manifest(), state);
-    c.wasi_nn = WasiNnProvider::Dependency;
-    c.limits.max_memory_bytes = songforge::Limits::default().max_memory_bytes;
-    let (url, token) = (format!("http://{nn}"), token.to_string());
-    c.env = Arc::new(move |k| match k {
-        "SPIN_VARIABLE_NN_URL" => Some(url.clone()),
-        "SPIN_VARIABLE_NN_TOKEN" => Some(token.clone()),
-        _ => None,
-    });
-    c
-}
 
 async fn transcribe(http: &Http, wav: &[u8]) -> Reply {
     let (ct, body) = audio_form(wav, "clip1.wav", &[]);
@@ -88,7 +47,7 @@ async fn the_endpoints_answer_through_serve_nn_as_they_do_natively_and_a_song_co
     std::fs::create_dir_all(&native_state).unwrap();
     std::fs::create_dir_all(&remote_state).unwrap();
     let native = start(song_config(&native_state)).await;
-    let remote = start(app_on(&remote_state, nn.addr, TOKEN)).await;
+    let remote = start(app_on_nn(&remote_state, nn.addr, NN_TOKEN)).await;
     let (n, r) = (Http::new(native.addr), Http::new(remote.addr));
 
     // Health loads each graph through the dependency: the same answers as natively.
@@ -194,10 +153,10 @@ async fn failures_keep_their_kind_across_the_trip_and_a_lost_service_is_a_quick_
     let mut registry = GraphRegistry::new(1, 1);
     registry.register("whisper", Arc::new(SlowRefusal), Device::Cpu);
     let registry = Arc::new(registry);
-    let nn = start_nn(service_config(TOKEN), registry.clone())
+    let nn = start_nn(nn_service_config(NN_TOKEN), registry.clone())
         .await
         .expect("serve-nn starts");
-    let app = start(app_on(&state, nn.addr, TOKEN)).await;
+    let app = start(app_on_nn(&state, nn.addr, NN_TOKEN)).await;
     let http = Http::new(app.addr);
 
     let calls: Vec<_> = (0..3)
@@ -245,7 +204,7 @@ async fn failures_keep_their_kind_across_the_trip_and_a_lost_service_is_a_quick_
     let anonymous = direct.get("/v1/graphs/whisper").await;
     assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
     assert_eq!(anonymous.header("www-authenticate"), Some("Bearer"));
-    let auth = format!("Bearer {TOKEN}");
+    let auth = format!("Bearer {NN_TOKEN}");
     let json_body = direct
         .send(
             Method::POST,
@@ -269,7 +228,7 @@ async fn failures_keep_their_kind_across_the_trip_and_a_lost_service_is_a_quick_
     let small = start_nn(
         NnServiceConfig {
             max_body_bytes: 1024,
-            ..service_config(TOKEN)
+            ..nn_service_config(NN_TOKEN)
         },
         registry.clone(),
     )
@@ -290,7 +249,7 @@ async fn failures_keep_their_kind_across_the_trip_and_a_lost_service_is_a_quick_
     // A wrong token: a clear 503 for the caller.
     let wrong_state = state.join("wrong-token");
     std::fs::create_dir_all(&wrong_state).unwrap();
-    let wrong = start(app_on(&wrong_state, nn.addr, "not-the-token")).await;
+    let wrong = start(app_on_nn(&wrong_state, nn.addr, "not-the-token")).await;
     let r = transcribe(&Http::new(wrong.addr), &clip()).await;
     assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{:?}", r.body);
     let message = r.json()["error"]["message"]

@@ -560,19 +560,30 @@ fn a_host_killed_mid_job_reports_it_interrupted_after_a_restart() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_job_started_on_one_host_is_followed_to_its_song_on_another_sharing_redis() {
+async fn a_job_started_on_one_host_is_followed_to_its_song_on_another_sharing_redis_and_serve_nn() {
     let state = scratch_dir("songs-redis");
     let port = free_port();
     let mut redis = redis_server(&state, port);
     wait_for_port(port).await;
+    // One inference service for both hosts, as a deployment shares one GPU: neither host
+    // loads a model.
+    let nn = serve_nn(&state, SONG_GRAPHS).await;
     let host = |name: &str| {
         let dir = state.join(name);
         std::fs::create_dir_all(&dir).expect("host dir");
-        song_config_with(&dir, &redis_store(port))
+        let rc = dir.join("runtime-config.toml");
+        std::fs::write(&rc, redis_store(port)).expect("runtime config");
+        let mut c = app_on_nn(&dir, nn.addr, NN_TOKEN);
+        c.runtime_config = Some(rc);
+        c
     };
     let a = start(host("a")).await;
     let b = start(host("b")).await;
     let (ha, hb) = (Http::new(a.addr), Http::new(b.addr));
+    // A file uploaded through one is served by the other.
+    let wav = wav_tone(16_000);
+    let url = ha.upload_wav(wav.clone()).await;
+    assert_eq!(hb.get(&url).await.body, wav);
     let r = ha
         .post_json(
             "/api/songs/",
@@ -596,6 +607,7 @@ async fn a_job_started_on_one_host_is_followed_to_its_song_on_another_sharing_re
     }
     a.shutdown().await;
     b.shutdown().await;
+    nn.shutdown().await;
     let _ = redis.kill();
     let _ = redis.wait();
 }

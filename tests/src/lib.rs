@@ -576,6 +576,46 @@ pub fn redis_store(port: u16) -> String {
     format!("[key_value_store.default]\ntype = \"redis\"\nurl = \"redis://127.0.0.1:{port}\"\n")
 }
 
+/// The bearer token the tests' inference services want.
+pub const NN_TOKEN: &str = "nn-token-for-tests";
+
+/// serve-nn on a free loopback port wanting `token`.
+pub fn nn_service_config(token: &str) -> songforge::nn_service::NnServiceConfig {
+    songforge::nn_service::NnServiceConfig {
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        token: Some(token.to_string()),
+        allow_anonymous: false,
+        max_body_bytes: 512 << 20,
+        request_timeout: std::time::Duration::from_secs(600),
+    }
+}
+
+/// serve-nn with the runtime config `graphs` (written into `state`) and the installed models.
+pub async fn serve_nn(state: &Path, graphs: &str) -> songforge::nn_service::RunningNnService {
+    let file = state.join("serve-nn.toml");
+    std::fs::write(&file, graphs).expect("write the service's runtime config");
+    let runtime =
+        songforge::runtime_config::RuntimeConfig::load(&file).expect("a valid runtime config");
+    let registry = songforge::engines::build_registry(Vec::new(), &runtime, &models_dir());
+    songforge::nn_service::start(nn_service_config(NN_TOKEN), std::sync::Arc::new(registry))
+        .await
+        .expect("serve-nn starts")
+}
+
+/// The app, its wasi-nn from the dependency, pointed at the service at `nn` with `token`.
+pub fn app_on_nn(state: &Path, nn: SocketAddr, token: &str) -> songforge::ServerConfig {
+    let mut c = config(app_manifest(), state);
+    c.wasi_nn = songforge::component::WasiNnProvider::Dependency;
+    c.limits.max_memory_bytes = songforge::Limits::default().max_memory_bytes;
+    let (url, token) = (format!("http://{nn}"), token.to_string());
+    c.env = std::sync::Arc::new(move |k| match k {
+        "SPIN_VARIABLE_NN_URL" => Some(url.clone()),
+        "SPIN_VARIABLE_NN_TOKEN" => Some(token.clone()),
+        _ => None,
+    });
+    c
+}
+
 /// A tune as a baritone might hum it, A3 C4 D4 E4 D4, as `(midi, start_s, end_s)`; 4 s long.
 pub const HUM_TUNE: [(f64, f64, f64); 5] = [
     (57.0, 0.5, 0.9),
