@@ -13,17 +13,6 @@ use songforge_inference::{Device, Engine, EngineError, NamedTensor};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-async fn transcribe(http: &Http, wav: &[u8]) -> Reply {
-    let (ct, body) = audio_form(wav, "clip1.wav", &[]);
-    http.send(
-        Method::POST,
-        "/api/transcribe/",
-        &[("content-type", &ct)],
-        body,
-    )
-    .await
-}
-
 fn clip() -> Vec<u8> {
     std::fs::read(repo().join("tests/fixtures/speech/clip1.wav")).expect("fixture")
 }
@@ -72,7 +61,10 @@ async fn the_endpoints_answer_through_serve_nn_as_they_do_natively_and_a_song_co
     );
 
     // Transcription: the same text and fields.
-    let (a, b) = (transcribe(&n, &clip()).await, transcribe(&r, &clip()).await);
+    let (a, b) = (
+        transcribe(&n, &clip(), "clip1.wav", &[]).await,
+        transcribe(&r, &clip(), "clip1.wav", &[]).await,
+    );
     assert_eq!(b.status, StatusCode::OK, "{:?}", b.body);
     let (a, b) = (a.json(), b.json());
     assert_eq!(keys(&a), keys(&b));
@@ -162,7 +154,7 @@ async fn failures_keep_their_kind_across_the_trip_and_a_lost_service_is_a_quick_
     let calls: Vec<_> = (0..3)
         .map(|_| {
             let http = http.clone();
-            tokio::spawn(async move { transcribe(&http, &clip()).await })
+            tokio::spawn(async move { transcribe(&http, &clip(), "clip1.wav", &[]).await })
         })
         .collect();
     let mut replies = Vec::new();
@@ -250,7 +242,7 @@ async fn failures_keep_their_kind_across_the_trip_and_a_lost_service_is_a_quick_
     let wrong_state = state.join("wrong-token");
     std::fs::create_dir_all(&wrong_state).unwrap();
     let wrong = start(app_on_nn(&wrong_state, nn.addr, "not-the-token")).await;
-    let r = transcribe(&Http::new(wrong.addr), &clip()).await;
+    let r = transcribe(&Http::new(wrong.addr), &clip(), "clip1.wav", &[]).await;
     assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{:?}", r.body);
     let message = r.json()["error"]["message"]
         .as_str()
@@ -263,7 +255,7 @@ async fn failures_keep_their_kind_across_the_trip_and_a_lost_service_is_a_quick_
     let url = format!("http://{}", nn.addr);
     nn.shutdown().await;
     let t = Instant::now();
-    let r = transcribe(&http, &clip()).await;
+    let r = transcribe(&http, &clip(), "clip1.wav", &[]).await;
     assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
     assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{:?}", r.body);
     let message = r.json()["error"]["message"]

@@ -27,17 +27,6 @@ fn whisper_config(state: &Path, models: PathBuf) -> songforge::ServerConfig {
     )
 }
 
-async fn transcribe(http: &Http, audio: &[u8], filename: &str, fields: &[(&str, &str)]) -> Reply {
-    let (ct, body) = audio_form(audio, filename, fields);
-    http.send(
-        Method::POST,
-        "/api/transcribe/",
-        &[("content-type", &ct)],
-        body,
-    )
-    .await
-}
-
 /// The response's `transcribed_text`, lower-cased (empty when absent).
 fn lower_text(j: &serde_json::Value) -> String {
     j["transcribed_text"]

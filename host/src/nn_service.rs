@@ -28,6 +28,8 @@ use tokio::sync::watch;
 
 /// Seconds a busy client is told to wait.
 const RETRY_AFTER_SECS: &str = "2";
+/// How long a request head may take to arrive, and a kept-alive connection may sit idle.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long shutdown waits for in-flight inferences.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -121,8 +123,13 @@ async fn accept_loop(
     mut stop: watch::Receiver<bool>,
 ) {
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let builder =
+    let mut builder =
         hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+    // A client that opens a connection and sends no request head is closed, not kept.
+    builder
+        .http1()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
     loop {
         tokio::select! {
             accepted = listener.accept() => {

@@ -313,6 +313,23 @@ pub fn audio_form(audio: &[u8], filename: &str, fields: &[(&str, &str)]) -> (Str
     (format!("multipart/form-data; boundary={boundary}"), body)
 }
 
+/// `POST /api/transcribe/` with `audio` as the form's `audio_file` and the given fields.
+pub async fn transcribe(
+    http: &Http,
+    audio: &[u8],
+    filename: &str,
+    fields: &[(&str, &str)],
+) -> Reply {
+    let (ct, body) = audio_form(audio, filename, fields);
+    http.send(
+        Method::POST,
+        "/api/transcribe/",
+        &[("content-type", &ct)],
+        body,
+    )
+    .await
+}
+
 /// A minimal valid 16-bit mono WAV of `samples` samples of a 440 Hz tone at 16 kHz.
 pub fn wav_tone(samples: usize) -> Vec<u8> {
     let data_len = (samples * 2) as u32;
