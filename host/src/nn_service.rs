@@ -195,14 +195,10 @@ impl hyper::body::Body for Chunks {
 }
 
 fn failure(kind: ErrorKind, message: impl Into<String>) -> Reply {
-    let body = serde_json::to_vec(&FailureBody::new(kind, message)).unwrap_or_default();
-    let mut res = Response::new(Either::Left(Full::new(Bytes::from(body))));
-    *res.status_mut() =
+    let status =
         StatusCode::from_u16(service::status_of(kind)).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    res.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
+    let body = serde_json::to_value(FailureBody::new(kind, message)).unwrap_or_default();
+    let mut res = json(status, &body);
     if kind == ErrorKind::Busy {
         res.headers_mut().insert(
             header::RETRY_AFTER,

@@ -530,13 +530,7 @@ impl RemoteContext {
             Failure::of_kind(ErrorKind::InvalidInput, format!("graph `{name}`: {e}"))
         })?;
         // The framing and each tensor's data, sent from where they lie.
-        let mut parts: Vec<&[u8]> = vec![frames[0].as_slice()];
-        for (i, (_, t)) in held.iter().enumerate() {
-            if i > 0 {
-                parts.push(&frames[i]);
-            }
-            parts.push(&t.data);
-        }
+        let parts = wire::parts(&frames, held.iter().map(|(_, t)| t.data.as_slice()));
         let (status, answer) =
             self.service
                 .call(Method::Post, &wire::compute_path(name), Some(&parts), name)?;

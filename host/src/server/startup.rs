@@ -73,18 +73,19 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
     );
     // With wasi-nn provided by each component's dependency, this host loads no models: every
     // graph runs on the inference service.
+    let no_graphs = RuntimeConfig::default();
     let graphs_from = match config.wasi_nn {
-        WasiNnProvider::Native => runtime.clone(),
+        WasiNnProvider::Native => &runtime,
         WasiNnProvider::Dependency => {
             tracing::info!(
                 "wasi-nn: each component's `wasi:nn` dependency (no models loaded here)"
             );
-            RuntimeConfig::default()
+            &no_graphs
         }
     };
     let nn = Arc::new(crate::engines::build_registry(
         config.graphs,
-        &graphs_from,
+        graphs_from,
         &config.models_dir,
     ));
 

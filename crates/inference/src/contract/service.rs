@@ -131,22 +131,24 @@ pub fn framing<'a>(
     Ok(out)
 }
 
+/// The body in sending order, borrowed: `framing[0]`, tensor 0's data, `framing[1]`, …
+pub fn parts<'a>(frames: &'a [Vec<u8>], data: impl Iterator<Item = &'a [u8]>) -> Vec<&'a [u8]> {
+    let mut out: Vec<&[u8]> = frames.first().map(Vec::as_slice).into_iter().collect();
+    for (i, d) in data.enumerate() {
+        if i > 0 {
+            out.extend(frames.get(i).map(Vec::as_slice));
+        }
+        out.push(d);
+    }
+    out
+}
+
 /// Writes named tensors as one body.
 pub fn encode<'a>(
     tensors: impl Iterator<Item = (&'a str, &'a Tensor)> + Clone,
 ) -> Result<Vec<u8>, WireError> {
     let frames = framing(tensors.clone())?;
-    let len = frames.iter().map(Vec::len).sum::<usize>()
-        + tensors.clone().map(|(_, t)| t.data.len()).sum::<usize>();
-    let mut out = Vec::with_capacity(len);
-    out.extend_from_slice(&frames[0]);
-    for (i, (_, t)) in tensors.enumerate() {
-        if i > 0 {
-            out.extend_from_slice(&frames[i]);
-        }
-        out.extend_from_slice(&t.data);
-    }
-    Ok(out)
+    Ok(parts(&frames, tensors.map(|(_, t)| t.data.as_slice())).concat())
 }
 
 /// Writes [`NamedTensor`]s as one body.
